@@ -1,0 +1,34 @@
+"""Model file formats: detection and dispatch to one importer per format."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import native
+from ..ir import ModelError, Network
+from . import torchlogix
+
+FORMATS = {"lgn": native.load, "torchlogix-json": torchlogix.load}
+
+
+def detect(path: Path) -> str:
+    """Name of the format ``path`` holds, judged by content rather than extension."""
+    if native.is_native(path):
+        return "lgn"
+    if torchlogix.looks_like(path):
+        return "torchlogix-json"
+    raise ModelError(f"cannot tell what kind of model this is; use --format ({', '.join(FORMATS)})")
+
+
+def load_model(path: str | Path, fmt: str | None = None) -> Network:
+    """Load any supported model file; every defect becomes a ModelError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such file")
+    try:
+        fmt = fmt or detect(path)
+        if fmt not in FORMATS:
+            raise ModelError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        return FORMATS[fmt](path)
+    except ModelError as e:
+        msg = str(e)
+        raise ModelError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None

@@ -1,0 +1,251 @@
+"""The network IR every part of lgn2rtl reads.
+
+A network is a stack of layers of k-input LUT nodes over numbered *signals*.
+Signals ``0 .. n_inputs-1`` are the model inputs; the nodes of layer 0 come
+next, then those of layer 1, and so on. A node may read any signal made
+before its own layer (model inputs or nodes of earlier layers), which makes
+the network acyclic by construction. ``outputs`` lists the signals the
+GroupSum head counts, grouped contiguously by class.
+
+Node semantics (DESIGN.md): ``out = (T >> addr) & 1`` with
+``addr = sum(in[m] << m)``, so ``in[0]`` is the least significant address bit.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+MAX_K = 6  # a truth table must fit one uint64
+
+
+class ModelError(ValueError):
+    """A model, or a file that should hold one, breaks the contract."""
+
+
+def op_table(op: int) -> int:
+    """Truth table of difflogic/torchlogix op ``op`` as a 2-LUT (in[0] = a, in[1] = b)."""
+    table = 0
+    for addr in range(4):
+        a, b = addr & 1, addr >> 1
+        table |= ((op >> (3 - (2 * a + b))) & 1) << addr
+    return table
+
+
+@dataclass(frozen=True)
+class Layer:
+    """``n`` nodes with ``k`` inputs each: ``inputs`` [n, k] signal ids, ``tables`` [n] uint64."""
+    inputs: np.ndarray
+    tables: np.ndarray
+
+    @property
+    def k(self) -> int:
+        return self.inputs.shape[1]
+
+    def __len__(self) -> int:
+        return self.inputs.shape[0]
+
+
+@dataclass(frozen=True)
+class GroupSum:
+    """Class c's score is the popcount of output group c; ``count / tau + beta`` rescales it."""
+    classes: int
+    tau: float = 1.0
+    beta: float = 0.0
+
+
+@dataclass(frozen=True)
+class Thermometer:
+    """Input encoder: ``thresholds`` [features, levels]; bit ``f*levels + j`` is ``x[f] > thresholds[f, j]``."""
+    thresholds: np.ndarray
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        """Raw features [N, features] to input bits [N, features*levels] (uint8)."""
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != self.thresholds.shape[0]:
+            raise ModelError(f"encoder expects features of shape [N, {self.thresholds.shape[0]}], got {list(x.shape)}")
+        return (x[:, :, None] > self.thresholds[None]).reshape(len(x), -1).astype(np.uint8)
+
+
+@dataclass
+class Network:
+    n_inputs: int
+    layers: list[Layer]
+    outputs: np.ndarray
+    head: GroupSum
+    encoder: Thermometer | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def layer_starts(self) -> np.ndarray:
+        """First signal id of each layer, plus the total signal count at the end."""
+        return np.cumsum([self.n_inputs] + [len(layer) for layer in self.layers])
+
+    @property
+    def n_signals(self) -> int:
+        return int(self.layer_starts[-1])
+
+    @property
+    def n_nodes(self) -> int:
+        return self.n_signals - self.n_inputs
+
+    @property
+    def group_size(self) -> int:
+        return len(self.outputs) // self.head.classes
+
+    def signal_layer(self) -> np.ndarray:
+        """Layer that produces each signal; -1 for model inputs."""
+        return np.repeat(np.arange(-1, len(self.layers)), [self.n_inputs] + [len(l) for l in self.layers])
+
+    def validate(self) -> "Network":
+        """Raise ModelError naming the first broken rule; return self when the network is sound."""
+        if not _is_int(self.n_inputs) or self.n_inputs < 1:
+            raise ModelError(f"n_inputs must be a positive integer, got {self.n_inputs!r}")
+        if not self.layers or any(len(layer) == 0 for layer in self.layers):
+            raise ModelError("empty network: it needs at least one layer, and every layer at least one node")
+        starts = self.layer_starts
+        total = int(starts[-1])
+        for i, layer in enumerate(self.layers):
+            _check_int_array(layer.inputs, f"layer {i} inputs", ndim=2)
+            _check_int_array(layer.tables, f"layer {i} tables", ndim=1, unsigned_ok=True)
+            n, k = layer.inputs.shape
+            if layer.tables.shape != (n,):
+                raise ModelError(f"layer {i}: {n} nodes but {layer.tables.shape[0]} truth tables")
+            if not 0 <= k <= MAX_K:
+                raise ModelError(f"layer {i}: nodes have {k} inputs; lgn2rtl supports 0..{MAX_K}")
+            if k < MAX_K:
+                big = np.flatnonzero(layer.tables.astype(np.uint64) >> np.uint64(1 << k))
+                if big.size:
+                    j = int(big[0])
+                    raise ModelError(f"layer {i} node {j}: truth table {int(layer.tables[j]):#x} "
+                                     f"has bits beyond the {1 << k} entries of a {k}-input LUT")
+            bad = np.argwhere((layer.inputs < 0) | (layer.inputs >= total))
+            if bad.size:
+                j, m = map(int, bad[0])
+                raise ModelError(f"layer {i} node {j} input {m}: signal {int(layer.inputs[j, m])} "
+                                 f"is out of range (the network has signals 0..{total - 1})")
+            bad = np.argwhere(layer.inputs >= starts[i])
+            if bad.size:
+                j, m = map(int, bad[0])
+                raise ModelError(f"layer {i} node {j} input {m}: signal {int(layer.inputs[j, m])} is made "
+                                 f"in layer {i} or later (forward reference or cycle)")
+        if not _is_int(self.head.classes) or self.head.classes < 1:
+            raise ModelError(f"GroupSum classes must be a positive integer, got {self.head.classes!r}")
+        for name in ("tau", "beta"):
+            v = getattr(self.head, name)
+            if not isinstance(v, (int, float, np.floating, np.integer)) or not math.isfinite(v):
+                raise ModelError(f"GroupSum {name} must be a finite number, got {v!r}")
+        if self.head.tau <= 0:
+            raise ModelError(f"GroupSum tau must be positive, got {self.head.tau}")
+        _check_int_array(self.outputs, "outputs", ndim=1)
+        if len(self.outputs) == 0:
+            raise ModelError("empty network: no outputs feed the GroupSum")
+        if len(self.outputs) % self.head.classes:
+            raise ModelError(f"GroupSum: {len(self.outputs)} outputs do not split into "
+                             f"{self.head.classes} equal groups")
+        bad = np.flatnonzero((self.outputs < 0) | (self.outputs >= total))
+        if bad.size:
+            j = int(bad[0])
+            raise ModelError(f"output {j}: signal {int(self.outputs[j])} is out of range "
+                             f"(the network has signals 0..{total - 1})")
+        if self.encoder is not None:
+            t = self.encoder.thresholds
+            if not isinstance(t, np.ndarray) or t.ndim != 2 or not np.issubdtype(t.dtype, np.number):
+                raise ModelError("encoder thresholds must be a numeric [features, levels] array")
+            if t.size != self.n_inputs:
+                raise ModelError(f"encoder makes {t.size} bits ({t.shape[0]} features x {t.shape[1]} levels) "
+                                 f"but the network has {self.n_inputs} inputs")
+            if not np.all(np.isfinite(t)) or np.any(np.diff(t, axis=1) <= 0):
+                raise ModelError("encoder thresholds must be finite and strictly increasing per feature")
+        return self
+
+
+def from_gates(n_inputs: int, ids: np.ndarray, inputs: np.ndarray, tables: np.ndarray,
+               outputs: np.ndarray, head: GroupSum, **kw) -> Network:
+    """Build a layered Network from nodes named by arbitrary ids in any order.
+
+    ``ids`` [n] names each node (ids below ``n_inputs`` are the model inputs and
+    may not be reused); ``inputs`` [n, k] and ``outputs`` refer to those names.
+    Each node lands in layer ``1 + max(layer of its inputs)``, inputs at -1.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    inputs = np.asarray(inputs, dtype=np.int64).reshape(len(ids), -1)
+    tables = np.asarray(tables, dtype=np.uint64)
+    if len(np.unique(ids)) != len(ids):
+        dup = int(ids[np.flatnonzero(np.bincount(ids - ids.min()) > 1)[0] + ids.min()]) if len(ids) else 0
+        raise ModelError(f"node id {dup} is defined twice")
+    low = np.flatnonzero(ids < n_inputs)
+    if low.size:
+        raise ModelError(f"node id {int(ids[low[0]])} collides with the model inputs 0..{n_inputs - 1}")
+    # index of each name: inputs map to -1-id so they stay distinguishable
+    order = np.argsort(ids)
+    sorted_ids = ids[order]
+
+    def resolve(names: np.ndarray, what: str) -> np.ndarray:
+        pos = np.searchsorted(sorted_ids, names)
+        pos_c = np.minimum(pos, max(len(ids) - 1, 0))
+        found = (len(ids) > 0) & (sorted_ids[pos_c] == names) if len(ids) else np.zeros(names.shape, bool)
+        ok = found | ((names >= 0) & (names < n_inputs))
+        if not np.all(ok):
+            bad = np.argwhere(~ok)[0]
+            raise ModelError(f"{what(*bad)} refers to id {int(names[tuple(bad)])}, which is neither "
+                             f"a model input (0..{n_inputs - 1}) nor a node")
+        return np.where(found, order[pos_c], -1 - names)
+
+    src = resolve(inputs, lambda j, m=0: f"node {int(ids[j])} input {m}")
+    outs = resolve(np.asarray(outputs, dtype=np.int64), lambda j: f"output {j}")
+    level = _levels(src, ids)
+    n_layers = int(level.max()) + 1 if len(ids) else 0
+    new_id = np.empty(len(ids), dtype=np.int64)
+    by_level = np.argsort(level, kind="stable")
+    counts = np.bincount(level, minlength=n_layers)
+    new_id[by_level] = n_inputs + np.arange(len(ids))
+
+    def renumber(x: np.ndarray) -> np.ndarray:
+        return np.where(x >= 0, new_id[np.maximum(x, 0)], -1 - x)
+
+    layers, start = [], 0
+    for c in counts:
+        sel = by_level[start:start + c]
+        layers.append(Layer(renumber(src[sel]), tables[sel]))
+        start += c
+    return Network(n_inputs, layers, renumber(outs), head, **kw).validate()
+
+
+def _levels(src: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Longest-path level of each node (Kahn's algorithm); raises on a cycle."""
+    n = len(src)
+    level = np.zeros(n, dtype=np.int64)
+    deps = [sorted({int(s) for s in row if s >= 0}) for row in src]
+    users: list[list[int]] = [[] for _ in range(n)]
+    waiting = np.zeros(n, dtype=np.int64)
+    for j, d in enumerate(deps):
+        waiting[j] = len(d)
+        for s in d:
+            users[s].append(j)
+    ready = [j for j in range(n) if waiting[j] == 0]
+    done = 0
+    while ready:
+        j = ready.pop()
+        done += 1
+        for u in users[j]:
+            level[u] = max(level[u], level[j] + 1)
+            waiting[u] -= 1
+            if waiting[u] == 0:
+                ready.append(u)
+    if done != n:
+        stuck = int(ids[np.flatnonzero(waiting)[0]])
+        raise ModelError(f"node {stuck} is part of a cycle (it depends on itself)")
+    return level
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _check_int_array(a, what: str, ndim: int, unsigned_ok: bool = False) -> None:
+    if not isinstance(a, np.ndarray) or a.ndim != ndim or not np.issubdtype(a.dtype, np.integer):
+        shape = getattr(a, "shape", None)
+        raise ModelError(f"{what} must be a {ndim}-d integer array, got {type(a).__name__} "
+                         f"{getattr(a, 'dtype', '')} {list(shape) if shape is not None else ''}".rstrip())

@@ -1,0 +1,80 @@
+"""The native model file (``.lgn``): a numpy ``.npz`` archive, documented in docs/native-format.md.
+
+Arrays only, never pickles, so it loads without torch and without trusting the
+file. ``save`` then ``load`` is lossless.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .ir import GroupSum, Layer, ModelError, Network, Thermometer
+
+FORMAT = "lgn2rtl-model/1"
+
+
+def save(net: Network, path: str | Path) -> None:
+    """Write ``net`` to ``path`` atomically (a temp file renamed into place)."""
+    net.validate()
+    arrays = {
+        "format": np.array(FORMAT),
+        "n_inputs": np.array(net.n_inputs, dtype=np.int64),
+        "n_layers": np.array(len(net.layers), dtype=np.int64),
+        "outputs": net.outputs.astype(np.int64),
+        "classes": np.array(net.head.classes, dtype=np.int64),
+        "tau": np.array(net.head.tau, dtype=np.float64),
+        "beta": np.array(net.head.beta, dtype=np.float64),
+        "meta": np.array(json.dumps(net.meta, sort_keys=True)),
+    }
+    for i, layer in enumerate(net.layers):
+        # int32 halves the file for all but > 2G-signal networks, which no FPGA holds
+        arrays[f"layer{i}_inputs"] = layer.inputs.astype(np.int32)
+        arrays[f"layer{i}_tables"] = layer.tables.astype(np.uint64)
+    if net.encoder is not None:
+        arrays["thresholds"] = net.encoder.thresholds.astype(np.float64)
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def is_native(path: str | Path) -> bool:
+    """True when ``path`` is a zip archive holding our ``format`` marker."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return "format.npy" in z.namelist() and "layer0_tables.npy" in z.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def load(path: str | Path) -> Network:
+    """Read a ``.lgn`` file; raise ModelError naming the file on any defect."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            a = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, EOFError, ValueError, OSError) as e:
+        raise ModelError(f"{path}: not a readable lgn2rtl model file ({e})") from None
+    try:
+        fmt = str(a["format"])
+        if fmt != FORMAT:
+            raise ModelError(f"format {fmt!r} is not {FORMAT!r}; upgrade lgn2rtl or re-import the model")
+        layers = [Layer(a[f"layer{i}_inputs"].astype(np.int64), a[f"layer{i}_tables"].astype(np.uint64))
+                  for i in range(int(a["n_layers"]))]
+        encoder = Thermometer(a["thresholds"]) if "thresholds" in a else None
+        return Network(int(a["n_inputs"]), layers, a["outputs"].astype(np.int64),
+                       GroupSum(int(a["classes"]), float(a["tau"]), float(a["beta"])),
+                       encoder, json.loads(str(a["meta"]))).validate()
+    except KeyError as e:
+        raise ModelError(f"{path}: missing array {e.args[0]!r} (truncated or not an lgn2rtl model)") from None
+    except ModelError as e:
+        raise ModelError(f"{path}: {e}") from None
