@@ -17,11 +17,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import UserError
+
 MAX_K = 6  # a truth table must fit one uint64
 
 
-class ModelError(ValueError):
+class ModelError(UserError, ValueError):
     """A model, or a file that should hold one, breaks the contract."""
+
+
+# DESIGN.md op table, by difflogic/torchlogix op id
+OP_NAMES = ("0", "a&b", "a&~b", "a", "~a&b", "b", "a^b", "a|b",
+            "~(a|b)", "~(a^b)", "~b", "a|~b", "~a", "~a|b", "~(a&b)", "1")
 
 
 def op_table(op: int) -> int:
@@ -170,11 +177,13 @@ def from_gates(n_inputs: int, ids: np.ndarray, inputs: np.ndarray, tables: np.nd
     Each node lands in layer ``1 + max(layer of its inputs)``, inputs at -1.
     """
     ids = np.asarray(ids, dtype=np.int64)
+    if len(ids) == 0:
+        raise ModelError("empty network: it has no nodes")
     inputs = np.asarray(inputs, dtype=np.int64).reshape(len(ids), -1)
     tables = np.asarray(tables, dtype=np.uint64)
-    if len(np.unique(ids)) != len(ids):
-        dup = int(ids[np.flatnonzero(np.bincount(ids - ids.min()) > 1)[0] + ids.min()]) if len(ids) else 0
-        raise ModelError(f"node id {dup} is defined twice")
+    unique, counts = np.unique(ids, return_counts=True)
+    if np.any(counts > 1):
+        raise ModelError(f"node id {int(unique[counts > 1][0])} is defined twice")
     low = np.flatnonzero(ids < n_inputs)
     if low.size:
         raise ModelError(f"node id {int(ids[low[0]])} collides with the model inputs 0..{n_inputs - 1}")
@@ -184,8 +193,8 @@ def from_gates(n_inputs: int, ids: np.ndarray, inputs: np.ndarray, tables: np.nd
 
     def resolve(names: np.ndarray, what: str) -> np.ndarray:
         pos = np.searchsorted(sorted_ids, names)
-        pos_c = np.minimum(pos, max(len(ids) - 1, 0))
-        found = (len(ids) > 0) & (sorted_ids[pos_c] == names) if len(ids) else np.zeros(names.shape, bool)
+        pos_c = np.minimum(pos, len(ids) - 1)
+        found = sorted_ids[pos_c] == names
         ok = found | ((names >= 0) & (names < n_inputs))
         if not np.all(ok):
             bad = np.argwhere(~ok)[0]
@@ -196,7 +205,7 @@ def from_gates(n_inputs: int, ids: np.ndarray, inputs: np.ndarray, tables: np.nd
     src = resolve(inputs, lambda j, m=0: f"node {int(ids[j])} input {m}")
     outs = resolve(np.asarray(outputs, dtype=np.int64), lambda j: f"output {j}")
     level = _levels(src, ids)
-    n_layers = int(level.max()) + 1 if len(ids) else 0
+    n_layers = int(level.max()) + 1
     new_id = np.empty(len(ids), dtype=np.int64)
     by_level = np.argsort(level, kind="stable")
     counts = np.bincount(level, minlength=n_layers)

@@ -42,6 +42,9 @@ def save(net: Network, path: str | Path) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez_compressed(f, **arrays)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a model file is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

