@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Area and timing of lgn2rtl's design vs torchlogix's own Verilog, same model, same harness.
+
+Both designs are synthesized with ``lgn2rtl.boards.synth.synthesize`` (one
+harness for both, see its docstring) and compared side by side::
+
+    python benchmarks/ppa_vs_torchlogix.py --target both
+    python benchmarks/ppa_vs_torchlogix.py --ours out/ --target ice40-up5k
+
+Without ``--ours`` the fixture's ``circuit.json`` is compiled with
+``lgn2rtl compile``. Reports go to ``--out`` (default: a new temporary
+directory), one subdirectory per target and design, plus ``summary.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from lgn2rtl.boards.synth import TARGETS, SynthError, synthesize
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURE = REPO.parent / "shared" / "fixtures" / "torchlogix_digits_s1"
+
+ROWS = [  # (label, report key)
+    ("LUTs", "luts"),
+    ("FFs", "ffs"),
+    ("carries", "carries"),
+    ("logic cells", "logic_cells"),
+    ("Fmax (MHz)", "fmax_mhz"),
+    ("latency (cycles)", "latency_cycles"),
+    ("latency (ns)", "latency_ns"),
+    ("throughput (Msample/s)", "throughput_msps"),
+]
+
+
+def torchlogix_manifest(verilog: Path) -> dict:
+    """A manifest for torchlogix's combinational ``circuit(inp, scores_flat)``."""
+    text = verilog.read_text()
+    widths = {name: int(msb) + 1 for msb, name in
+              re.findall(r"(?:input|output)\s+(?:wire|reg)\s+\[(\d+):0\]\s+(\w+)", text)}
+    classes = int(re.search(r"Output shape:\s*\[(\d+)\]", text).group(1))
+    return {"top": "circuit", "files": [verilog.name], "clock": None, "reset": None,
+            "latency": 0, "initiation_interval": 1, "classes": classes,
+            "inputs": {"data": {"name": "inp", "width": widths["inp"]}},
+            "outputs": {"scores": {"name": "scores_flat", "width": widths["scores_flat"],
+                                   "bits_per_class": widths["scores_flat"] // classes}}}
+
+
+def compile_ours(circuit: Path, out: Path) -> Path:
+    """Compile ``circuit`` with ``lgn2rtl compile``; exit with a hint when that fails."""
+    if shutil.which("lgn2rtl") is None:
+        sys.exit("lgn2rtl is not installed (pip install -e .): pass --ours DIR instead")
+    run = subprocess.run(["lgn2rtl", "compile", str(circuit), "-o", str(out)],
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        tail = "\n".join((run.stdout + run.stderr).splitlines()[-15:])
+        sys.exit(f"lgn2rtl compile {circuit} failed:\n{tail}\n"
+                 "Compile it yourself and pass --ours DIR.")
+    return out
+
+
+def _cell(value) -> str:
+    return f"{value:.1f}" if isinstance(value, float) else str(value)
+
+
+def _ratio(ours, theirs) -> str:
+    return f"{ours / theirs:.2f}" if theirs else "-"
+
+
+def table(target: str, theirs: dict, ours: dict) -> str:
+    """Side-by-side comparison of two reports for ``target``, ratio ours/torchlogix."""
+    logic = f'logic cells ({theirs["logic_cell_type"]})'
+    rows = [(f"{target}", "torchlogix", "lgn2rtl", "lgn2rtl/torchlogix")]
+    rows += [(logic if key == "logic_cells" else label, _cell(theirs[key]), _cell(ours[key]),
+              _ratio(ours[key], theirs[key])) for label, key in ROWS]
+    rows.append(("P&R wall time (s)", *(_cell(sum(r["runtime_s"].values()))
+                                        for r in (theirs, ours)), ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = [f"{r[0]:<{widths[0]}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(r[1:], widths[1:]))
+             for r in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--target", choices=[*TARGETS, "both"], default="ice40-up5k")
+    ap.add_argument("--ours", type=Path, help="directory with our compiled design + manifest.json")
+    ap.add_argument("--fixture", type=Path, default=FIXTURE,
+                    help="directory with torchlogix.v and circuit.json (default: %(default)s)")
+    ap.add_argument("--out", type=Path, help="where reports go (default: a new temporary dir)")
+    ap.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    ap.add_argument("--jobs", type=int, default=2, help="synthesis runs in parallel")
+    args = ap.parse_args()
+
+    out = args.out or Path(tempfile.mkdtemp(prefix="ppa-vs-torchlogix-"))
+    out.mkdir(parents=True, exist_ok=True)
+    ours_dir = args.ours or compile_ours(args.fixture / "circuit.json", out / "ours-design")
+    designs = {
+        "torchlogix": (args.fixture, torchlogix_manifest(args.fixture / "torchlogix.v")),
+        "lgn2rtl": (ours_dir, json.loads((ours_dir / "manifest.json").read_text())),
+    }
+    targets = list(TARGETS) if args.target == "both" else [args.target]
+    jobs = [(t, name) for t in targets for name in designs]
+    start = time.monotonic()
+
+    def run(job):
+        target, name = job
+        design_dir, manifest = designs[name]
+        return synthesize(design_dir, manifest, target, out / target / name, seed=args.seed,
+                          progress=lambda step: print(f"[{time.monotonic() - start:6.1f} s] "
+                                                      f"{target} {name}: {step}", file=sys.stderr))
+
+    try:
+        with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+            reports = dict(zip(jobs, pool.map(run, jobs)))
+    except SynthError as e:
+        sys.exit(f"error: {e}")
+    summary = {t: {name: reports[t, name] for name in designs} for t in targets}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    for t in targets:
+        print()
+        print(table(t, reports[t, "torchlogix"], reports[t, "lgn2rtl"]))
+    print(f"\nreports in {out}")
+
+
+if __name__ == "__main__":
+    main()

