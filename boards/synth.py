@@ -32,10 +32,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from importlib import metadata
@@ -43,6 +41,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UserError
+from ..outdir import atomic_dir
 
 __all__ = ["SynthError", "TARGETS", "harness_verilog", "synthesize"]
 
@@ -391,16 +390,14 @@ def synthesize(design_dir: Path, manifest: dict, target: str, out_dir: Path,
 
     ``out_dir`` receives the copied sources, ``harness.v``, tool logs,
     ``report.json`` and ``report.txt``; it appears complete or not at all
-    (an existing ``out_dir`` is replaced). Returns the report dict.
+    (an existing ``out_dir`` is replaced only if lgn2rtl wrote it). Returns the report dict.
     Raises :class:`SynthError` when a tool is missing or fails.
     """
     if target not in TARGETS:
         raise SynthError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
     progress = progress or (lambda step: None)
-    design_dir, out_dir = Path(design_dir), Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    build = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    design_dir = Path(design_dir)
+    with atomic_dir(out_dir) as build:
         progress("harness")
         sources = _copy_design(design_dir, manifest, build)
         (build / "harness.v").write_text(harness_verilog(manifest))
@@ -410,10 +407,4 @@ def synthesize(design_dir: Path, manifest: dict, target: str, out_dir: Path,
         report = _report(manifest, target, seed, stat, pnr, flow)
         (build / "report.json").write_text(json.dumps(report, indent=1) + "\n")
         (build / "report.txt").write_text(report_text(report))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(build, out_dir)
-    except BaseException:
-        shutil.rmtree(build, ignore_errors=True)
-        raise
     return report

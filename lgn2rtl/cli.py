@@ -217,7 +217,7 @@ def synth(model: Path, fmt: str | None, pipeline: int, opt_level: int, target: s
     with tempfile.TemporaryDirectory(prefix="lgn2rtl-synth-") as tmp:
         with err.status("compiling") as status:
             m = compile_design(net, Path(tmp) / "design", pipeline, opt=bool(opt_level))
-            report = synthesize(Path(tmp) / "design", m, target, output, seed=seed,
+            synthesize(Path(tmp) / "design", m, target, output, seed=seed,
                                 progress=lambda step: status.update(step))
     out.print((output / "report.txt").read_text().rstrip())
     out.print(f"written to {output}/report.json")
