@@ -1,0 +1,177 @@
+"""Argmax streamed through Amaranth's simulator, one vector per clock, vs numpy.argmax."""
+import gc
+import itertools
+
+import numpy as np
+import pytest
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.sim import Simulator
+
+from lgn2rtl.hdl.argmax import Argmax
+
+
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl._ir.UnusedElaboratable")
+
+
+@pytest.fixture(autouse=True)
+def _collect_unused():
+    # Components built only to inspect their attributes sit in reference cycles; collect them
+    # while the warning filter above is active.
+    yield
+    gc.collect()
+
+
+CONFIGS = [
+    dict(),
+    dict(stage_levels=2),
+    dict(stage_levels=3),
+    dict(invert_stage=False),
+    dict(compare="lut"),
+    dict(compare="lut", stage_levels=2),
+]
+
+
+def pack(rows, width):
+    return [sum(int(s) << (k * width) for k, s in enumerate(row)) for row in rows]
+
+
+def stream(duts):
+    """Drive every ``(dut, packed scores)`` pair at one sample per clock in one simulation.
+
+    Returns, per dut, the ``(index, scores)`` read ``dut.latency`` cycles after each input.
+    """
+    top = Module()
+    # A latency-0 design (n == 1) has no clocked logic; a dummy flop keeps the clock domain.
+    dummy = Signal()
+    top.d.sync += dummy.eq(~dummy)
+    for j, (dut, _) in enumerate(duts):
+        top.submodules[f"dut{j}"] = dut
+    cycles = max(len(v) + dut.latency for dut, v in duts)
+    outputs = [[] for _ in duts]
+
+    async def testbench(ctx):
+        for t in range(cycles):
+            for dut, inputs in duts:
+                ctx.set(dut.i, inputs[t] if t < len(inputs) else 0)
+            for j, (dut, inputs) in enumerate(duts):
+                if 0 <= t - dut.latency < len(inputs):
+                    outputs[j].append((ctx.get(dut.index), ctx.get(dut.scores)))
+            await ctx.tick()
+
+    sim = Simulator(top)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    return outputs
+
+
+def vectors(rng, n, width, count=40):
+    top = (1 << width) - 1
+    rows = [np.zeros(n, int), np.full(n, top)]
+    rows += list(rng.integers(0, top + 1, size=(count, n)))
+    # Ties: equal maxima at several places, and maxima only at the ends.
+    for _ in range(count // 2):
+        row = rng.integers(0, top + 1, size=n)
+        peak = rng.integers(0, top + 1)
+        row = np.minimum(row, peak)
+        row[rng.choice(n, size=min(n, int(rng.integers(1, 4))), replace=False)] = peak
+        rows.append(row)
+    row = np.zeros(n, int)
+    row[-1] = top
+    rows.append(row)
+    row = np.full(n, top)
+    row[0] = 0
+    rows.append(row)
+    return np.array(rows)
+
+
+def check(duts_rows):
+    """``duts_rows``: list of (dut, rows [N, n]). Returns the number of checked samples."""
+    duts = [(dut, pack(rows, dut.width)) for dut, rows in duts_rows]
+    checked = 0
+    for (dut, packed), (_, rows), got in zip(duts, duts_rows, stream(duts)):
+        expected = [(int(np.argmax(row)), p) for row, p in zip(rows, packed)]
+        assert len(got) == len(expected) == len(rows)
+        assert got == expected, (dut.n, dut.width, dut.stage_levels, dut.compare)
+        checked += len(got)
+    return checked
+
+
+@pytest.mark.parametrize("kwargs", CONFIGS)
+def test_random_and_ties(kwargs):
+    rng = np.random.default_rng(hash(tuple(sorted(kwargs.items()))) % 1000)
+    cases = []
+    # LUT compares simulate slowly (deep expressions): fewer shapes for them.
+    sizes = [1, 2, 3, 5, 8, 10, 17] if kwargs.get("compare") == "lut" else list(range(1, 12)) + [16, 17]
+    for n in sizes:
+        for width in (1, 6) if n > 3 else (1, 2, 6):
+            rows = vectors(rng, n, width, count=30)
+            cases.append((Argmax(n, width, **kwargs), rows))
+    expected_total = sum(len(rows) for _, rows in cases)
+    assert check(cases) == expected_total
+
+
+def test_exhaustive_small():
+    for n, width in [(2, 2), (3, 2), (4, 1), (5, 1), (2, 3)]:
+        rows = np.array(list(itertools.product(range(1 << width), repeat=n)))
+        cases = [(Argmax(n, width, **kw), rows) for kw in CONFIGS]
+        assert check(cases) == len(rows) * len(CONFIGS)
+
+
+def test_all_equal_goes_to_zero():
+    rng = np.random.default_rng(7)
+    rows = np.repeat(rng.integers(0, 64, size=(30, 1)), 10, axis=1)
+    dut = Argmax(10, 6)
+    got = stream([(dut, pack(rows, 6))])[0]
+    assert [index for index, _ in got] == [0] * 30
+
+
+def test_latency_contract():
+    assert Argmax(1, 6).latency == 0
+    one = Argmax(1, 6)
+    assert len(one.index) == 1
+    dut = Argmax(10, 6)
+    assert len(dut.index) == 4 and len(dut.scores) == 60 and len(dut.i) == 60
+    # 4 levels, one per stage, after the stage of inverted left operands.
+    assert dut.latency == 5
+    assert Argmax(10, 6, invert_stage=False).latency == 4
+    assert Argmax(10, 6, stage_levels=2, invert_stage=False).latency == 2
+    for bad in [dict(n=0, width=3), dict(n=3, width=0), dict(n=3, width=3, compare="x"),
+                dict(n=3, width=3, stage_levels=0)]:
+        with pytest.raises(ValueError):
+            Argmax(**bad)
+
+
+class TiesToHighest(wiring.Component):
+    """A plausible bug: the same tree on the reversed scores, so ties go to the highest index."""
+
+    def __init__(self, n, width):
+        self.n, self.width, self.stage_levels, self.compare = n, width, 1, "mutant"
+        self._inner = Argmax(n, width)
+        self.latency = self._inner.latency
+        super().__init__({"i": In(n * width), "index": Out(len(self._inner.index)),
+                          "scores": Out(n * width)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.inner = inner = self._inner
+        w = self.width
+        m.d.comb += inner.i.eq(Cat(*[self.i[k * w:(k + 1) * w] for k in reversed(range(self.n))]))
+        m.d.comb += self.index.eq(self.n - 1 - inner.index)
+        m.d.comb += self.scores.eq(Cat(*[inner.scores[k * w:(k + 1) * w] for k in reversed(range(self.n))]))
+        return m
+
+
+def test_checker_catches_wrong_tie_rule():
+    rng = np.random.default_rng(8)
+    rows = vectors(rng, 5, 2)
+    last = [int(len(row) - 1 - np.argmax(row[::-1])) for row in rows]
+    assert last != [int(np.argmax(row)) for row in rows]  # the vectors do exercise ties
+    # The mutant is right except on ties ...
+    got = stream([(TiesToHighest(5, 2), pack(rows, 2))])[0]
+    assert [index for index, _ in got] == last
+    # ... and the checker rejects it.
+    with pytest.raises(AssertionError):
+        check([(TiesToHighest(5, 2), rows)])
