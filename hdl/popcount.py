@@ -213,6 +213,7 @@ class GroupSum(wiring.Component):
             raise ValueError(f"roms must be an integer or one integer per class, not {roms!r}")
         self.classes = classes
         self.group_size = group_size
+        self.roms = roms
         self._counts = [PopCount(group_size, roms=r, **kwargs) for r in per_class]
         self.bits = len(self._counts[0].o)
         self.latency = max(pc.latency for pc in self._counts)

@@ -20,12 +20,13 @@ class Top(wiring.Component):
     of the maximum score. There is no backpressure: the design never stalls,
     so a sample presented with ``i_valid`` is always taken. Only the valid
     pipeline is reset; the datapath carries don't-care values while invalid.
+    ``roms`` block-RAM lookup tables per class each count 10 output bits.
     """
 
-    def __init__(self, net: Network, pipeline: int):
+    def __init__(self, net: Network, pipeline: int, roms: int = 0):
         self.bits_per_class = ceil_log2(net.group_size + 1)
         self.core = LogicCore(net, pipeline)
-        self.groupsum = GroupSum(net.head.classes, net.group_size)
+        self.groupsum = GroupSum(net.head.classes, net.group_size, roms=roms)
         self.argmax = Argmax(net.head.classes, self.bits_per_class)
         self.latency = self.core.latency + self.groupsum.latency + self.argmax.latency
         super().__init__({

@@ -40,8 +40,12 @@ format_opt = click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)),
 opt_opt = click.option("-O", "opt_level", type=click.IntRange(0, 1), default=1, show_default=True,
                        help="-O0 compiles the network as given; -O1 first folds constants, wires and "
                             "inverters into their readers and drops dead nodes (always bit-exact).")
-pipeline_opt = click.option("--pipeline", type=click.IntRange(min=1), default=1, show_default=True,
-                            help="Register after every N logic layers (1 = every layer: fastest clock).")
+roms_opt = click.option("--roms", type=click.IntRange(min=0), default=0, show_default=True,
+                        help="Block-RAM ROMs per class that each count 10 bits in place of adder LUTs "
+                             "(an iCE40 UP5K has 30 block RAMs, an ECP5-85k 208).")
+pipeline_opt = click.option("--pipeline", type=click.IntRange(min=1), default=2, show_default=True,
+                            help="Register after every N logic layers: 1 is the shortest paths, larger N "
+                                 "lets synthesis merge gates into fewer LUTs.")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -134,15 +138,16 @@ def predict(model: Path, fmt: str | None, vec: Path, output: Path | None) -> Non
 @format_opt
 @pipeline_opt
 @opt_opt
+@roms_opt
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory for the Verilog and manifest.json (replaced as a whole).")
 @_user_errors
-def compile_(model: Path, fmt: str | None, pipeline: int, opt_level: int, output: Path) -> None:
+def compile_(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int, output: Path) -> None:
     """Compile MODEL to pipelined Verilog plus manifest.json."""
     net = load_model(model, fmt)
     from .hdl.emit import compile_design  # after loading: a bad model fails fast
     with err.status("elaborating and writing Verilog"):
-        m = compile_design(net, output, pipeline, opt=bool(opt_level))
+        m = compile_design(net, output, pipeline, opt=bool(opt_level), roms=roms)
     out.print(f"wrote {output}/: {', '.join(m['files'])}, manifest.json")
     out.print(f"top {m['top']}: {m['inputs']['data']['width']} input bits, {m['classes']} classes x "
               f"{m['outputs']['scores']['bits_per_class']}-bit scores, latency {m['latency']} cycles, "
@@ -154,6 +159,7 @@ def compile_(model: Path, fmt: str | None, pipeline: int, opt_level: int, output
 @format_opt
 @pipeline_opt
 @opt_opt
+@roms_opt
 @click.option("--vectors", "vec", type=click.Path(dir_okay=False, path_type=Path),
               help="Input .npz with x [N, n_inputs] bits.")
 @click.option("--random", "n_random", type=click.IntRange(min=1), help="Use N random input vectors instead.")
@@ -162,7 +168,7 @@ def compile_(model: Path, fmt: str | None, pipeline: int, opt_level: int, output
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path),
               help="Keep the compiled design and simulator build here.")
 @_user_errors
-def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, vec: Path | None, n_random: int | None,
+def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int, vec: Path | None, n_random: int | None,
              seed: int, simulator: str, keep: Path | None) -> None:
     """Compile MODEL, simulate it with cocotb, check every output against the golden model.
 
@@ -179,7 +185,7 @@ def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, vec: P
     with tempfile.TemporaryDirectory(prefix="lgn2rtl-sim-") as tmp:
         work = keep or Path(tmp)
         with err.status("compiling"):
-            compile_design(net, work / "design", pipeline, opt=bool(opt_level))
+            compile_design(net, work / "design", pipeline, opt=bool(opt_level), roms=roms)
         with err.status(f"simulating {len(x)} samples with {simulator}"):
             r = run(work / "design", x, scores, classes, simulator=simulator, build_dir=work / "sim")
     out.print(f"samples {r.checked}/{len(x)}   mismatches {r.mismatches}   latency {r.latency_measured} "
@@ -200,12 +206,13 @@ def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, vec: P
 @format_opt
 @pipeline_opt
 @opt_opt
+@roms_opt
 @click.option("--target", type=click.Choice(TARGETS), default="ice40-up5k", show_default=True)
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory for report.json, report.txt, the design and tool logs.")
 @click.option("--seed", type=int, default=1, show_default=True, help="nextpnr placement seed.")
 @_user_errors
-def synth(model: Path, fmt: str | None, pipeline: int, opt_level: int, target: str, output: Path, seed: int) -> None:
+def synth(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int, target: str, output: Path, seed: int) -> None:
     """Synthesize MODEL with Yosys + nextpnr (YoWASP) and report LUTs, FFs, Fmax, latency.
 
     The design sits in a pin-saving harness (serial-in shift register in,
@@ -216,7 +223,7 @@ def synth(model: Path, fmt: str | None, pipeline: int, opt_level: int, target: s
     net = load_model(model, fmt)
     with tempfile.TemporaryDirectory(prefix="lgn2rtl-synth-") as tmp:
         with err.status("compiling") as status:
-            m = compile_design(net, Path(tmp) / "design", pipeline, opt=bool(opt_level))
+            m = compile_design(net, Path(tmp) / "design", pipeline, opt=bool(opt_level), roms=roms)
             synthesize(Path(tmp) / "design", m, target, output, seed=seed,
                                 progress=lambda step: status.update(step))
     out.print((output / "report.txt").read_text().rstrip())

@@ -29,6 +29,28 @@ def _spread(half: np.ndarray, m: int) -> np.ndarray:
     return half | (half << np.uint64(1 << m))
 
 
+# table positions whose address has bits (m+1, m) = (0, 1)
+_PAIR01 = [np.uint64(sum(1 << a for a in range(64) if (a >> m) & 3 == 1)) for m in range(5)]
+
+
+def _swap_inputs(tables: np.ndarray, m: int) -> np.ndarray:
+    """Tables with inputs m and m+1 exchanged: entries at addresses ..01.. and ..10.. trade places."""
+    d = np.uint64(1 << m)
+    x = ((tables >> d) ^ tables) & _PAIR01[m]
+    return tables ^ x ^ (x << d)
+
+
+def _canonical(ins: np.ndarray, tables: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sort each node's inputs ascending, permuting its table to match, so AND(a,b) == AND(b,a)."""
+    ins, tables = ins.copy(), tables.copy()
+    for _ in range(ins.shape[1]):  # bubble sort: k passes of adjacent column swaps
+        for m in range(ins.shape[1] - 1):
+            swap = ins[:, m] > ins[:, m + 1]
+            ins[swap, m], ins[swap, m + 1] = ins[swap, m + 1], ins[swap, m]
+            tables[swap] = _swap_inputs(tables[swap], m)
+    return ins, tables
+
+
 def _mask(k: int) -> np.uint64:
     return np.uint64((1 << (1 << k)) - 1)
 
@@ -43,17 +65,19 @@ def depends(layer: Layer) -> np.ndarray:
 
 
 def fold(net: Network) -> Network:
-    """Absorb constant, wire and inverter nodes into their readers.
+    """Absorb constant, wire, inverter and duplicate nodes into their readers.
 
     Every signal gets a literal: itself, another signal (possibly inverted) or
     a constant. Readers are rewritten to the literal's source, with the
-    inversion or constant moved into their truth table. Outputs follow wires
-    only, since a popcount cannot absorb an inversion.
+    inversion or constant moved into their truth table. A node equal to an
+    earlier one (same inputs in any order, same function) becomes a wire to it.
+    Outputs follow wires only, since a popcount cannot absorb an inversion.
     """
     n = net.n_signals
     src = np.arange(n)                       # literal: value = src ^ inv, or const when const >= 0
     inv = np.zeros(n, dtype=bool)
     const = np.full(n, -1, dtype=np.int8)
+    seen: dict[tuple, int] = {}
     layers = []
     for start, layer in zip(net.layer_starts, net.layers):
         k = layer.k
@@ -67,20 +91,54 @@ def fold(net: Network) -> Network:
             tables = np.where(c == 0, _spread(lo, m), np.where(c == 1, _spread(hi, m), tables))
             ins[:, m] = src[s]
         dep = depends(Layer(ins, tables))
+        if k:  # inputs a node ignores point at one it reads (or input 0), so they keep nothing alive
+            first = np.where(dep.any(axis=1), ins[np.arange(len(ins)), dep.argmax(axis=1)], 0)
+            ins = np.where(dep, ins, first[:, None])
+        ins, tables = _canonical(ins, tables)
+        dep = depends(Layer(ins, tables))
         n_dep = dep.sum(axis=1)
         which = dep.argmax(axis=1) if k else np.zeros(len(ins), dtype=np.int64)
-        if k:  # inputs a node ignores point at one it reads (or input 0), so they keep nothing alive
-            first = np.where(n_dep > 0, ins[np.arange(len(ins)), which], 0)
-            ins = np.where(dep, ins, first[:, None])
         layers.append(Layer(ins, tables))
         sig = np.arange(start, start + len(ins))
         const[sig[n_dep == 0]] = (tables[n_dep == 0] & _ONE).astype(np.int8)
         one = n_dep == 1
         src[sig[one]] = ins[one, which[one]]
         inv[sig[one]] = (tables[one] >> (_ONE << which[one].astype(np.uint64))) & _ONE == 0
+        for j in np.flatnonzero(n_dep > 1).tolist():  # structural hashing: equal nodes share one signal
+            first_seen = seen.setdefault((*ins[j].tolist(), int(tables[j])), int(sig[j]))
+            src[sig[j]] = first_seen
     wires = (const[net.outputs] < 0) & ~inv[net.outputs]
     outputs = np.where(wires, src[net.outputs], net.outputs)
     return Network(net.n_inputs, layers, outputs, net.head, net.encoder, dict(net.meta)).validate()
+
+
+def absorb_inverters(net: Network) -> Network:
+    """Complement a node's table when its only reader is an inverter, which becomes a wire.
+
+    ``fold`` moves inversions into readers, but not into the GroupSum, so an
+    inverted gate that feeds only the count still costs a LUT of its own.
+    """
+    node_readers = np.zeros(net.n_signals, dtype=np.int64)
+    for layer in net.layers:
+        np.add.at(node_readers, layer.inputs[depends(layer)], 1)
+    readers = node_readers.copy()
+    np.add.at(readers, net.outputs, 1)
+    to = np.arange(net.n_signals)
+    layers = [Layer(layer.inputs, layer.tables.copy()) for layer in net.layers]
+    starts = net.layer_starts
+    layer_of = net.signal_layer()
+    for start, layer in zip(starts, layers):
+        dep = depends(layer)
+        src = layer.inputs[np.arange(len(layer)), dep.argmax(axis=1)] if layer.k else np.zeros(0, np.int64)
+        inverter = (dep.sum(axis=1) == 1) & (layer.tables & _ONE == _ONE) if layer.k else np.zeros(0, bool)
+        for j in np.flatnonzero(inverter).tolist():
+            g = int(src[j])
+            # only when outputs alone read the inverter, or a node reading it would see the flip
+            if g >= net.n_inputs and readers[g] == 1 and node_readers[start + j] == 0:
+                owner = layers[layer_of[g]]
+                owner.tables[g - starts[layer_of[g]]] ^= _mask(owner.k)
+                to[start + j] = g
+    return Network(net.n_inputs, layers, to[net.outputs], net.head, net.encoder, dict(net.meta)).validate()
 
 
 def prune(net: Network) -> Network:
@@ -129,4 +187,4 @@ def _widen(layer: Layer, k: int) -> Layer:
 
 def optimize(net: Network) -> Network:
     """The default pass pipeline of ``compile``."""
-    return prune(fold(net))
+    return prune(absorb_inverters(fold(net)))

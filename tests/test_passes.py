@@ -35,7 +35,7 @@ def networks(draw):
 
 @settings(max_examples=60, deadline=None)
 @given(networks())
-def test_fold_and_prune_keep_every_score(net):
+def test_every_pass_keeps_every_score(net):
     x = np.random.default_rng(0).integers(0, 2, (256, net.n_inputs), dtype=np.uint8)
     want = golden.scores(net, x)
     folded = passes.fold(net)
@@ -43,6 +43,8 @@ def test_fold_and_prune_keep_every_score(net):
     pruned = passes.prune(folded)
     assert np.array_equal(golden.scores(pruned, x), want)
     assert pruned.n_nodes <= net.n_nodes
+    assert np.array_equal(golden.scores(passes.absorb_inverters(net), x), want)
+    assert np.array_equal(golden.scores(passes.optimize(net), x), want)
 
 
 def test_fold_removes_inverter_chains():
@@ -53,3 +55,14 @@ def test_fold_removes_inverter_chains():
                   np.array([4]), GroupSum(1)).validate()
     out = passes.optimize(net)
     assert out.n_nodes == 1 and out.layers[0].inputs.tolist() == [[0, 1]] and int(out.layers[0].tables[0]) == 8
+
+
+def test_fold_merges_duplicates_in_any_input_order():
+    # AND(0,1), AND(1,0) and a 3-LUT "a&b" over (2, 0, 1) are one function of inputs 0 and 1
+    and3 = sum(1 << addr for addr in range(8) if (addr >> 1) & 1 and (addr >> 2) & 1)
+    net = Network(3, [Layer(np.array([[0, 1], [1, 0]]), np.array([8, 8], dtype=np.uint64)),
+                      Layer(np.array([[2, 0, 1]]), np.array([and3], dtype=np.uint64))],
+                  np.array([3, 4, 5]), GroupSum(1)).validate()
+    out = passes.optimize(net)
+    assert out.n_nodes == 2  # the two 2-input ANDs merge; the 3-LUT stays a 3-input node
+    assert len(set(out.outputs.tolist())) == 2
