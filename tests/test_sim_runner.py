@@ -6,14 +6,12 @@ bits 4c..4c+3, the class is the argmax (ties to class 0), and it is a 2-stage pi
 
 import importlib.util
 import json
-import shutil
 
 import numpy as np
 import pytest
 
 from lgn2rtl.sim.runner import SimError, simulate
 
-pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None, reason="needs iverilog")
 
 def tiny_verilog(stall: bool = False, stray_at: int = 255) -> str:
     """The design; ``stall`` drops i_ready one cycle in three, ``stray_at`` is the cycle
