@@ -14,6 +14,7 @@ from rich.table import Table
 from . import golden, native, vectors
 from .importers import FORMATS, load_model
 from .ir import OP_NAMES, op_table
+from .passes import optimize
 from .errors import UserError
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -82,6 +83,9 @@ def info(model: Path, fmt: str | None) -> None:
     out.print(t)
     h = net.head
     out.print(f"GroupSum: {h.classes} classes x {net.group_size} outputs, tau={h.tau:g}, beta={h.beta:g}")
+    opt = optimize(net)
+    out.print(f"-O1 (compile's default): {opt.n_nodes} nodes in {len(opt.layers)} layers "
+              f"({', '.join(str(len(layer)) for layer in opt.layers)})")
     if net.encoder is not None:
         th = net.encoder.thresholds
         out.print(f"Thermometer encoder: {th.shape[0]} features x {th.shape[1]} thresholds "
