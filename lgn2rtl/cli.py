@@ -39,14 +39,22 @@ model_arg = click.argument("model", type=click.Path(dir_okay=False, path_type=Pa
 format_opt = click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default=None,
                           help="Model file format (default: detected from the content).")
 opt_opt = click.option("-O", "opt_level", type=click.IntRange(0, 1), default=1, show_default=True,
-                       help="-O0 compiles the network as given; -O1 first folds constants, wires and "
-                            "inverters into their readers and drops dead nodes (always bit-exact).")
+                       help="-O0 compiles the network as given; -O1 first folds constants, wires, "
+                            "inverters and duplicates into their readers and drops dead nodes (always bit-exact).")
 roms_opt = click.option("--roms", type=click.IntRange(min=0), default=0, show_default=True,
                         help="Block-RAM ROMs per class that each count 10 bits in place of adder LUTs "
                              "(an iCE40 UP5K has 30 block RAMs, an ECP5-85k 208).")
 pipeline_opt = click.option("--pipeline", type=click.IntRange(min=1), default=2, show_default=True,
                             help="Register after every N logic layers: 1 is the shortest paths, larger N "
                                  "lets synthesis merge gates into fewer LUTs.")
+
+
+
+def design_options(fn):
+    """MODEL plus the options that shape the generated hardware (compile, simulate, synth)."""
+    for option in reversed((model_arg, format_opt, pipeline_opt, opt_opt, roms_opt)):
+        fn = option(fn)
+    return fn
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -138,11 +146,7 @@ def predict(model: Path, fmt: str | None, vec: Path, output: Path | None) -> Non
 
 
 @main.command(name="compile")
-@model_arg
-@format_opt
-@pipeline_opt
-@opt_opt
-@roms_opt
+@design_options
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory for the Verilog and manifest.json (replaced as a whole).")
 @_user_errors
@@ -159,11 +163,7 @@ def compile_(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
 
 
 @main.command()
-@model_arg
-@format_opt
-@pipeline_opt
-@opt_opt
-@roms_opt
+@design_options
 @click.option("--vectors", "vec", type=click.Path(dir_okay=False, path_type=Path),
               help="Input .npz with x [N, n_inputs] bits.")
 @click.option("--random", "n_random", type=click.IntRange(min=1), help="Use N random input vectors instead.")
@@ -206,11 +206,7 @@ def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
 
 
 @main.command()
-@model_arg
-@format_opt
-@pipeline_opt
-@opt_opt
-@roms_opt
+@design_options
 @click.option("--target", type=click.Choice(TARGETS), default="ice40-up5k", show_default=True)
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory for report.json, report.txt, the design and tool logs.")

@@ -4,11 +4,11 @@ import itertools
 
 import numpy as np
 import pytest
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.sim import Simulator
 
+import streaming
 from lgn2rtl.hdl.argmax import Argmax
 
 
@@ -38,33 +38,7 @@ def pack(rows, width):
 
 
 def stream(duts):
-    """Drive every ``(dut, packed scores)`` pair at one sample per clock in one simulation.
-
-    Returns, per dut, the ``(index, scores)`` read ``dut.latency`` cycles after each input.
-    """
-    top = Module()
-    # A latency-0 design (n == 1) has no clocked logic; a dummy flop keeps the clock domain.
-    dummy = Signal()
-    top.d.sync += dummy.eq(~dummy)
-    for j, (dut, _) in enumerate(duts):
-        top.submodules[f"dut{j}"] = dut
-    cycles = max(len(v) + dut.latency for dut, v in duts)
-    outputs = [[] for _ in duts]
-
-    async def testbench(ctx):
-        for t in range(cycles):
-            for dut, inputs in duts:
-                ctx.set(dut.i, inputs[t] if t < len(inputs) else 0)
-            for j, (dut, inputs) in enumerate(duts):
-                if 0 <= t - dut.latency < len(inputs):
-                    outputs[j].append((ctx.get(dut.index), ctx.get(dut.scores)))
-            await ctx.tick()
-
-    sim = Simulator(top)
-    sim.add_clock(1e-6)
-    sim.add_testbench(testbench)
-    sim.run()
-    return outputs
+    return streaming.stream(duts, lambda ctx, dut: (ctx.get(dut.index), ctx.get(dut.scores)))
 
 
 def vectors(rng, n, width, count=40):

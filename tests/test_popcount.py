@@ -3,9 +3,8 @@ import gc
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module, Signal
-from amaranth.sim import Simulator
 
+import streaming
 from lgn2rtl.hdl.popcount import GroupSum, PopCount
 
 
@@ -26,35 +25,7 @@ def pack(bits):
 
 
 def stream(duts):
-    """Drive every ``(dut, inputs)`` pair at one sample per clock; return the outputs.
-
-    ``outputs[j][t]`` is ``dut.o`` read ``dut.latency`` cycles after ``inputs[t]`` went in.
-    All duts share one simulation (one clock), which keeps the suite fast.
-    """
-    top = Module()
-    # A latency-0 design has no clocked logic; a dummy flop keeps the sync domain alive.
-    dummy = Signal()
-    top.d.sync += dummy.eq(~dummy)
-    for j, (dut, _) in enumerate(duts):
-        top.submodules[f"dut{j}"] = dut
-    n = max(len(inputs) for _, inputs in duts)
-    cycles = n + max(dut.latency for dut, _ in duts)
-    outputs = [[] for _ in duts]
-
-    async def testbench(ctx):
-        for t in range(cycles):
-            for (dut, inputs) in duts:
-                ctx.set(dut.i, inputs[t] if t < len(inputs) else 0)
-            for j, (dut, inputs) in enumerate(duts):
-                if 0 <= t - dut.latency < len(inputs):
-                    outputs[j].append(ctx.get(dut.o))
-            await ctx.tick()
-
-    sim = Simulator(top)
-    sim.add_clock(1e-6)
-    sim.add_testbench(testbench)
-    sim.run()
-    return outputs
+    return streaming.stream(duts, lambda ctx, dut: ctx.get(dut.o))
 
 
 def check_popcounts(configs, rng, samples=40):
