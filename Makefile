@@ -28,5 +28,6 @@ demo: install  ## the main job on the shipped model: compile, simulate, synthesi
 test: install-test warm  ## fast suite plus one real place-and-route (tests marked slow run too)
 	$(PYTHON) -m pytest -q
 
-bench: install-test warm
+bench: install-test warm  ## every figure quoted in README.md
+	$(PYTHON) benchmarks/native_file.py
 	$(PYTHON) benchmarks/ppa_vs_torchlogix.py --target both
