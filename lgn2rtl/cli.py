@@ -15,13 +15,11 @@ from . import golden, native, vectors
 from .importers import FORMATS, load_model
 from .ir import OP_NAMES, op_table
 from .passes import optimize
+from .boards.synth import TARGETS
 from .errors import UserError
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
-
-TARGETS = ("ice40-up5k", "ecp5-85k")
-
 
 def _user_errors(fn):
     """Turn every error a user can cause into one line on stderr and exit code 2."""
@@ -32,6 +30,9 @@ def _user_errors(fn):
         except UserError as e:
             err.print(f"[bold red]error:[/] {e}")
             raise SystemExit(2)
+        except KeyboardInterrupt:
+            err.print("interrupted; nothing was written")
+            raise SystemExit(130)
     return wrapper
 
 
@@ -47,7 +48,6 @@ roms_opt = click.option("--roms", type=click.IntRange(min=0), default=0, show_de
 pipeline_opt = click.option("--pipeline", type=click.IntRange(min=1), default=2, show_default=True,
                             help="Register after every N logic layers: 1 is the shortest paths, larger N "
                                  "lets synthesis merge gates into fewer LUTs.")
-
 
 
 def design_options(fn):
@@ -207,7 +207,7 @@ def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
 
 @main.command()
 @design_options
-@click.option("--target", type=click.Choice(TARGETS), default="ice40-up5k", show_default=True)
+@click.option("--target", type=click.Choice(sorted(TARGETS)), default="ice40-up5k", show_default=True)
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory for report.json, report.txt, the design and tool logs.")
 @click.option("--seed", type=int, default=1, show_default=True, help="nextpnr placement seed.")
