@@ -10,8 +10,8 @@ from lgn2rtl.sim.runner import simulate
 from lgn2rtl.synthetic import random_network
 
 
-def run(net, x, tmp_path, pipeline=1, gaps=False, expected=None, roms=0):
-    manifest = compile_design(net, tmp_path / "design", pipeline, roms=roms)
+def run(net, x, tmp_path, pipeline=1, gaps=False, expected=None, roms=0, opt=True):
+    manifest = compile_design(net, tmp_path / "design", pipeline, opt=opt, roms=roms)
     scores, classes = expected or golden.predict(net, x)
     result = simulate(tmp_path / "design", x, scores, classes, build_dir=tmp_path / "sim", gaps=gaps)
     return manifest, result
@@ -70,9 +70,10 @@ def test_flipped_truth_table_bit_fails_simulation(tmp_path):
     assert first["got_scores"] != first["expected_scores"]
 
 
-@pytest.mark.parametrize("pipeline, roms", [(1, 0), (2, 3), (3, 0)])
-def test_fixture_all_rows(tmp_path, fixture_dir, pipeline, roms):
+@pytest.mark.parametrize("pipeline, roms, opt", [(1, 0, True), (2, 3, True), (3, 0, True), (1, 0, False)])
+def test_fixture_all_rows(tmp_path, fixture_dir, pipeline, roms, opt):
     net = load_model(fixture_dir / "circuit.json")
     v = np.load(fixture_dir / "vectors.npz")
-    manifest, result = run(net, v["x"], tmp_path, pipeline, roms=roms)
+    manifest, result = run(net, v["x"], tmp_path, pipeline, roms=roms, opt=opt)
+    assert manifest["nodes"]["after_opt"] == (543 if opt else 984)
     assert_passes(manifest, result, 397)
