@@ -125,3 +125,34 @@ def test_truncated_native_file(tmp_path):
     (tmp_path / "t.lgn").write_bytes(data[: len(data) // 2])
     with pytest.raises(ModelError, match="t.lgn"):
         load_model(tmp_path / "t.lgn", "lgn")
+
+
+def test_difflogic_layout_matches_torch_scores(fixture_dir):
+    net = load_model(fixture_dir / "difflogic_layout.npz")
+    v = np.load(fixture_dir / "vectors.npz")
+    assert [len(layer) for layer in net.layers] == [500, 500, 500]
+    assert np.array_equal(golden.scores(net, v["x"]), np.round(v["torch_scores"] * net.head.tau))
+    assert net.encoder.thresholds.shape == (64, 4)
+    # thermometer bit 4*p + t is pixel p > threshold t (2, 6, 10, 14)
+    bits = net.encoder.encode(np.array([[0, 3, 7, 11, 15] + [16] * 59]))
+    assert bits[0, :20].tolist() == [0, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 1, 1, 1, 0, 1, 1, 1, 1]
+
+
+def _layout(tmp_path, fixture_dir, drop=None, change=None):
+    with np.load(fixture_dir / "difflogic_layout.npz") as z:
+        a = {k: z[k] for k in z.files if k != drop}
+    a.update(change or {})
+    np.savez(tmp_path / "l.npz", **a)
+    return tmp_path / "l.npz"
+
+
+def test_difflogic_without_indices_explains_why(tmp_path, fixture_dir):
+    with pytest.raises(ModelError, match=r"layer1_indices is missing.*issue #34"):
+        load_model(_layout(tmp_path, fixture_dir, drop="layer1_indices"))
+
+
+def test_difflogic_shape_mismatch(tmp_path, fixture_dir):
+    with pytest.raises(ModelError, match=r"layer2_indices must be integer \[2, 500\]"):
+        load_model(_layout(tmp_path, fixture_dir, change={"layer2_indices": np.zeros((2, 499), dtype=np.int64)}))
+    with pytest.raises(ModelError, match="the layer before has 500 outputs"):
+        load_model(_layout(tmp_path, fixture_dir, change={"layer1_indices": np.full((2, 500), 600)}))

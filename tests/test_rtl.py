@@ -77,3 +77,12 @@ def test_fixture_all_rows(tmp_path, fixture_dir, pipeline, roms, opt):
     manifest, result = run(net, v["x"], tmp_path, pipeline, roms=roms, opt=opt)
     assert manifest["nodes"]["after_opt"] == (543 if opt else 984)
     assert_passes(manifest, result, 397)
+
+
+def test_difflogic_layout_compiles_to_the_same_function(tmp_path, fixture_dir):
+    net = load_model(fixture_dir / "difflogic_layout.npz")
+    v = np.load(fixture_dir / "vectors.npz")
+    # checked against the JSON export's golden scores: both paths must be the same hardware function
+    json_scores = golden.scores(load_model(fixture_dir / "circuit.json"), v["x"])
+    manifest, result = run(net, v["x"], tmp_path, 2, expected=(json_scores, np.argmax(json_scores, axis=1)))
+    assert_passes(manifest, result, 397)

@@ -5,9 +5,9 @@ from pathlib import Path
 
 from .. import native
 from ..ir import ModelError, Network
-from . import torchlogix
+from . import difflogic, torchlogix
 
-FORMATS = {"lgn": native.load, "torchlogix-json": torchlogix.load}
+FORMATS = {"lgn": native.load, "torchlogix-json": torchlogix.load, "difflogic-npz": difflogic.load}
 
 
 def detect(path: Path) -> str:
@@ -16,6 +16,8 @@ def detect(path: Path) -> str:
         return "lgn"
     if torchlogix.looks_like(path):
         return "torchlogix-json"
+    if difflogic.looks_like(path):
+        return "difflogic-npz"
     raise ModelError(f"cannot tell what kind of model this is; use --format ({', '.join(FORMATS)})")
 
 
