@@ -49,15 +49,18 @@ def expression(table: int, names: list[str]) -> str:
     return f"{1 << k}'h{table:0{1 << (k - 2)}x} >> {{{', '.join(reversed(names))}}}"
 
 
+def made_in(net: Network, pipeline: int) -> np.ndarray:
+    """Pipeline stage in which each signal is computed (model inputs: stage 0)."""
+    return stages(net, pipeline)[np.maximum(net.signal_layer(), 0)]
+
+
 def order_outputs(net: Network, pipeline: int) -> Network:
     """The same network with each class group's outputs reordered: last-stage nodes first.
 
-    A count does not depend on order. PopCount pairs its low inputs into adders
-    that can absorb gates and feeds its high inputs, best plain register
-    outputs, to block-RAM ROM addresses.
+    A count does not depend on order. PopCount gives its last inputs to
+    block-RAM ROM addresses, which take plain register outputs without a LUT.
     """
-    made = stages(net, pipeline)[np.maximum(net.signal_layer()[net.outputs], 0)]
-    late = (made == stages(net, pipeline)[-1]) & (net.outputs >= net.n_inputs)
+    late = (made_in(net, pipeline)[net.outputs] == stages(net, pipeline)[-1]) & (net.outputs >= net.n_inputs)
     groups = (~late).reshape(net.head.classes, net.group_size)
     order = np.argsort(groups, axis=1, kind="stable")
     outputs = np.take_along_axis(net.outputs.reshape(groups.shape), order, axis=1).ravel()
@@ -73,8 +76,7 @@ def write_core(net: Network, pipeline: int, out: TextIO) -> None:
 
 def _core_lines(net: Network, pipeline: int) -> Iterator[str]:
     stage_of_layer = stages(net, pipeline)
-    producer = net.signal_layer()
-    made = np.where(producer < 0, 0, stage_of_layer[np.maximum(producer, 0)])
+    made = made_in(net, pipeline)
     # the last stage a signal is read in decides how many registered copies it needs
     last = made.copy()
     for layer, s in zip(net.layers, stage_of_layer):
