@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from . import npz
 from .ir import GroupSum, Layer, ModelError, Network, Thermometer
 
 FORMAT = "lgn2rtl-model/1"
@@ -53,20 +53,12 @@ def save(net: Network, path: str | Path) -> None:
 
 def is_native(path: str | Path) -> bool:
     """True when ``path`` is a zip archive holding our ``format`` marker."""
-    try:
-        with zipfile.ZipFile(path) as z:
-            return "format.npy" in z.namelist() and "layer0_tables.npy" in z.namelist()
-    except (zipfile.BadZipFile, OSError):
-        return False
+    return {"format", "layer0_tables"} <= npz.members(path)
 
 
 def load(path: str | Path) -> Network:
     """Read a ``.lgn`` file; raise ModelError naming the file on any defect."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            a = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, EOFError, ValueError, OSError) as e:
-        raise ModelError(f"{path}: not a readable lgn2rtl model file ({e})") from None
+    a = npz.read(path, ModelError)
     try:
         fmt = str(a["format"])
         if fmt != FORMAT:

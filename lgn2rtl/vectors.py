@@ -1,11 +1,11 @@
 """Vectors files (DESIGN.md): ``.npz`` with ``x`` uint8 [N, n_inputs] bits, optional ``y`` and ``scores``."""
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from . import npz
 from .errors import UserError
 
 
@@ -15,11 +15,7 @@ class VectorsError(UserError, ValueError):
 
 def load(path: str | Path, n_inputs: int) -> dict[str, np.ndarray]:
     """Read and check a vectors file against a model with ``n_inputs`` input bits."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise VectorsError(f"{path}: not a readable .npz vectors file ({e})") from None
+    data = npz.read(path, VectorsError)
     if "x" not in data:
         raise VectorsError(f"{path}: has no array 'x' (input bits [N, {n_inputs}]); found {sorted(data)}")
     x = data["x"]

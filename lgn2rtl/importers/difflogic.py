@@ -11,11 +11,11 @@ inputs for layer 0); then ``group_k`` (classes), ``tau`` and optional
 from __future__ import annotations
 
 import re
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from .. import npz
 from ..ir import GroupSum, Layer, ModelError, Network, Thermometer, op_table
 
 _TABLES = np.array([op_table(op) for op in range(16)], dtype=np.uint64)
@@ -23,21 +23,12 @@ _TABLES = np.array([op_table(op) for op in range(16)], dtype=np.uint64)
 
 def looks_like(path: Path) -> bool:
     """A zip archive with difflogic per-layer weights."""
-    try:
-        with zipfile.ZipFile(path) as z:
-            names = set(z.namelist())
-    except (zipfile.BadZipFile, OSError):
-        return False
-    return "layer0_weights.npy" in names
+    return "layer0_weights" in npz.members(path)
 
 
 def load(path: str | Path) -> Network:
     """Read the npz layout into a Network."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            a = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, EOFError, ValueError, OSError) as e:
-        raise ModelError(f"not a readable .npz file ({e})") from None
+    a = npz.read(path, ModelError)
     n_layers = len([k for k in a if re.fullmatch(r"layer\d+_weights", k)])
     missing = [f"layer{i}_indices" for i in range(n_layers) if f"layer{i}_indices" not in a]
     if missing:
