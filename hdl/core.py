@@ -106,8 +106,11 @@ def _core_lines(net: Network, pipeline: int) -> Iterator[str]:
             sig = int(starts[i]) + j
             yield f"    wire n{sig} = {expression(table, [name(x, s) for x in ins])};"
     final = int(stage_of_layer[-1])
-    for j, sig in enumerate(net.outputs.tolist()):
-        yield f"    assign o_bits[{j}] = {name(sig, final)};"
+    # one concatenation, not one assign per bit: Icarus wakes every reader of the bus for
+    # each bit assign, which made whole-design simulation 12x slower
+    yield "    assign o_bits = {"
+    yield ",\n".join(f"        {name(sig, final)}" for sig in reversed(net.outputs.tolist()))
+    yield "    };"
     yield "endmodule"
 
 
