@@ -14,7 +14,7 @@ from rich.table import Table
 from . import golden, native, vectors
 from .importers import FORMATS, load_model
 from .ir import OP_NAMES, op_table
-from .passes import optimize
+from .passes import PIPELINE, live_signals, lut4_estimate
 from .boards.synth import TARGETS
 from .errors import UserError
 
@@ -91,9 +91,16 @@ def info(model: Path, fmt: str | None) -> None:
     out.print(t)
     h = net.head
     out.print(f"GroupSum: {h.classes} classes x {net.group_size} outputs, tau={h.tau:g}, beta={h.beta:g}")
-    opt = optimize(net)
-    out.print(f"-O1 (compile's default): {opt.n_nodes} nodes in {len(opt.layers)} layers "
-              f"({', '.join(str(len(layer)) for layer in opt.layers)})")
+    passes = Table(title="-O1 (compile's default), pass by pass")
+    for col in ("after", "live nodes", "layers", "LUT4 estimate"):
+        passes.add_column(col, justify="right" if col != "after" else "left")
+    steps = [("import", net)]
+    for p in PIPELINE:
+        steps.append((p.__name__, p(steps[-1][1])))
+    for name, step in steps:
+        passes.add_row(name, str(int(live_signals(step)[step.n_inputs:].sum())), str(len(step.layers)),
+                       str(lut4_estimate(step)))
+    out.print(passes)
     if net.encoder is not None:
         th = net.encoder.thresholds
         out.print(f"Thermometer encoder: {th.shape[0]} features x {th.shape[1]} thresholds "

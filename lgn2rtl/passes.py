@@ -141,16 +141,22 @@ def absorb_inverters(net: Network) -> Network:
     return Network(net.n_inputs, layers, to[net.outputs], net.head, net.encoder, dict(net.meta)).validate()
 
 
+def live_signals(net: Network) -> np.ndarray:
+    """[n_signals] bool: does some output depend on this signal?"""
+    live = np.zeros(net.n_signals, dtype=bool)
+    live[net.outputs] = True
+    for start, layer in reversed(list(zip(net.layer_starts, net.layers))):
+        live[layer.inputs[live[start:start + len(layer)]].ravel()] = True
+    return live
+
+
 def prune(net: Network) -> Network:
     """Keep only nodes some output depends on, each in layer 1 + max(layer of its inputs).
 
     Exception: inverters and constants read only by outputs move to the last layer.
     """
     starts = net.layer_starts
-    live = np.zeros(net.n_signals, dtype=bool)
-    live[net.outputs] = True
-    for start, layer in reversed(list(zip(starts, net.layers))):
-        live[layer.inputs[live[start:start + len(layer)]].ravel()] = True
+    live = live_signals(net)
     level = np.full(net.n_signals, -1, dtype=np.int64)
     read = np.zeros(net.n_signals, dtype=bool)
     simple = np.zeros(net.n_signals, dtype=bool)
@@ -185,6 +191,21 @@ def _widen(layer: Layer, k: int) -> Layer:
     return Layer(np.concatenate([layer.inputs, pad], axis=1), tables)
 
 
+PIPELINE = (fold, absorb_inverters, prune)
+
+
 def optimize(net: Network) -> Network:
-    """The default pass pipeline of ``compile``."""
-    return prune(absorb_inverters(fold(net)))
+    """The default pass pipeline of ``compile`` (-O1)."""
+    for step in PIPELINE:
+        net = step(net)
+    return net
+
+
+_LUT4S = (1, 1, 1, 1, 1, 3, 7)  # by k: above 4 inputs, 2^(k-4) LUT4s and a mux tree
+
+
+def lut4_estimate(net: Network) -> int:
+    """LUT4s the live nodes would take one by one, before synthesis merges any."""
+    live = live_signals(net)
+    return sum(int(live[start:start + len(layer)].sum()) * _LUT4S[layer.k]
+               for start, layer in zip(net.layer_starts, net.layers))

@@ -69,3 +69,10 @@ def test_synth_example_for_ice40(tmp_path):
     assert 300 < report["luts"] < 5280 and report["ffs"] > 0
     assert report["fmax_mhz"] > 20
     assert report["latency_cycles"] == manifest["latency"]
+
+
+def test_info_shows_each_pass(fixture_dir):
+    r = lgn2rtl("info", fixture_dir / "circuit.json")
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in r.stdout.splitlines()
+            if line.count("│") == 5}
+    assert rows["import"] == "938" and rows["fold"] == "589" and rows["prune"] == "543"
