@@ -30,18 +30,20 @@ def _adder_cost(a, b):
 
 @lru_cache(maxsize=None)
 def _plan(n, half_adder_cost, roms=0, rom_inputs=10, rom_depth=1):
-    """Cheapest tree counting ``n`` bits with ``roms`` ROM leaves: ``(luts, depth, tree)``.
+    """Cheapest tree counting ``n`` bits with ``roms`` ROM leaves: ``(luts, ffs, depth, tree)``.
 
+    Trees are ranked by LUTs, then by flip-flops (a register after every adder level, plus
+    the delay lines that carry-in bits and shallower subtrees wait in), then by depth.
     ``tree`` is ``1`` (a bit), ``2`` (a half adder), ``"rom"`` (a ROM counting ``rom_inputs``
     bits) or ``(left, right, cin)``.  ``luts`` is None when no tree fits.
     """
     if roms * rom_inputs > n:
-        return (None, 0, None)
+        return (None, 0, 0, None)
     if roms == 0 and n == 1:
-        return (0, 0, 1)
+        return (0, 0, 0, 1)
     if roms == 1 and n == rom_inputs:
-        return (0, rom_depth, "rom")
-    best = (half_adder_cost, 0, 2) if roms == 0 and n == 2 else None
+        return (0, rom_depth * _bits(n), rom_depth, "rom")
+    best = (half_adder_cost, 0, 0, 2) if roms == 0 and n == 2 else None
     for cin in (1, 0):
         rest = n - cin
         half = rest // 2
@@ -51,14 +53,17 @@ def _plan(n, half_adder_cost, roms=0, rom_inputs=10, rom_depth=1):
             b = rest - a
             share = roms * a // rest
             for ra in sorted({max(0, share - 1), share, min(roms, share + 1)}):
-                ca, da, ta = _plan(a, half_adder_cost, ra, rom_inputs, rom_depth)
-                cb, db, tb = _plan(b, half_adder_cost, roms - ra, rom_inputs, rom_depth)
+                ca, fa, da, ta = _plan(a, half_adder_cost, ra, rom_inputs, rom_depth)
+                cb, fb, db, tb = _plan(b, half_adder_cost, roms - ra, rom_inputs, rom_depth)
                 if ca is None or cb is None:
                     continue
-                cand = (ca + cb + _adder_cost(a, b), max(da, db) + 1, (ta, tb, cin))
-                if best is None or cand[:2] < best[:2]:
+                depth = max(da, db) + 1
+                ffs = (fa + fb + _bits(n) + cin * (depth - 1)
+                       + (depth - 1 - da) * _bits(a) + (depth - 1 - db) * _bits(b))
+                cand = (ca + cb + _adder_cost(a, b), ffs, depth, (ta, tb, cin))
+                if best is None or cand[:3] < best[:3]:
                     best = cand
-    return best or (None, 0, None)
+    return best or (None, 0, 0, None)
 
 
 class PopCount(wiring.Component):
@@ -118,7 +123,7 @@ class PopCount(wiring.Component):
         self.stage_levels = stage_levels
         self.rom_inputs = rom_inputs
         self.rom_stages = rom_stages
-        self.luts, _, self._tree = _plan(width, 0 if half_adders else 2, roms, rom_inputs,
+        self.luts, self.ffs, _, self._tree = _plan(width, 0 if half_adders else 2, roms, rom_inputs,
                                          rom_stages * stage_levels)
         self.half_adders = self._count(self._tree, 2)
         self.roms = self._count(self._tree, "rom")
