@@ -8,11 +8,12 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from .. import __version__
+from ..errors import UserError
 from ..ir import Network
 from ..outdir import atomic_dir
 from ..passes import optimize
 from .core import order_outputs, write_core
-from .top import Top
+from .top import ROM_INPUTS, Top
 
 TOP = "lgn_top"
 DEFAULT_PIPELINE = 2
@@ -44,7 +45,9 @@ def manifest(net: Network, top: Top, pipeline: int, nodes_before: int) -> dict:
         "layers": len(net.layers),
         "inputs_per_node": sorted({layer.k for layer in net.layers}),
         "nodes": {"before_opt": nodes_before, "after_opt": net.n_nodes},
-        "encoder": None if net.encoder is None else {"thresholds": net.encoder.thresholds.tolist()},
+        # the hardware takes encoded bits; the thresholds tell the driver how to make them
+        "input_encoding": None if net.encoder is None else {
+            "kind": "thermometer", "on_chip": False, "thresholds": net.encoder.thresholds.tolist()},
     }
 
 
@@ -56,6 +59,9 @@ def compile_design(net: Network, out_dir: str | Path, pipeline: int = DEFAULT_PI
     ``roms`` block-RAM popcount ROMs per class replace adder LUTs (see ``popcount.PopCount``).
     """
     nodes_before = net.validate().n_nodes
+    if roms * ROM_INPUTS > net.group_size:
+        raise UserError(f"--roms {roms}: each ROM counts {ROM_INPUTS} bits and a class has {net.group_size}; "
+                        f"use at most {net.group_size // ROM_INPUTS}")
     if opt:
         net = optimize(net)
     net = order_outputs(net, pipeline)

@@ -11,6 +11,8 @@ from .argmax import Argmax
 from .core import LogicCore
 from .popcount import GroupSum
 
+ROM_INPUTS = 10  # address bits of a popcount ROM: 1024 x 4 fits an iCE40 SB_RAM40_4K and an ECP5 DP16KD
+
 
 class Top(wiring.Component):
     """One sample per clock; scores and class leave ``latency`` cycles after their sample.
@@ -20,13 +22,13 @@ class Top(wiring.Component):
     of the maximum score. There is no backpressure: the design never stalls,
     so a sample presented with ``i_valid`` is always taken. Only the valid
     pipeline is reset; the datapath carries don't-care values while invalid.
-    ``roms`` block-RAM lookup tables per class each count 10 output bits.
+    ``roms`` block-RAM lookup tables per class each count ``ROM_INPUTS`` output bits.
     """
 
     def __init__(self, net: Network, pipeline: int, roms: int = 0):
         self.bits_per_class = ceil_log2(net.group_size + 1)
         self.core = LogicCore(net, pipeline)
-        self.groupsum = GroupSum(net.head.classes, net.group_size, roms=roms)
+        self.groupsum = GroupSum(net.head.classes, net.group_size, roms=roms, rom_inputs=ROM_INPUTS)
         self.argmax = Argmax(net.head.classes, self.bits_per_class)
         self.latency = self.core.latency + self.groupsum.latency + self.argmax.latency
         super().__init__({

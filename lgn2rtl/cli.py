@@ -15,11 +15,12 @@ from . import golden, native, vectors
 from .importers import FORMATS, load_model
 from .ir import OP_NAMES, op_table
 from .passes import PIPELINE, live_signals, lut4_estimate
-from .boards.synth import TARGETS
+from .boards.synth import TARGETS, synthesize
 from .errors import UserError
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
+# markup off: messages carry user data such as "[out, 16]" that rich would eat as style tags
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+out = Console(highlight=False, soft_wrap=True, markup=False)
 
 def _user_errors(fn):
     """Turn every error a user can cause into one line on stderr and exit code 2."""
@@ -28,7 +29,7 @@ def _user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except UserError as e:
-            err.print(f"[bold red]error:[/] {e}")
+            err.print(f"error: {e}", style="bold red")
             raise SystemExit(2)
         except KeyboardInterrupt:
             err.print("interrupted; nothing was written")
@@ -70,7 +71,8 @@ def main() -> None:
       lgn2rtl simulate model.json --vectors v.npz    cocotb: every output vs the golden model
       lgn2rtl synth    model.json --target ice40-up5k -o syn/   LUTs, FFs, Fmax, latency
 
-    MODEL is a native .lgn file or a torchlogix circuit JSON (detected automatically).
+    MODEL is a native .lgn file, a torchlogix circuit JSON or a difflogic npz layout
+    (detected automatically; --format overrides).
     """
 
 
@@ -107,10 +109,12 @@ def info(model: Path, fmt: str | None) -> None:
                   f"(feature 0: {th[0].tolist()})")
 
 
+_GATE_NAMES = {op_table(op): name for op, name in enumerate(OP_NAMES)}
+
+
 def _function_name(table: int, k: int) -> str:
     """A 2-input gate by its name in the op table; wider LUTs by their truth table."""
-    names = {op_table(op): name for op, name in enumerate(OP_NAMES)}
-    return names[table] if k == 2 else f"T={table:#x}"
+    return _GATE_NAMES[table] if k == 2 else f"T={table:#x}"
 
 
 @main.command(name="import")
@@ -206,8 +210,8 @@ def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
         out.print(f"first mismatch: sample {f['index']}: expected scores {f['expected_scores']} class "
                   f"{f['expected_class']}, got scores {f['got_scores']} class {f['got_class']}")
     for problem in r.errors:
-        out.print(f"[red]{problem}[/]")
-    out.print("[bold green]PASS[/]" if r.ok else "[bold red]FAIL[/]")
+        out.print(problem, style="red")
+    out.print("PASS" if r.ok else "FAIL", style="bold green" if r.ok else "bold red")
     if not r.ok:
         raise SystemExit(1)
 
@@ -225,13 +229,11 @@ def synth(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int
     The design sits in a pin-saving harness (serial-in shift register in,
     pipelined XOR-reduce of every output bit out), so nothing is optimized away.
     """
-    from .boards.synth import synthesize
     from .hdl.emit import compile_design
     net = load_model(model, fmt)
     with tempfile.TemporaryDirectory(prefix="lgn2rtl-synth-") as tmp:
         with err.status("compiling") as status:
             m = compile_design(net, Path(tmp) / "design", pipeline, opt=bool(opt_level), roms=roms)
-            synthesize(Path(tmp) / "design", m, target, output, seed=seed,
-                                progress=lambda step: status.update(step))
+            synthesize(Path(tmp) / "design", m, target, output, seed=seed, progress=status.update)
     out.print((output / "report.txt").read_text().rstrip())
     out.print(f"written to {output}/report.json")

@@ -76,3 +76,24 @@ def test_good_model_passes_the_same_path(tmp_path):
     r = run("info", model)
     assert r.returncode == 0, r.stderr
     assert "2 inputs, 2 nodes" in r.stdout
+
+
+def test_too_many_roms_is_one_line(tmp_path):
+    native.save(random_network(4, [20], classes=2), tmp_path / "m.lgn")  # 10 outputs per class
+    r = run("compile", tmp_path / "m.lgn", "--roms", 2, "-o", tmp_path / "out")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == "error: --roms 2: each ROM counts 10 bits and a class has 10; use at most 1"
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("arrays, message", [
+    (dict(layer0_indices=np.zeros((2, 0), np.int64)), "layer0_indices must be integer [2, 2]"),
+    (dict(group_k=np.array([2, 3])), "'group_k' (GroupSum classes) must be a number"),
+    (dict(layer0_weights=np.zeros((0, 16), np.float32)), "layer0_weights must be float [out, 16] with out > 0"),
+])
+def test_malformed_difflogic_layout(tmp_path, arrays, message):
+    good = dict(layer0_weights=np.zeros((2, 16), np.float32), layer0_indices=np.zeros((2, 2), np.int64),
+                group_k=np.array(2), tau=np.array(1.0))
+    np.savez(tmp_path / "d.npz", **{**good, **arrays})
+    r = run("info", tmp_path / "d.npz")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and message in r.stderr, r.stderr

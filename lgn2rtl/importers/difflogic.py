@@ -35,21 +35,22 @@ def load(path: str | Path) -> Network:
         raise ModelError(f"{missing[0]} is missing. difflogic keeps connections outside state_dict() "
                          "(difflogic issue #34), so weights alone cannot be compiled: save each layer's "
                          "indices too (layer{i}_indices = torch.stack(layer.indices), see README 'Model formats')")
-    for key in ("group_k", "tau"):
-        if key not in a:
-            raise ModelError(f"array {key!r} is missing (GroupSum {'classes' if key == 'group_k' else 'tau'})")
-    idx0 = a["layer0_indices"]
-    levels = a["thresholds"].shape[-1] if "thresholds" in a else 1
-    # the layout may omit n_inputs: the last input read, rounded up to whole thermometer features
-    n_inputs = int(a["n_inputs"]) if "n_inputs" in a else -(-(int(idx0.max()) + 1) // levels) * levels
-    layers, prev_start, prev_width = [], 0, n_inputs
+    for key, what in (("group_k", "GroupSum classes"), ("tau", "GroupSum tau")):
+        if key not in a or a[key].ndim != 0 or not np.issubdtype(a[key].dtype, np.number):
+            raise ModelError(f"array {key!r} ({what}) must be a number")
     for i in range(n_layers):
         w, idx = a[f"layer{i}_weights"], a[f"layer{i}_indices"]
-        if w.ndim != 2 or w.shape[1] != 16 or not np.issubdtype(w.dtype, np.floating):
-            raise ModelError(f"layer{i}_weights must be float [out, 16], got {w.dtype} {list(w.shape)}")
+        if w.ndim != 2 or w.shape[0] == 0 or w.shape[1] != 16 or not np.issubdtype(w.dtype, np.floating):
+            raise ModelError(f"layer{i}_weights must be float [out, 16] with out > 0, got {w.dtype} {list(w.shape)}")
         if idx.shape != (2, w.shape[0]) or not np.issubdtype(idx.dtype, np.integer):
             raise ModelError(f"layer{i}_indices must be integer [2, {w.shape[0]}] to match layer{i}_weights, "
                              f"got {idx.dtype} {list(idx.shape)}")
+    levels = a["thresholds"].shape[-1] if "thresholds" in a and a["thresholds"].ndim else 1
+    # the layout may omit n_inputs: the last input read, rounded up to whole thermometer features
+    n_inputs = int(a["n_inputs"]) if "n_inputs" in a else -(-(int(a["layer0_indices"].max()) + 1) // levels) * levels
+    layers, prev_start, prev_width = [], 0, n_inputs
+    for i in range(n_layers):
+        w, idx = a[f"layer{i}_weights"], a[f"layer{i}_indices"]
         if idx.min() < 0 or idx.max() >= prev_width:
             raise ModelError(f"layer{i}_indices reach {int(idx.max())}, but the layer before has {prev_width} outputs")
         layers.append(Layer(idx.T.astype(np.int64) + prev_start, _TABLES[np.argmax(w, axis=1)]))
