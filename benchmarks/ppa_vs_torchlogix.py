@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -56,9 +55,7 @@ def torchlogix_manifest(verilog: Path) -> dict:
 
 def compile_ours(circuit: Path, out: Path, extra: list[str]) -> Path:
     """Compile ``circuit`` with ``lgn2rtl compile [extra]``; exit with a hint when that fails."""
-    if shutil.which("lgn2rtl") is None:
-        sys.exit("lgn2rtl is not installed (pip install -e .): pass --ours DIR instead")
-    run = subprocess.run(["lgn2rtl", "compile", str(circuit), "-o", str(out), *extra],
+    run = subprocess.run([sys.executable, "-m", "lgn2rtl", "compile", str(circuit), "-o", str(out), *extra],
                          capture_output=True, text=True)
     if run.returncode != 0:
         tail = "\n".join((run.stdout + run.stderr).splitlines()[-15:])

@@ -1,10 +1,11 @@
 """IR-to-IR passes that keep the golden model's outputs exactly.
 
-``fold`` pushes constants, wires and inverters into the truth tables of the
-nodes that read them; ``prune`` drops nodes no output depends on and
-re-levels the rest. Trained networks are full of both (torchlogix exports a
-NOT gate per inverted input), and in a pipelined design each costs a LUT and
-a flip-flop per stage.
+``fold`` pushes constants, wires, inverters and duplicates into the nodes
+that read them; ``absorb_inverters`` turns an inverted gate that only the
+count reads into one gate; ``prune`` drops nodes no output depends on and
+re-levels the rest. Trained networks are full of such nodes (torchlogix
+exports a NOT gate per inverted input), and in a pipelined design each costs
+a LUT and a flip-flop per stage.
 """
 from __future__ import annotations
 
@@ -165,7 +166,8 @@ def prune(net: Network) -> Network:
         read[layer.inputs[live[start:start + len(layer)]].ravel()] = True
         simple[start:start + len(layer)] = depends(layer).sum(axis=1) <= 1
     nodes = np.flatnonzero(live[net.n_inputs:]) + net.n_inputs
-    # inverters and constants only outputs read go last, where the GroupSum's first adder LUTs absorb them
+    # inverters and constants only outputs read go last: they then share the final stage with
+    # the GroupSum's first adders instead of taking pipeline registers of their own
     late = nodes[simple[nodes] & ~read[nodes]]
     level[late] = level[nodes].max()
     order = nodes[np.argsort(level[nodes], kind="stable")]
