@@ -2,23 +2,64 @@
 
 Every hardware check compares against this. Scores are the GroupSum popcounts
 (integers); the class is the lowest index of the maximum score.
+
+Three things make it fast without changing any result: samples go through in
+chunks, so the [signals, words] array stays small; the 2-input gates of a
+layer are grouped by truth table and each group is one or two bitwise numpy
+operations; and each class's group is counted bit-sliced with carry-save
+adders, so only about log2(group size) bit planes per class are unpacked.
+A ``Plan`` holds that grouping; build one to evaluate many batches.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from .ir import ModelError, Network
+from .passes import live_signals
 
 _ONES = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+# Bytes of the [signals, words] array per chunk and samples per packing pass: large enough
+# to amortize numpy's per-call cost, small enough to stay in cache (benchmarks/golden_speed.py).
+CHUNK_BYTES = 16 << 20
+PACK_SAMPLES = 4096
+
+# 2-input truth table -> (bitwise op, invert a first, invert b first, invert the result);
+# constants and single-input tables are handled in _gate
+_GATES = {
+    1: (np.bitwise_or, False, False, True), 2: (np.bitwise_and, False, True, False),
+    4: (np.bitwise_and, True, False, False), 6: (np.bitwise_xor, False, False, False),
+    7: (np.bitwise_and, False, False, True), 8: (np.bitwise_and, False, False, False),
+    9: (np.bitwise_xor, False, False, True), 11: (np.bitwise_or, False, True, False),
+    13: (np.bitwise_or, True, False, False), 14: (np.bitwise_or, False, False, False),
+}
 
 
 def pack(x: np.ndarray) -> np.ndarray:
     """Bits [N, n] (0/1) to words [n, ceil(N/64)] uint64; sample s is bit s%64 of word s//64."""
-    n_samples = x.shape[0]
-    words = -(-n_samples // 64)
-    padded = np.zeros((x.shape[1], words * 64), dtype=np.uint8)
-    padded[:, :n_samples] = x.T
-    return np.packbits(padded, axis=1, bitorder="little").view("<u8")
+    words = np.empty((x.shape[1], -(-x.shape[0] // 64)), dtype=np.uint64)
+    for lo in range(0, x.shape[0], PACK_SAMPLES):
+        _pack_into(x[lo:lo + PACK_SAMPLES], words[:, lo // 64:(lo + PACK_SAMPLES) // 64])
+    return words
+
+
+def _pack_into(x: np.ndarray, out: np.ndarray) -> None:
+    """Pack bits [m, n] into ``out`` [n, ceil(m/64)]: bytes of 8 samples, then one byte transpose."""
+    m, n = x.shape
+    rows, cols = out.shape[1] * 64, -(-n // 8) * 8
+    if x.shape != (rows, cols) or x.dtype != np.uint8 or not x.flags.c_contiguous:
+        padded = np.zeros((rows, cols), dtype=np.uint8)
+        padded[:m, :n] = x
+        x = padded
+    # row r of group i holds sample 8i+r as 8-byte words; byte j of word f is input 8f+j,
+    # so OR-ing row r shifted by r builds the packed byte of 8 samples for 8 inputs at once
+    eight = x.view("<u8").reshape(rows // 8, 8, cols // 8)
+    acc = eight[:, 0].copy()
+    tmp = np.empty_like(acc)
+    for r in range(1, 8):
+        acc |= np.left_shift(eight[:, r], np.uint64(r), out=tmp)
+    out.view(np.uint8)[...] = acc.view(np.uint8).T[:n]
 
 
 def unpack(words: np.ndarray, n_samples: int) -> np.ndarray:
@@ -27,18 +68,127 @@ def unpack(words: np.ndarray, n_samples: int) -> np.ndarray:
     return bits[:, :n_samples].T
 
 
-def eval_signals(net: Network, x: np.ndarray) -> np.ndarray:
-    """Every signal's value for every sample, packed: [n_signals, ceil(N/64)] uint64."""
+@dataclass(frozen=True)
+class _Step:
+    """Nodes written to rows start.. of the signal array, reading rows ``inputs`` [n, k].
+
+    For k = 2 every node has truth table ``table``; otherwise ``tables`` [n] go through a mux tree.
+    """
+    start: int
+    inputs: np.ndarray
+    table: int | None
+    tables: np.ndarray
+
+
+class Plan:
+    """The order in which to evaluate ``net``: nodes renumbered into rows so that every step
+    writes one contiguous block, 2-input nodes of a layer sorted by truth table.
+
+    With ``skip_dead`` nodes no output depends on are left out; scores do not change.
+    """
+
+    def __init__(self, net: Network, skip_dead: bool = True):
+        keep = live_signals(net) if skip_dead else np.ones(net.n_signals, dtype=bool)
+        self.n_inputs = net.n_inputs
+        self.classes = net.head.classes
+        self.rows = np.full(net.n_signals, -1, dtype=np.int64)  # row of each signal, -1 if skipped
+        self.rows[:net.n_inputs] = np.arange(net.n_inputs)
+        self.steps: list[_Step] = []
+        row = net.n_inputs
+        for start, layer in zip(net.layer_starts, net.layers):
+            nodes = np.flatnonzero(keep[start:start + len(layer)])
+            tables = layer.tables[nodes].astype(np.uint64)
+            inputs = self.rows[layer.inputs[nodes]]
+            if layer.k:
+                # by truth table (k = 2), then by first input: np.take reading rows in order
+                # is several times faster than reading them at random
+                order = np.lexsort([inputs[:, 0], tables] if layer.k == 2 else [inputs[:, 0]])
+                nodes, tables, inputs = nodes[order], tables[order], inputs[order]
+            self.rows[start + nodes] = row + np.arange(len(nodes))
+            if layer.k == 2:
+                cuts = np.flatnonzero(np.diff(tables)) + 1
+                for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(nodes)]):
+                    if hi > lo:
+                        self.steps.append(_Step(row + int(lo), inputs[lo:hi], int(tables[lo]), tables[lo:hi]))
+            elif len(nodes):
+                self.steps.append(_Step(row, inputs, None, tables))
+            row += len(nodes)
+        self.n_rows = row
+        self.outputs = self.rows[net.outputs]
+
+    def eval_rows(self, x: np.ndarray, words: int | None = None) -> np.ndarray:
+        """Signal rows [n_rows, words] for bits x [m, n_inputs]; samples past m are zeros."""
+        words = words or -(-len(x) // 64)
+        sig = np.empty((self.n_rows, words), dtype=np.uint64)
+        for lo in range(0, len(x), PACK_SAMPLES):
+            _pack_into(x[lo:lo + PACK_SAMPLES], sig[:self.n_inputs, lo // 64:(lo + PACK_SAMPLES) // 64])
+        sig[:self.n_inputs, -(-len(x) // 64):] = 0
+        width = max((len(s.inputs) for s in self.steps), default=0)
+        bufs = np.empty((2, width, words), dtype=np.uint64)
+        for step in self.steps:
+            dst = sig[step.start:step.start + len(step.inputs)]
+            if step.table is None:
+                dst[...] = _lut(step.tables, [sig[step.inputs[:, m]] for m in range(step.inputs.shape[1])], words)
+            else:
+                _gate(step.table, sig, step.inputs, dst, bufs[:, :len(dst)])
+        return sig
+
+    def scores(self, x: np.ndarray, chunk: int | None = None) -> np.ndarray:
+        """Integer GroupSum scores [N, classes] (int64), ``chunk`` samples at a time.
+
+        ``chunk`` is rounded up to a multiple of 64; by default a chunk's signal
+        array takes about CHUNK_BYTES.
+        """
+        x = _check_bits(x, self.n_inputs)
+        out = np.empty((len(x), self.classes), dtype=np.int64)
+        if not len(x):
+            return out
+        words = -(-len(x) // 64)
+        per_chunk = -(-chunk // 64) if chunk else max(1, CHUNK_BYTES // (8 * self.n_rows))
+        per_chunk = -(-words // -(-words // per_chunk))  # equal chunks: the last one is not a sliver
+        step = per_chunk * 64
+        for lo in range(0, len(x), step):
+            sig = self.eval_rows(x[lo:lo + step], per_chunk)
+            planes = sig[self.outputs].reshape(self.classes, -1, per_chunk)
+            out[lo:lo + step] = _count(planes)[:, :len(x) - lo].T
+        return out
+
+
+def _check_bits(x: np.ndarray, n_inputs: int) -> np.ndarray:
     x = np.asarray(x)
-    if x.ndim != 2 or x.shape[1] != net.n_inputs:
-        raise ModelError(f"inputs must have shape [N, {net.n_inputs}], got {list(x.shape)}")
+    if x.ndim != 2 or x.shape[1] != n_inputs:
+        raise ModelError(f"inputs must have shape [N, {n_inputs}], got {list(x.shape)}")
+    if x.dtype == np.bool_:
+        return x.view(np.uint8)
     if x.size and (x.min() < 0 or x.max() > 1):
         raise ModelError("inputs must be 0/1 bits")
-    sig = np.empty((net.n_signals, -(-x.shape[0] // 64)), dtype=np.uint64)
-    sig[:net.n_inputs] = pack(x.astype(np.uint8))
-    for start, layer in zip(net.layer_starts, net.layers):
-        sig[start:start + len(layer)] = _lut(layer.tables, [sig[layer.inputs[:, m]] for m in range(layer.k)], sig.shape[1])
-    return sig
+    return x
+
+
+def _gate(table: int, sig: np.ndarray, inputs: np.ndarray, dst: np.ndarray, bufs: np.ndarray) -> None:
+    """dst = 2-input gate ``table`` of rows inputs[:, 0] (a, address bit 0) and inputs[:, 1] (b)."""
+    if table in (0, 15):
+        dst[...] = _ONES if table else 0
+        return
+    # gather into buffers apart from sig: np.take copies its output when it overlaps the
+    # source, and mode="clip" skips the bounds check that would also make it copy
+    if table in (3, 5, 10, 12):  # ~b, ~a, a, b
+        one = np.take(sig, inputs[:, int(table in (3, 12))], axis=0, out=bufs[0], mode="clip")
+        if table in (3, 5):
+            np.invert(one, out=dst)
+        else:
+            dst[...] = one
+        return
+    op, inv_a, inv_b, inv_out = _GATES[table]
+    a = np.take(sig, inputs[:, 0], axis=0, out=bufs[0], mode="clip")
+    b = np.take(sig, inputs[:, 1], axis=0, out=bufs[1], mode="clip")
+    if inv_a:
+        np.invert(a, out=a)
+    if inv_b:
+        np.invert(b, out=b)
+    op(a, b, out=dst)
+    if inv_out:
+        np.invert(dst, out=dst)
 
 
 def _lut(tables: np.ndarray, ins: list[np.ndarray], words: int) -> np.ndarray:
@@ -52,14 +202,50 @@ def _lut(tables: np.ndarray, ins: list[np.ndarray], words: int) -> np.ndarray:
     return np.broadcast_to(vals[0], (len(tables), words))
 
 
-def scores(net: Network, x: np.ndarray) -> np.ndarray:
+def _count(planes: np.ndarray) -> np.ndarray:
+    """Popcount of each class's group per sample: planes [classes, g, W] -> counts [classes, W*64].
+
+    Carry-save adders reduce the g planes of weight 1 to one plane per weight 2^j.
+    """
+    columns = [planes]  # columns[j]: [classes, m, W] planes of weight 2^j
+    counts = np.zeros((planes.shape[0], planes.shape[2] * 64), dtype=np.int64)
+    j = 0
+    while j < len(columns):
+        col = columns[j]
+        while col.shape[1] > 1:
+            t = col.shape[1] // 3
+            if t:  # full adders on t triples
+                a, b, c = col[:, :t], col[:, t:2 * t], col[:, 2 * t:3 * t]
+                ab = a ^ b
+                total, carry, rest = ab ^ c, (a & b) | (ab & c), col[:, 3 * t:]
+            else:  # a half adder on the last two
+                a, b = col[:, :1], col[:, 1:]
+                total, carry, rest = a ^ b, a & b, col[:, :0]
+            col = np.concatenate([total, rest], axis=1)
+            if j + 1 == len(columns):
+                columns.append(carry)
+            else:
+                columns[j + 1] = np.concatenate([columns[j + 1], carry], axis=1)
+        if col.shape[1]:
+            bits = np.unpackbits(np.ascontiguousarray(col[:, 0]).view(np.uint8), axis=1, bitorder="little")
+            counts += bits.astype(np.int64) << j
+        j += 1
+    return counts
+
+
+def eval_signals(net: Network, x: np.ndarray) -> np.ndarray:
+    """Every signal's value for every sample, packed: [n_signals, ceil(N/64)] uint64."""
+    plan = Plan(net, skip_dead=False)
+    return plan.eval_rows(_check_bits(x, net.n_inputs))[plan.rows]
+
+
+def scores(net: Network, x: np.ndarray, chunk: int | None = None, skip_dead: bool = True) -> np.ndarray:
     """Integer GroupSum scores [N, classes] (int64) for input bits x [N, n_inputs]."""
-    sig = eval_signals(net, x)
-    bits = unpack(sig[net.outputs], x.shape[0])
-    return bits.reshape(len(x), net.head.classes, net.group_size).sum(axis=2, dtype=np.int64)
+    return Plan(net, skip_dead).scores(x, chunk)
 
 
-def predict(net: Network, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def predict(net: Network, x: np.ndarray, chunk: int | None = None,
+            skip_dead: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(scores [N, classes], class [N]); ties go to the lowest class index."""
-    s = scores(net, x)
+    s = scores(net, x, chunk, skip_dead)
     return s, np.argmax(s, axis=1)
