@@ -3,7 +3,8 @@
 ``fold`` pushes constants, wires, inverters and duplicates into the nodes
 that read them; ``absorb_inverters`` turns an inverted gate that only the
 count reads into one gate; ``prune`` drops nodes no output depends on and
-re-levels the rest. Trained networks are full of such nodes (torchlogix
+re-levels the rest; ``pack_luts`` merges single-reader nodes into their reader up to
+a LUT's input count. Trained networks are full of such nodes (torchlogix
 exports a NOT gate per inverted input), and in a pipelined design each costs
 a LUT and a flip-flop per stage.
 """
@@ -78,7 +79,7 @@ def fold(net: Network) -> Network:
     src = np.arange(n)                       # literal: value = src ^ inv, or const when const >= 0
     inv = np.zeros(n, dtype=bool)
     const = np.full(n, -1, dtype=np.int8)
-    seen: dict[tuple, int] = {}
+    seen = _Hashes(n, max((layer.k for layer in net.layers), default=0))
     layers = []
     for start, layer in zip(net.layer_starts, net.layers):
         k = layer.k
@@ -105,12 +106,38 @@ def fold(net: Network) -> Network:
         one = n_dep == 1
         src[sig[one]] = ins[one, which[one]]
         inv[sig[one]] = (tables[one] >> (_ONE << which[one].astype(np.uint64))) & _ONE == 0
-        for j in np.flatnonzero(n_dep > 1).tolist():  # structural hashing: equal nodes share one signal
-            first_seen = seen.setdefault((*ins[j].tolist(), int(tables[j])), int(sig[j]))
-            src[sig[j]] = first_seen
+        multi = n_dep > 1  # structural hashing: equal nodes share one signal
+        src[sig[multi]] = seen.first(sig[multi], ins[multi], tables[multi])
     wires = (const[net.outputs] < 0) & ~inv[net.outputs]
     outputs = np.where(wires, src[net.outputs], net.outputs)
     return Network(net.n_inputs, layers, outputs, net.head, net.encoder, dict(net.meta)).validate()
+
+
+class _Hashes:
+    """Structural hashing of nodes: which earlier signal has the same inputs and table?"""
+
+    def __init__(self, n_signals: int, k_max: int):
+        self.ins = np.full((n_signals, k_max), -1, dtype=np.int64)
+        self.tables = np.zeros(n_signals, dtype=np.uint64)
+        self.by_hash: dict[int, int] = {}
+
+    def first(self, sig: np.ndarray, ins: np.ndarray, tables: np.ndarray) -> np.ndarray:
+        """For nodes ``sig`` (one layer), the first signal seen with the same key (maybe itself)."""
+        k = ins.shape[1]
+        self.ins[sig, :k], self.tables[sig] = ins, tables
+        h = np.full(len(sig), k, dtype=np.uint64)
+        with np.errstate(over="ignore"):  # wrap-around is the point of the hash
+            for column in (*ins.T.astype(np.uint64), tables):
+                h = (h ^ column) * np.uint64(0x9E3779B97F4A7C15)
+                h ^= h >> np.uint64(29)
+        keys, first, inverse = np.unique(h, return_index=True, return_inverse=True)
+        earlier = np.array([self.by_hash.get(key, -1) for key in keys.tolist()], dtype=np.int64)
+        rep = np.where(earlier >= 0, earlier, sig[first])[inverse]
+        new = earlier < 0
+        self.by_hash.update(zip(keys[new].tolist(), sig[first][new].tolist()))
+        # a hash collision between different nodes merges nothing
+        same = np.all(self.ins[rep] == self.ins[sig], axis=1) & (self.tables[rep] == tables)
+        return np.where(same, rep, sig)
 
 
 def absorb_inverters(net: Network) -> Network:
@@ -193,7 +220,75 @@ def _widen(layer: Layer, k: int) -> Layer:
     return Layer(np.concatenate([layer.inputs, pad], axis=1), tables)
 
 
-PIPELINE = (fold, absorb_inverters, prune)
+def pack_luts(net: Network, k_max: int = 4) -> Network:
+    """Merge each node that only one node reads into that reader, while it has <= k_max inputs.
+
+    Fewer, wider nodes and fewer levels: a cone of 2-input gates becomes one LUT4 on iCE40 and
+    ECP5 (k_max=4), one LUT6 on Xilinx-class parts (k_max=6). Merged nodes are left dead for
+    ``prune``, which also re-levels the network.
+    """
+    n, nin = net.n_signals, net.n_inputs
+    ins = np.full((n, 6), -1, dtype=np.int64)      # inputs a node depends on, -1 padded
+    tab = np.zeros(n, dtype=np.uint64)              # truth table over all 6 slots
+    for start, layer in zip(net.layer_starts, net.layers):
+        rows = slice(start, start + len(layer))
+        ins[rows, :layer.k] = np.where(depends(layer), layer.inputs, -1)
+        tab[rows] = _widen(layer, 6).tables
+    readers = np.zeros(n, dtype=np.int64)
+    np.add.at(readers, ins[ins >= 0], 1)
+    readers[net.outputs] += 2                       # an output must stay a signal of its own
+    while True:
+        # candidate (reader u, node v): v is a node read once, by u
+        u, slot = np.nonzero(ins[nin:] >= nin)
+        u = u + nin
+        v = ins[u, slot]
+        ok = readers[v] == 1
+        u, slot, v = u[ok], slot[ok], v[ok]
+        merged = np.sort(np.concatenate([np.where(ins[u] == v[:, None], -1, ins[u]), ins[v]], axis=1), axis=1)
+        width = ((merged[:, 1:] != merged[:, :-1]) & (merged[:, 1:] >= 0)).sum(axis=1) + (merged[:, 0] >= 0)
+        ok = width <= k_max
+        u, slot, v, merged = u[ok], slot[ok], v[ok], merged[ok]
+        # one merge per reader per round, and none into or out of a node that changes this round
+        _, first = np.unique(u, return_index=True)
+        u, slot, v, merged = u[first], slot[first], v[first], merged[first]
+        keep = ~np.isin(u, v) & ~np.isin(v, u)
+        if not keep.any():
+            break
+        u, slot, v, merged = u[keep], slot[keep], v[keep], merged[keep]
+        # distinct inputs in signal order, -1 padded
+        merged[:, 1:][merged[:, 1:] == merged[:, :-1]] = -1
+        merged = np.sort(np.where(merged < 0, n, merged), axis=1)[:, :6]
+        new_ins = np.where(merged == n, -1, merged)
+        tab[u] = _compose(tab[u], ins[u], slot, tab[v], ins[v], new_ins)
+        ins[u] = new_ins
+        readers[v] = 0
+    layers = []
+    for start, layer in zip(net.layer_starts, net.layers):
+        rows = slice(start, start + len(layer))
+        k = int(((ins[rows] >= 0) * np.arange(1, 7)).max(initial=0))  # slots are positional
+        # unused slots read input 0 of the node (or signal 0); the table ignores them
+        filler = np.where(ins[rows, :1] >= 0, ins[rows, :1], 0)
+        layers.append(Layer(np.where(ins[rows, :k] >= 0, ins[rows, :k], filler), tab[rows] & _mask(k)))
+    return prune(Network(nin, layers, net.outputs, net.head, net.encoder, dict(net.meta)).validate())
+
+
+def _compose(tu, iu, slot, tv, iv, w):
+    """Tables of readers u with node v (read at ``slot``) substituted, over inputs ``w``."""
+    out = np.zeros(len(tu), dtype=np.uint64)
+    rows, weight = np.arange(len(tu)), np.arange(6)
+    # slot j of u and of v reads w[pos[j]]; position 6 stands for an empty slot, which reads 0
+    pos_v = np.where((iv[:, :, None] == w[:, None, :]) & (iv[:, :, None] >= 0), weight, 6).min(axis=2)
+    pos_u = np.where((iu[:, :, None] == w[:, None, :]) & (iu[:, :, None] >= 0), weight, 6).min(axis=2)
+    for addr in range(64):
+        bit = np.append((addr >> weight) & 1, 0)
+        v_val = (tv >> (bit[pos_v] << weight).sum(axis=1).astype(np.uint64)) & _ONE
+        u_bits = bit[pos_u]
+        u_bits[rows, slot] = v_val.astype(np.int64)
+        out |= ((tu >> (u_bits << weight).sum(axis=1).astype(np.uint64)) & _ONE) << np.uint64(addr)
+    return out
+
+
+PIPELINE = (fold, absorb_inverters, prune, pack_luts)
 
 
 def optimize(net: Network) -> Network:
@@ -203,11 +298,11 @@ def optimize(net: Network) -> Network:
     return net
 
 
-_LUT4S = (1, 1, 1, 1, 1, 3, 7)  # by k: above 4 inputs, 2^(k-4) LUT4s and a mux tree
+_LUT4S = np.array([0, 1, 1, 1, 1, 3, 7])  # by inputs used: above 4, 2^(k-4) LUT4s and a mux tree
 
 
 def lut4_estimate(net: Network) -> int:
     """LUT4s the live nodes would take one by one, before synthesis merges any."""
     live = live_signals(net)
-    return sum(int(live[start:start + len(layer)].sum()) * _LUT4S[layer.k]
+    return sum(int(_LUT4S[depends(layer).sum(axis=1)][live[start:start + len(layer)]].sum())
                for start, layer in zip(net.layer_starts, net.layers))

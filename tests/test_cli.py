@@ -26,7 +26,7 @@ def test_compile_is_deterministic(tmp_path, fixture_dir):
     for name in files:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
-    assert manifest["nodes"] == {"before_opt": 984, "after_opt": 543}
+    assert manifest["nodes"] == {"before_opt": 984, "after_opt": 486}
     assert manifest["inputs"]["data"] == {"name": "i_data", "width": 256}
 
 
@@ -76,3 +76,4 @@ def test_info_shows_each_pass(fixture_dir):
     rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in r.stdout.splitlines()
             if line.count("│") == 5}
     assert rows["import"] == "938" and rows["fold"] == "589" and rows["prune"] == "543"
+    assert rows["pack_luts"] == "486"

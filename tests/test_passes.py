@@ -45,6 +45,10 @@ def test_every_pass_keeps_every_score(net):
     assert pruned.n_nodes <= net.n_nodes
     assert np.array_equal(golden.scores(passes.absorb_inverters(net), x), want)
     assert np.array_equal(golden.scores(passes.optimize(net), x), want)
+    for k_max in (3, 4, 6):
+        packed = passes.pack_luts(pruned, k_max)
+        assert np.array_equal(golden.scores(packed, x), want)
+        assert packed.n_nodes <= pruned.n_nodes
 
 
 def test_fold_removes_inverter_chains():
@@ -66,3 +70,52 @@ def test_fold_merges_duplicates_in_any_input_order():
     out = passes.optimize(net)
     assert out.n_nodes == 2  # the two 2-input ANDs merge; the 3-LUT stays a 3-input node
     assert len(set(out.outputs.tolist())) == 2
+
+
+def test_fold_merges_duplicates_across_layers():
+    # XOR(0,1) in layer 0; layer 1 has AND(2, 0) and XOR(1,0) again (a skip connection); layer 2
+    # reads both XORs: after folding every reader sees one XOR
+    net = Network(2, [Layer(np.array([[0, 1]]), np.array([6], dtype=np.uint64)),
+                      Layer(np.array([[2, 0], [1, 0]]), np.array([8, 6], dtype=np.uint64)),
+                      Layer(np.array([[2, 4]]), np.array([6], dtype=np.uint64))],
+                  np.array([3, 5]), GroupSum(1)).validate()
+    folded = passes.fold(net)
+    assert folded.layers[2].inputs.tolist() == [[2, 2]]
+    x = np.array([[a, b] for a in (0, 1) for b in (0, 1)], dtype=np.uint8)
+    assert np.array_equal(golden.scores(folded, x), golden.scores(net, x))
+
+
+def test_fold_merges_every_copy_of_a_wide_layer():
+    # 1000 nodes that are a few distinct 3-input functions repeated: one of each survives
+    rng = np.random.default_rng(7)
+    base = random_network(16, [10], k=3, classes=1, seed=3)
+    full = np.flatnonzero(passes.depends(base.layers[0]).all(axis=1))
+    assert len(full) > 5
+    pick = rng.choice(full, 1000)
+    layer = Layer(base.layers[0].inputs[pick], base.layers[0].tables[pick])
+    net = Network(16, [layer], np.arange(16, 1016), GroupSum(1)).validate()
+    folded = passes.fold(net)
+    assert len(np.unique(folded.outputs)) == len(np.unique(pick))
+
+
+def test_pack_luts_merges_a_cone_into_one_lut4():
+    # AND(XOR(0,1), OR(2,3)): three 2-input gates, one 4-input function; a second reader
+    # of the XOR (an output) keeps it from merging when it is also an output
+    gates = Network(4, [Layer(np.array([[0, 1], [2, 3]]), np.array([6, 14], dtype=np.uint64)),
+                        Layer(np.array([[4, 5]]), np.array([8], dtype=np.uint64))],
+                    np.array([6]), GroupSum(1)).validate()
+    x = np.array([[(a >> i) & 1 for i in range(4)] for a in range(16)], dtype=np.uint8)
+    packed = passes.pack_luts(gates, 4)
+    assert packed.n_nodes == 1 and packed.layers[0].k == 4
+    assert np.array_equal(golden.scores(packed, x), golden.scores(gates, x))
+    assert passes.pack_luts(gates, 3).n_nodes == 2  # XOR or OR merges, not both
+    shared = Network(4, gates.layers, np.array([6, 4]), GroupSum(1)).validate()
+    assert passes.pack_luts(shared, 4).n_nodes == 2  # the XOR is an output: only the OR merges
+
+
+def test_pack_luts_shrinks_the_fixture(fixture_dir):
+    from lgn2rtl.importers import load_model
+    net = passes.prune(passes.absorb_inverters(passes.fold(load_model(fixture_dir / "circuit.json"))))
+    packed = passes.pack_luts(net)
+    assert packed.n_nodes < net.n_nodes and passes.lut4_estimate(packed) < passes.lut4_estimate(net)
+    assert max(layer.k for layer in packed.layers) <= 4

@@ -75,7 +75,7 @@ def test_fixture_all_rows(tmp_path, fixture_dir, pipeline, roms, opt):
     net = load_model(fixture_dir / "circuit.json")
     v = np.load(fixture_dir / "vectors.npz")
     manifest, result = run(net, v["x"], tmp_path, pipeline, roms=roms, opt=opt)
-    assert manifest["nodes"]["after_opt"] == (543 if opt else 984)
+    assert manifest["nodes"]["after_opt"] == (486 if opt else 984)
     assert_passes(manifest, result, 397)
 
 
