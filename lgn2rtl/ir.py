@@ -163,8 +163,9 @@ class Network:
             if t.size != self.n_inputs:
                 raise ModelError(f"encoder makes {t.size} bits ({t.shape[0]} features x {t.shape[1]} levels) "
                                  f"but the network has {self.n_inputs} inputs")
-            if not np.all(np.isfinite(t)) or np.any(np.diff(t, axis=1) <= 0):
-                raise ModelError("encoder thresholds must be finite and strictly increasing per feature")
+            # equal thresholds are allowed: quantile thermometers repeat them on skewed features
+            if not np.all(np.isfinite(t)) or np.any(np.diff(t, axis=1) < 0):
+                raise ModelError("encoder thresholds must be finite and ascending per feature")
         return self
 
 

@@ -5,9 +5,10 @@ from pathlib import Path
 
 from .. import native
 from ..ir import ModelError, Network
-from . import difflogic, torchlogix
+from . import difflogic, dwn, torchlogix
 
-FORMATS = {"lgn": native.load, "torchlogix-json": torchlogix.load, "difflogic-npz": difflogic.load}
+FORMATS = {"lgn": native.load, "torchlogix-json": torchlogix.load, "difflogic-npz": difflogic.load,
+           "dwn-npz": dwn.load}
 
 
 def detect(path: Path) -> str:
@@ -18,6 +19,9 @@ def detect(path: Path) -> str:
         return "torchlogix-json"
     if difflogic.looks_like(path):
         return "difflogic-npz"
+    if dwn.looks_like(path):
+        return "dwn-npz"
+    difflogic.refuse_checkpoint(path)
     raise ModelError(f"cannot tell what kind of model this is; use --format ({', '.join(FORMATS)})")
 
 

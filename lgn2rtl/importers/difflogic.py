@@ -1,4 +1,4 @@
-"""difflogic models saved in the npz layout lgn2rtl documents (README, "Model formats").
+"""difflogic models: live ``torch.nn`` models and the npz layout lgn2rtl documents (README, "Model formats").
 
 difflogic keeps each layer's connections (``indices``) outside ``state_dict()``
 (its issue #34), so a saved state_dict alone cannot be compiled. The layout
@@ -6,12 +6,15 @@ stores, per layer i: ``layer{i}_weights`` float [out, 16] (op = argmax) and
 ``layer{i}_indices`` int [2, out] (rows a, b: outputs of layer i-1, or model
 inputs for layer 0); then ``group_k`` (classes), ``tau`` and optional
 ``thresholds`` (thermometer levels, shared by all features when 1-d) and
-``n_inputs``.
+``n_inputs``. ``save_layout`` writes it from a live model; ``from_module``
+reads the live model directly. Neither imports difflogic or torch: modules are
+read by duck typing (``.weights``, ``.indices``, ``.k``, ``.tau``).
 """
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -20,31 +23,121 @@ from ..ir import GroupSum, Layer, ModelError, Network, Thermometer, op_table
 
 _TABLES = np.array([op_table(op) for op in range(16)], dtype=np.uint64)
 
+ADVICE = ("difflogic keeps connection indices outside state_dict() (difflogic issue #34), so weights alone "
+          "cannot describe the network: on the live model run "
+          "lgn2rtl.importers.difflogic.save_layout(model, \"model.npz\") and compile that file")
+
 
 def looks_like(path: Path) -> bool:
     """A zip archive with difflogic per-layer weights."""
     return "layer0_weights" in npz.members(path)
 
 
+def is_torch_checkpoint(path: Path) -> bool:
+    """A ``torch.save`` file: a zip holding ``data.pkl``, or a bare pickle (torch's legacy format)."""
+    if any(name.rsplit("/", 1)[-1] == "data.pkl" for name in npz.members(path)):
+        return True
+    with open(path, "rb") as f:
+        head = f.read(2)
+    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5  # pickle PROTO opcode
+
+
+def refuse_checkpoint(path: Path) -> None:
+    """Raise the explanation of difflogic issue #34 when ``path`` is a torch checkpoint."""
+    if is_torch_checkpoint(path):
+        raise ModelError(f"a PyTorch checkpoint (torch.save) such as a state_dict cannot be compiled: {ADVICE}")
+
+
 def load(path: str | Path) -> Network:
     """Read the npz layout into a Network."""
+    refuse_checkpoint(Path(path))
     a = npz.read(path, ModelError)
+    return _network(a, lambda key: key if key.startswith("layer") else f"array {key!r}", "difflogic-npz")
+
+
+def from_module(model: Any, thresholds: Any = None) -> Network:
+    """The Network a live difflogic-style model computes in eval mode.
+
+    ``model`` is a ``torch.nn.Sequential`` (or any iterable of modules): an
+    optional ``Flatten``, then logic layers with ``.weights`` [out, 16] (op =
+    argmax, lowest id on ties) and ``.indices`` (a, b), then a GroupSum with
+    ``.k`` and ``.tau``. ``thresholds`` (1-d shared, or [features, levels])
+    becomes the thermometer encoder.
+    """
+    arrays, names = _layout(model, thresholds)
+    return _network(arrays, names.__getitem__, "difflogic-module")
+
+
+def save_layout(model: Any, path: str | Path, thresholds: Any = None) -> None:
+    """Write the npz layout of a live model (what difflogic's state_dict cannot hold) to ``path``."""
+    arrays, names = _layout(model, thresholds)
+    _network(arrays, names.__getitem__, "difflogic-module")  # refuse a broken model before writing
+    with open(path, "wb") as f:  # a file object: np.savez would append ".npz" to other names
+        np.savez_compressed(f, **arrays)
+
+
+def _numpy(value: Any) -> np.ndarray:
+    """A tensor (any device, with or without grad) or array-like as a numpy array."""
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def _layout(model: Any, thresholds: Any) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The layout arrays of a live model, and each array's name in the model (for messages)."""
+    try:
+        modules = list(model)
+    except TypeError:
+        raise ModelError(f"expected a torch.nn.Sequential or a list of modules, got {type(model).__name__}") from None
+    first = 1 if modules and type(modules[0]).__name__ == "Flatten" else 0
+    if len(modules) - first < 2:
+        raise ModelError(f"the model has {len(modules)} modules; it needs logic layers and a GroupSum after them")
+    where = [f"model[{j}] ({type(m).__name__})" for j, m in enumerate(modules)]
+    *body, head = range(first, len(modules))
+    if not (hasattr(modules[head], "k") and hasattr(modules[head], "tau")):
+        raise ModelError(f"{where[head]} should be the GroupSum head, with .k and .tau")
+    arrays, names = {}, {"group_k": f"{where[head]}.k", "tau": f"{where[head]}.tau"}
+    for i, j in enumerate(body):
+        m = modules[j]
+        if not (hasattr(m, "weights") and hasattr(m, "indices")):
+            raise ModelError(f"{where[j]} is not a logic layer: it needs .weights [out, 16] and .indices (a, b). "
+                             f"{'Flatten may only come first' if type(m).__name__ == 'Flatten' else ''}".rstrip())
+        try:
+            arrays[f"layer{i}_weights"] = _numpy(m.weights)
+            arrays[f"layer{i}_indices"] = np.stack([_numpy(v) for v in m.indices])
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise ModelError(f"{where[j]}: .weights and .indices (a, b) must be tensors or arrays ({e})") from None
+        names |= {f"layer{i}_weights": f"{where[j]}.weights", f"layer{i}_indices": f"{where[j]}.indices"}
+    arrays["group_k"] = _numpy(modules[head].k)
+    arrays["tau"] = _numpy(modules[head].tau)
+    if isinstance(getattr(modules[body[0]], "in_dim", None), int):
+        arrays["n_inputs"] = np.array(modules[body[0]].in_dim)
+    if thresholds is not None:
+        try:
+            arrays["thresholds"] = _numpy(thresholds).astype(np.float64)
+        except (TypeError, ValueError) as e:
+            raise ModelError(f"thresholds must be numbers ({e})") from None
+    return arrays, names
+
+
+def _network(a: dict[str, np.ndarray], name: Callable[[str], str], source: str) -> Network:
+    """Check the layout arrays and build the Network; ``name(key)`` says where an array came from."""
     n_layers = len([k for k in a if re.fullmatch(r"layer\d+_weights", k)])
-    missing = [f"layer{i}_indices" for i in range(n_layers) if f"layer{i}_indices" not in a]
-    if missing:
-        raise ModelError(f"{missing[0]} is missing. difflogic keeps connections outside state_dict() "
-                         "(difflogic issue #34), so weights alone cannot be compiled: save each layer's "
-                         "indices too (layer{i}_indices = torch.stack(layer.indices), see README 'Model formats')")
+    for i in range(max(n_layers, 1)):  # at least layer 0, so a layout without layers says so
+        for part in ("weights", "indices"):
+            if f"layer{i}_{part}" not in a:
+                raise ModelError(f"{name(f'layer{i}_{part}')} is missing. {ADVICE if part == 'indices' else ''}".rstrip())
     for key, what in (("group_k", "GroupSum classes"), ("tau", "GroupSum tau")):
         if key not in a or a[key].ndim != 0 or not np.issubdtype(a[key].dtype, np.number):
-            raise ModelError(f"array {key!r} ({what}) must be a number")
+            raise ModelError(f"{name(key)} ({what}) must be a number")
     for i in range(n_layers):
         w, idx = a[f"layer{i}_weights"], a[f"layer{i}_indices"]
         if w.ndim != 2 or w.shape[0] == 0 or w.shape[1] != 16 or not np.issubdtype(w.dtype, np.floating):
-            raise ModelError(f"layer{i}_weights must be float [out, 16] with out > 0, got {w.dtype} {list(w.shape)}")
+            raise ModelError(f"{name(f'layer{i}_weights')} must be float [out, 16] with out > 0, "
+                             f"got {w.dtype} {list(w.shape)}")
         if idx.shape != (2, w.shape[0]) or not np.issubdtype(idx.dtype, np.integer):
-            raise ModelError(f"layer{i}_indices must be integer [2, {w.shape[0]}] to match layer{i}_weights, "
-                             f"got {idx.dtype} {list(idx.shape)}")
+            raise ModelError(f"{name(f'layer{i}_indices')} must be integer [2, {w.shape[0]}] to match "
+                             f"{name(f'layer{i}_weights')}, got {idx.dtype} {list(idx.shape)}")
     levels = a["thresholds"].shape[-1] if "thresholds" in a and a["thresholds"].ndim else 1
     # the layout may omit n_inputs: the last input read, rounded up to whole thermometer features
     n_inputs = int(a["n_inputs"]) if "n_inputs" in a else -(-(int(a["layer0_indices"].max()) + 1) // levels) * levels
@@ -52,7 +145,9 @@ def load(path: str | Path) -> Network:
     for i in range(n_layers):
         w, idx = a[f"layer{i}_weights"], a[f"layer{i}_indices"]
         if idx.min() < 0 or idx.max() >= prev_width:
-            raise ModelError(f"layer{i}_indices reach {int(idx.max())}, but the layer before has {prev_width} outputs")
+            before = f"the model has {prev_width} inputs" if i == 0 else f"the layer before has {prev_width} outputs"
+            raise ModelError(f"{name(f'layer{i}_indices')} reach {int(idx.max())}, but {before}")
+        # np.argmax, like torch.argmax, picks the lowest op id on ties
         layers.append(Layer(idx.T.astype(np.int64) + prev_start, _TABLES[np.argmax(w, axis=1)]))
         prev_start, prev_width = prev_start + prev_width, w.shape[0]
     outputs = np.arange(prev_start, prev_start + prev_width, dtype=np.int64)
@@ -61,4 +156,4 @@ def load(path: str | Path) -> Network:
         t = a["thresholds"].astype(np.float64)
         encoder = Thermometer(np.tile(t, (n_inputs // levels, 1)) if t.ndim == 1 else t)
     return Network(n_inputs, layers, outputs, GroupSum(int(a["group_k"]), float(a["tau"])), encoder,
-                   {"source": "difflogic-npz"}).validate()
+                   {"source": source}).validate()
