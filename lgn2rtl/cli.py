@@ -16,6 +16,7 @@ from .importers import FORMATS, load_model
 from .ir import OP_NAMES, op_table
 from .passes import PIPELINE, live_signals, lut4_estimate
 from .boards.synth import TARGETS, synthesize
+from .boards.table import BOARDS
 from .errors import UserError
 
 # markup off: messages carry user data such as "[out, 16]" that rich would eat as style tags
@@ -165,8 +166,8 @@ def compile_(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
     """Compile MODEL to pipelined Verilog plus manifest.json."""
     net = load_model(model, fmt)
     from .hdl.emit import compile_design  # after loading: a bad model fails fast
-    with err.status("elaborating and writing Verilog"):
-        m = compile_design(net, output, pipeline, opt=bool(opt_level), roms=roms)
+    with err.status("compiling") as status:
+        m = compile_design(net, output, pipeline, opt=bool(opt_level), roms=roms, progress=status.update)
     out.print(f"wrote {output}/: {', '.join(m['files'])}, manifest.json")
     out.print(f"top {m['top']}: {m['inputs']['data']['width']} input bits, {m['classes']} classes x "
               f"{m['outputs']['scores']['bits_per_class']}-bit scores, latency {m['latency']} cycles, "
@@ -199,8 +200,8 @@ def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
     scores, classes = golden.predict(net, x)
     with tempfile.TemporaryDirectory(prefix="lgn2rtl-sim-") as tmp:
         work = keep or Path(tmp)
-        with err.status("compiling"):
-            compile_design(net, work / "design", pipeline, opt=bool(opt_level), roms=roms)
+        with err.status("compiling") as status:
+            compile_design(net, work / "design", pipeline, opt=bool(opt_level), roms=roms, progress=status.update)
         with err.status(f"simulating {len(x)} samples with {simulator}"):
             r = run(work / "design", x, scores, classes, simulator=simulator, build_dir=work / "sim")
     out.print(f"samples {r.checked}/{len(x)}   mismatches {r.mismatches}   latency {r.latency_measured} "
@@ -233,7 +234,134 @@ def synth(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int
     net = load_model(model, fmt)
     with tempfile.TemporaryDirectory(prefix="lgn2rtl-synth-") as tmp:
         with err.status("compiling") as status:
-            m = compile_design(net, Path(tmp) / "design", pipeline, opt=bool(opt_level), roms=roms)
+            m = compile_design(net, Path(tmp) / "design", pipeline, opt=bool(opt_level), roms=roms,
+                               progress=status.update)
             synthesize(Path(tmp) / "design", m, target, output, seed=seed, progress=status.update)
     out.print((output / "report.txt").read_text().rstrip())
     out.print(f"written to {output}/report.json")
+
+
+board_opt = click.option("--board", "board_name", type=click.Choice(list(BOARDS)), required=True,
+                         help="Target board (lgn2rtl boards lists them).")
+
+
+@main.command()
+@_user_errors
+def boards() -> None:
+    """List the boards that build and flash know: FPGA, capacity, clock, programmer."""
+    from rich import box
+    t = Table(title="boards (amaranth-boards platforms)", box=box.SIMPLE_HEAD)
+    for col in ("board", "FPGA", "LUT4s", "BRAM", "clock", "programmer"):
+        t.add_column(col, justify="right" if col in ("LUT4s", "BRAM", "clock") else "left", no_wrap=True)
+    for b in BOARDS.values():
+        t.add_row(b.name, b.fpga, str(b.luts), str(b.brams), f"{b.clock_hz / 1e6:g} MHz", b.programmer.tool)
+    out.print(t)
+    for b in BOARDS.values():
+        notes = [note for note in (b.note, b.uart_wiring and f"UART through a {b.uart_wiring}") if note]
+        if notes:
+            out.print(f"{b.name}: {'; '.join(notes)}")
+    for programmer in {b.programmer.tool: b.programmer for b in BOARDS.values()}.values():
+        out.print(f"{programmer.tool}: {programmer.install}")
+
+
+@main.command()
+@design_options
+@board_opt
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Directory for the bitstream, build.json, the design and tool logs (replaced as a whole).")
+@_user_errors
+def build(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int, board_name: str,
+          output: Path) -> None:
+    """Build a bitstream of MODEL behind a UART link for a board, with YoWASP Yosys + nextpnr.
+
+    A design that cannot fit is refused right after synthesis, before the slow
+    place-and-route; a design that misses the board clock fails too.
+    """
+    from .boards.build import STEPS, build as run_build
+    net = load_model(model, fmt)
+    board = BOARDS[board_name]
+    with err.status("") as status:
+        def progress(step: str) -> None:
+            status.update(f"{step} (step {STEPS.index(step) + 1} of {len(STEPS)}, {board.name})")
+        r = run_build(net, board, output, pipeline, opt=bool(opt_level), roms=roms, progress=progress)
+    t = Table(title=f"{board.name} ({board.fpga}): {output / r['bitstream']}")
+    for col in ("resource", "used", "available", "%"):
+        t.add_column(col, justify="left" if col == "resource" else "right")
+    rows = [(f"{what} after synthesis", r["synthesis"][key], r["capacity"][key])
+            for what, key in (("LUT4s", "luts"), ("flip-flops", "ffs"), ("block RAMs", "brams"))]
+    rows += [(f"{cell} placed", v["used"], v["available"]) for cell, v in r["placed"].items()]
+    for what, used, available in rows:
+        t.add_row(what, str(used), str(available), f"{100 * used / available:.1f}")
+    out.print(t)
+    out.print(f"Fmax {r['fmax_mhz']:.1f} MHz against the {r['clock_mhz']:g} MHz board clock "
+              f"(UART {r['baud']} baud)")
+    out.print("times: " + ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in r["times_s"].items()))
+    out.print(f"written to {output}/build.json; program the board with: "
+              f"lgn2rtl flash {output} --board {board.name}")
+
+
+@main.command()
+@click.argument("build_dir", type=click.Path(file_okay=False, path_type=Path))
+@board_opt
+@click.option("--dry-run", is_flag=True, help="Print the programmer command instead of running it.")
+@_user_errors
+def flash(build_dir: Path, board_name: str, dry_run: bool) -> None:
+    """Program a board with the bitstream that lgn2rtl build wrote to BUILD_DIR."""
+    import shlex
+    from .boards.flash import command, flash as run_flash
+    board = BOARDS[board_name]
+    if dry_run:
+        out.print(shlex.join(command(build_dir, board)))
+        return
+    with err.status(f"programming {board.name} with {board.programmer.tool}"):
+        output = run_flash(build_dir, board)
+    out.print(output.rstrip())
+    out.print(f"programmed {board.name}")
+
+
+@main.command()
+@model_arg
+@format_opt
+@click.option("--port", required=True, help="Serial port of the board, e.g. /dev/ttyUSB1 (or a pyserial URL).")
+@click.option("--board", "board_name", type=click.Choice(list(BOARDS)),
+              help="The board, for wiring hints when it does not answer.")
+@click.option("--vectors", "vec", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Input .npz with x [N, n_inputs] bits and optionally labels y.")
+@click.option("--baud", type=click.IntRange(min=1), default=115200, show_default=True,
+              help="UART baud rate (lgn2rtl build makes bitstreams for 115200).")
+@_user_errors
+def infer(model: Path, fmt: str | None, port: str, board_name: str | None, vec: Path, baud: int) -> None:
+    """Classify samples on a board over its UART and check them against the golden model.
+
+    The board must run the bitstream `lgn2rtl build` made from MODEL. Samples stream
+    back to back (docs/uart-protocol.md); exits 1 if any answer differs from the golden model.
+    """
+    import time
+    from .boards.host import Client, LinkError
+    from .boards.protocol import Format
+    from .hdl.emit import compile_design
+    net = load_model(model, fmt)
+    data = vectors.load(vec, net.n_inputs)
+    x = data["x"]
+    scores, classes = golden.predict(net, x)
+    with tempfile.TemporaryDirectory(prefix="lgn2rtl-infer-") as tmp, err.status("compiling"):
+        frames = Format.from_manifest(compile_design(net, Path(tmp)))  # the widths on the board
+    try:
+        with Client(port, frames, baud) as board, err.status(f"classifying {len(x)} samples on {port}"):
+            start = time.perf_counter()
+            got_classes, got_scores = board.classify(x)
+            seconds = time.perf_counter() - start
+    except LinkError as e:
+        wiring = board_name and BOARDS[board_name].uart_wiring
+        raise LinkError(f"{e} ({board_name} talks through a {wiring})" if wiring else str(e)) from None
+    differ = int(((got_scores != scores).any(axis=1) | (got_classes != classes)).sum())
+    out.print(f"{len(x)} samples over {port} at {baud} baud in {seconds:.2f} s: "
+              f"{len(x) / seconds:.1f} samples/s (the link carries at most "
+              f"{frames.samples_per_second(baud):.1f}/s)")
+    out.print(f"agreement with the golden model {100 * (1 - differ / len(x)):.2f}% "
+              f"({differ} of {len(x)} differ)")
+    if "y" in data:
+        out.print(f"accuracy against y {100 * float(np.mean(got_classes == data['y'])):.2f}%")
+    out.print("link: " + ", ".join(f"{n} {what}" for what, n in sorted(board.stats.items())))
+    if differ:
+        raise SystemExit(1)

