@@ -30,6 +30,11 @@ __all__ = ["SimError", "SimResult", "simulate"]
 MANIFEST_FORMAT = "lgn2rtl-manifest/1"
 TESTBENCH = "lgn2rtl.sim.tb"
 LOG_TAIL_LINES = 30
+# cocotb's runner makes every signal public (--public-flat-rw), which stops Verilator from
+# optimizing any wire away: a 100k-gate core became 27 MB of C++. The testbench reads only
+# the top's ports, so public to depth 1 is enough. Generated RTL also trips Verilator's lint
+# (widths, unused bits); we only simulate.
+VERILATOR_ARGS = ["--no-public-flat-rw", "--public-depth", "1", "-Wno-fatal"]
 
 
 class SimError(UserError):
@@ -254,8 +259,7 @@ def _build(runner, design_dir: Path, manifest: dict, simulator: str, build_dir: 
             sources=[(design_dir / f).resolve() for f in manifest["files"]],
             hdl_toplevel=manifest["top"],
             build_dir=build_dir,
-            # Generated RTL trips Verilator's lint (widths, unused bits); we only simulate.
-            build_args=["-Wno-fatal"] if simulator == "verilator" else [],
+            build_args=VERILATOR_ARGS if simulator == "verilator" else [],
             always=True,  # a reused build dir may hold another design
             timescale=("1ns", "1ps"),
             log_file=log,
