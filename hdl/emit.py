@@ -75,9 +75,11 @@ def compile_design(net: Network, out_dir: str | Path, pipeline: int = DEFAULT_PI
     the design takes raw feature codes. ``progress`` is told each step as it starts.
     """
     nodes_before = net.validate().n_nodes
-    if features is not None and features != FeatureFormat.for_network(net, features.bits, features.frac, features.signed):
-        raise UserError(f"feature format {features} does not fit the model's {net.encoder.thresholds.shape[0]} "
-                        "thermometer features")
+    # for_network refuses a format too narrow for the thresholds (and a model without them)
+    if features is not None and features != FeatureFormat.for_network(net, features.bits, features.frac,
+                                                                      features.signed):
+        raise UserError(f"a format for {features.count} features cannot drive the model's "
+                        f"{net.encoder.thresholds.shape[0]} thermometer features")
     if roms * ROM_INPUTS > net.group_size:
         raise UserError(f"--roms {roms}: each ROM counts {ROM_INPUTS} bits and a class has {net.group_size}; "
                         f"use at most {net.group_size // ROM_INPUTS}")

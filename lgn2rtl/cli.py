@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import golden, native, vectors
-from .features import FeatureFormat
+from .features import MAX_BITS, FeatureError, FeatureFormat
 from .importers import FORMATS, load_model
 from .ir import OP_NAMES, ModelError, Network, op_table
 from .passes import PIPELINE, live_signals, lut4_estimate
@@ -57,9 +57,10 @@ ENCODER_OPTIONS = (
     click.option("--encoder", is_flag=True,
                  help="Take raw feature values on i_data and thermometer-encode them on chip "
                       "(the model must carry thresholds; docs/encoder.md)."),
-    click.option("--feature-bits", type=click.IntRange(1, 32),
-                 help="With --encoder: bits per feature on i_data [default: the fewest that hold every threshold]."),
-    click.option("--feature-frac", type=click.IntRange(0, 31),
+    click.option("--feature-bits", type=click.IntRange(1, MAX_BITS),
+                 help="With --encoder: bits per feature on i_data [default: the fewest in which every threshold "
+                      "splits the codes; clamping larger features to them keeps every bit]."),
+    click.option("--feature-frac", type=click.IntRange(0, MAX_BITS - 1),
                  help="With --encoder: fraction bits; a feature code q stands for q / 2**F "
                       "[default: the fewest that keep distinct thresholds apart, 0 for integer thresholds]."),
     click.option("--signed-features/--unsigned-features", default=None,
@@ -105,7 +106,10 @@ def _samples(net: Network, features: FeatureFormat | None, vec: Path | None, n_r
     if "features" not in data:
         raise vectors.VectorsError(f"{vec}: a design compiled with --encoder takes raw features, and this "
                                    f"file holds only input bits 'x'; add 'features' [N, {features.count}]")
-    return data, features.codes(data["features"])
+    try:
+        return data, features.codes(data["features"])
+    except FeatureError as e:
+        raise FeatureError(f"{vec}: {e}") from None
 
 
 def _golden(net: Network, features: FeatureFormat | None, data: dict) -> tuple[np.ndarray, np.ndarray]:

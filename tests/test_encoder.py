@@ -221,7 +221,7 @@ def test_cli_errors(tmp_path, fixture_dir, digits_files):
     model, features = digits_files
     one_line_error(lgn2rtl("compile", fixture_dir / "circuit.json", "--encoder", "-o", tmp_path / "o"),
                    "circuit.json", "no thermometer thresholds")
-    one_line_error(lgn2rtl("simulate", model, "--encoder", "--vectors", features),
+    one_line_error(lgn2rtl("simulate", model, "--encoder", "--vectors", features), "features.npz: "
                    "feature 4 of sample 0 is 16, outside the design's 4-bit unsigned features 0..15")
     one_line_error(lgn2rtl("compile", model, "--encoder", "--feature-bits", 3, "-o", tmp_path / "o"),
                    "difflogic_layout.npz", "use 4..32 bits")

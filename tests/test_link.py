@@ -4,6 +4,8 @@ A compiled design behind :class:`Link` runs in Icarus; cocotb (sim/link_tb.py) d
 serial waveforms into its ``rx`` and decodes its ``tx``. Every answer is checked against the
 golden model. The host client talks to the same simulated board through a pseudo-terminal.
 """
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -211,9 +213,9 @@ def test_answers_longer_than_requests_queue_without_loss(tmp_path):
         [(c, s.tolist()) for c, s in zip(classes, scores)]
 
 
-def classify_over_pty(board: Board, x, tmp_path: Path, flip=()):
-    """The real Client on a pty, ``board`` simulated on the other end; returns what the client
-    got, the client and the bench's results."""
+def over_pty(board: Board, tmp_path: Path, host, flip=()):
+    """Run ``host(port)`` against ``board`` simulated behind a pty; returns its result and the
+    bench's results."""
     pty_file = tmp_path / "pty"
     job = {"divisor": DIVISOR, "pty_file": str(pty_file), "seconds": 120, "flip": list(flip)}
     results = {}
@@ -224,11 +226,19 @@ def classify_over_pty(board: Board, x, tmp_path: Path, flip=()):
         while not pty_file.exists() and sim.is_alive():
             time.sleep(0.05)
         assert pty_file.exists(), "the simulation did not open a pseudo-terminal"
-        with Client(pty_file.read_text(), board.fmt, timeout=30) as client:
-            classes, scores = client.classify(x)
+        got = host(pty_file.read_text())
     finally:
         sim.join()
     assert results["closed"] and time.monotonic() - start < 60
+    return got, results
+
+
+def classify_over_pty(board: Board, x, tmp_path: Path, flip=()):
+    """The real Client on a pty; returns what it got, the client and the bench's results."""
+    def host(port):
+        with Client(port, board.fmt, timeout=30) as client:
+            return client.classify(x), client
+    ((classes, scores), client), results = over_pty(board, tmp_path, host, flip)
     return classes, scores, client, results
 
 
@@ -251,11 +261,17 @@ def test_request_of_raw_features_carries_their_codes():
     assert with_features.request(9, np.array(codes)) == Format(15, 3, 2, 3).request(9, bits)
 
 
-def test_host_client_sends_raw_features(fixture_dir, digits_features, tmp_path):
+@pytest.fixture(scope="module")
+def encoder_board(fixture_dir, tmp_path_factory):
+    """The fixture's digits model with the encoder on chip: 5-bit pixel codes, 320 input bits."""
+    net = load_model(fixture_dir / "difflogic_layout.npz")
+    return Board(net, tmp_path_factory.mktemp("encoder"), features=FeatureFormat.for_network(net, bits=5))
+
+
+def test_host_client_sends_raw_features(encoder_board, digits_features, tmp_path):
     """A design with the encoder on chip behind the link: the frames carry 5-bit pixel codes,
     sized and packed from its manifest alone, and the answers match the golden model's raw path."""
-    net = load_model(fixture_dir / "difflogic_layout.npz")
-    board = Board(net, tmp_path, features=FeatureFormat.for_network(net, bits=5))
+    board, net = encoder_board, encoder_board.net
     assert board.fmt.features == FeatureFormat(64, 5) and board.fmt.input_bits == 320
     x = digits_features[:8]
     assert x.max() == 16  # beyond 4 bits, which the default width would refuse
@@ -297,3 +313,18 @@ def test_a_clock_that_cannot_make_the_baud_rate_is_refused():
     assert divisor(12e6, 115200) == 104
     with pytest.raises(UserError, match="cannot make 115200 baud"):
         divisor(300e3, 115200)
+
+
+def test_infer_command_with_the_encoder(encoder_board, fixture_dir, digits_features, tmp_path):
+    """`lgn2rtl infer --encoder` reads raw features from a vectors file and sends their codes."""
+    y = np.load(fixture_dir / "vectors.npz")["y"][:5]
+    np.savez(tmp_path / "v.npz", features=digits_features[:5], y=y)
+
+    def host(port):
+        return subprocess.run([sys.executable, "-m", "lgn2rtl", "infer", fixture_dir / "difflogic_layout.npz",
+                               "--encoder", "--feature-bits", "5", "--port", port, "--vectors", tmp_path / "v.npz"],
+                              capture_output=True, text=True, timeout=60)
+    r, results = over_pty(encoder_board, tmp_path, host)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "agreement with the golden model 100.00% (0 of 5 differ)" in r.stdout
+    assert results["bytes_in"] == 5 * encoder_board.fmt.request_bytes
