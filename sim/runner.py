@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..features import FeatureFormat
 
 from .tb import RESULTS_ENV, VECTORS_ENV
 
@@ -85,7 +86,9 @@ def simulate(
     """Run the design in ``design_dir`` on inputs ``x`` and check it against ``scores`` and
     ``classes``.
 
-    ``x`` is uint8 0/1 [N, n_inputs], ``scores`` int [N, classes], ``classes`` int [N].
+    ``x`` is uint8 0/1 [N, n_inputs], or for a design with the encoder on chip (the manifest's
+    ``inputs.data.features``) integer feature codes [N, count], packed onto the input bus as
+    the manifest says. ``scores`` int [N, classes], ``classes`` int [N].
     ``gaps`` inserts random idle cycles (drawn from ``seed``) between samples. The build
     happens in ``build_dir``, or in a temporary directory that is removed afterwards unless
     a :class:`SimError` leaves it for inspection. Simulator output goes to ``build.log``,
@@ -143,6 +146,14 @@ def _pack_job(manifest: dict, x: np.ndarray, scores: np.ndarray, classes: np.nda
     k = manifest["classes"]
     bpc = manifest["outputs"]["scores"]["bits_per_class"]
     n = len(x)
+    features = FeatureFormat.from_manifest(manifest)
+    if features is not None:
+        if x.ndim != 2 or x.shape[1] != features.count or not np.issubdtype(x.dtype, np.integer):
+            raise SimError(f"x has {x.dtype} {list(x.shape)}, the design takes integer feature codes "
+                           f"[N, {features.count}]")
+        if n and (x.min() < features.lo or x.max() > features.hi):
+            raise SimError(f"feature codes span {x.min()}..{x.max()}, the design takes {features.describe()}")
+        x = features.pack(x)
     if x.ndim != 2 or x.shape[1] != width:
         raise SimError(f"x has shape {x.shape}, the design takes [N, {width}] input bits")
     if not np.isin(x, (0, 1)).all():
