@@ -149,3 +149,22 @@ def test_checker_catches_wrong_tie_rule():
     # ... and the checker rejects it.
     with pytest.raises(AssertionError):
         check([(TiesToHighest(5, 2), rows)])
+
+
+def test_fewest_cherries_for_the_depth():
+    # every tree shape over n ordered leaves, by brute force: (depth, cherries) of each
+    def shapes(n):
+        if n == 1:
+            yield 0, 0
+            return
+        for a in range(1, n):
+            for da, ca in shapes(a):
+                for db, cb in shapes(n - a):
+                    yield 1 + max(da, db), ca + cb + (a == 1 and n == 2)
+
+    for n in range(1, 11):
+        dut = Argmax(n, 6)
+        depth = max(1, (n - 1).bit_length()) if n > 1 else 0
+        assert dut.depth == depth
+        assert dut.cherries == min(c for d, c in shapes(n) if d <= depth)
+    assert Argmax(10, 6).cherries == 3  # a balanced tree has 5: five inverted scores
