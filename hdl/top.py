@@ -9,7 +9,7 @@ from amaranth.utils import ceil_log2
 from ..features import FeatureFormat
 from ..ir import Network
 from .argmax import Argmax
-from .core import Datapath, latency
+from .core import Datapath, cones, latency
 from .popcount import GroupSum
 
 ROM_INPUTS = 10  # address bits of a popcount ROM: 1024 x 4 fits an iCE40 SB_RAM40_4K and an ECP5 DP16KD
@@ -28,7 +28,8 @@ class Top(wiring.Component):
     """
 
     def __init__(self, net: Network, pipeline: int, roms: int = 0, features: FeatureFormat | None = None):
-        self.groupsum = GroupSum(net.head.classes, net.group_size, roms=roms, rom_inputs=ROM_INPUTS)
+        self.groupsum = GroupSum(net.head.classes, net.group_size, roms=roms, rom_inputs=ROM_INPUTS,
+                                 cones=cones(net, pipeline, features))
         self.bits_per_class = self.groupsum.bits
         self.core_latency = latency(net, pipeline, features)
         self.datapath = Datapath(net, pipeline, self.groupsum, features)

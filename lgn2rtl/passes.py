@@ -181,7 +181,7 @@ def live_signals(net: Network) -> np.ndarray:
 def prune(net: Network) -> Network:
     """Keep only nodes some output depends on, each in layer 1 + max(layer of its inputs).
 
-    Exception: inverters and constants read only by outputs move to the last layer.
+    Exception: nodes of at most two inputs that only outputs read move to the last layer.
     """
     starts = net.layer_starts
     live = live_signals(net)
@@ -191,10 +191,11 @@ def prune(net: Network) -> Network:
     for start, layer in zip(starts, net.layers):
         level[start:start + len(layer)] = level[layer.inputs].max(axis=1, initial=-1) + 1
         read[layer.inputs[live[start:start + len(layer)]].ravel()] = True
-        simple[start:start + len(layer)] = depends(layer).sum(axis=1) <= 1
+        simple[start:start + len(layer)] = depends(layer).sum(axis=1) <= 2
     nodes = np.flatnonzero(live[net.n_inputs:]) + net.n_inputs
-    # inverters and constants only outputs read go last: they then share the final stage with
-    # the GroupSum's first adders instead of taking pipeline registers of their own
+    # small nodes only outputs read go last: they then share the final stage with the GroupSum,
+    # whose full- and half-adder LUTs absorb them (hdl/popcount.py), instead of taking a LUT and
+    # pipeline registers of their own
     late = nodes[simple[nodes] & ~read[nodes]]
     level[late] = level[nodes].max()
     order = nodes[np.argsort(level[nodes], kind="stable")]

@@ -119,3 +119,20 @@ def test_pack_luts_shrinks_the_fixture(fixture_dir):
     packed = passes.pack_luts(net)
     assert packed.n_nodes < net.n_nodes and passes.lut4_estimate(packed) < passes.lut4_estimate(net)
     assert max(layer.k for layer in packed.layers) <= 4
+
+
+def test_prune_moves_small_nodes_that_only_outputs_read_to_the_last_layer():
+    # layer 0: AND(0,1) (read only by an output), XOR(2,3) (read by layer 1), OR(0,1,2) as a
+    # 3-LUT (read only by an output); layer 1: AND(XOR, 0). The 2-input AND moves next to the
+    # layer-1 node, where a popcount leaf can absorb it; the XOR and the 3-input node stay.
+    or3 = sum(1 << addr for addr in range(1, 8))
+    net = Network(4, [Layer(np.array([[0, 1, 0], [2, 3, 2], [0, 1, 2]]),
+                            np.array([0x88, 0x66, or3], dtype=np.uint64)),
+                      Layer(np.array([[5, 0]]), np.array([8], dtype=np.uint64))],
+                  np.array([4, 6, 7]), GroupSum(1)).validate()
+    pruned = passes.prune(net)
+    layer = pruned.signal_layer()
+    assert layer[pruned.outputs].tolist() == [1, 0, 1]
+    assert sorted(pruned.layers[1].inputs[:, :2].tolist()) == [[0, 1], [4, 0]]  # AND(0,1) and AND(XOR, 0)
+    x = np.array([[(a >> i) & 1 for i in range(4)] for a in range(16)], dtype=np.uint8)
+    assert np.array_equal(golden.scores(pruned, x), golden.scores(net, x))

