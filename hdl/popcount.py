@@ -262,26 +262,35 @@ class PopCount:
         return 1 + max(self._level(t[0]), self._level(t[1]))
 
     def _leaves(self):
-        """Slots by what :meth:`lines` does with them: (leaves' slot lists, carry-in and ROM slots)."""
-        singles = []
+        """Slots by what :meth:`lines` does with them: the leaves' slot lists, and the carry-in
+        and ROM-address slots, those that wait longest in delay registers first."""
+        singles, waits = [], {}  # waits: single -> register stages it waits before its adder
 
-        def walk(t):  # the order in which lines() takes single bits
-            if t == 1:
-                singles.append(False)
-            elif t == (1, 1, 1):
+        def walk(t):  # the order in which lines() takes single bits; returns t's level
+            if t == (1, 1, 1):
                 singles.extend([True] * 3)
-            elif isinstance(t, tuple):
-                walk(t[0])
-                walk(t[1])
-                if t[2]:
+                return 1
+            if not isinstance(t, tuple):
+                return self._level(t)
+            mine, levels = [], []
+            for child in t[:2]:
+                if child == 1:
+                    mine.append(len(singles))
                     singles.append(False)
+                levels.append(walk(child))
+            if t[2]:
+                mine.append(len(singles))
+                singles.append(False)
+            level = max(levels) + 1
+            waits.update((j, (level - 1) // self.stage_levels) for j in mine)
+            return level
 
         walk(self._tree)
         h = 2 * self.half_adders
         full = [h + j for j, leaf in enumerate(singles) if leaf]
         leaves = [full[k:k + 3] for k in range(0, len(full), 3)] + [[k, k + 1] for k in range(0, h, 2)]
-        plain = [h + j for j, leaf in enumerate(singles) if not leaf] + list(range(h + len(singles), self.width))
-        return leaves, plain
+        carries = sorted((j for j, leaf in enumerate(singles) if not leaf), key=lambda j: -waits.get(j, 0))
+        return leaves, [h + j for j in carries] + list(range(h + len(singles), self.width))
 
     def _arrange(self, cones, fills, lone):
         """``order[slot]``: the input that each slot of :meth:`lines` counts."""
@@ -297,9 +306,9 @@ class PopCount:
             m.extend(j for _, j in zip(range(1 if len(fills) + k < fulls else 2), lone))
         taken = {j for m in members for j in m}
         # Inverters fill the leaves (free there), plain signals and constants the carry-ins and
-        # ROM addresses, highest ids first: a model input (lowest ids in core.py) read late is
-        # a delayed copy of a bus bit, which Yosys merges with the registers that drive the bus
-        # (a shift register in boards/synth.py), and those then route across the chip.
+        # ROM addresses, the highest ids the longest-delayed: a model input (lowest ids in
+        # core.py) delayed is a copy of a bus bit, which Yosys merges with the registers that
+        # drive the bus (a shift register in boards/synth.py), and those then route across the chip.
         inverters = iter(j for j in range(self.width)
                          if j not in taken and isinstance(cones[j], frozenset) and len(cones[j]) == 1)
         for slots, m in zip(leaves, members):
