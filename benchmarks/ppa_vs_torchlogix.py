@@ -101,7 +101,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2, help="synthesis runs in parallel")
     ap.add_argument("--variant", action="append", dest="variants", metavar="ARGS",
                     help="extra `lgn2rtl compile` arguments for one of our designs; repeatable "
-                         "(default: the defaults, '--pipeline 3', and '--roms 3' which counts with block RAM)")
+                         "(default: the defaults, '--pipeline 1', '--pipeline 3', and '--roms 3' which "
+                         "counts with block RAM)")
     args = ap.parse_args()
 
     out = args.out or Path(tempfile.mkdtemp(prefix="ppa-vs-torchlogix-"))
@@ -109,7 +110,7 @@ def main() -> None:
     designs = {"torchlogix": (args.fixture, torchlogix_manifest(args.fixture / "torchlogix.v"))}
     if args.ours:
         designs["lgn2rtl"] = args.ours
-    for i, variant in enumerate([] if args.ours else (args.variants or ["", "--pipeline 3", "--roms 3"])):
+    for i, variant in enumerate([] if args.ours else (args.variants or ["", "--pipeline 1", "--pipeline 3", "--roms 3"])):
         designs[f"lgn2rtl {variant}".strip()] = compile_ours(args.fixture / "circuit.json",
                                                              out / f"ours-design-{i}", variant.split())
     for name, value in designs.items():

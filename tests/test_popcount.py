@@ -215,6 +215,11 @@ def test_plain_signals_take_carry_ins():
     leaves, plain = pc._leaves()
     assert plain and all(isinstance(pc._order[s], int) and pc._order[s] >= 25 for s in plain)
     assert pc.luts == PopCount(50).luts  # every inverter in a leaf
+    # the carry-in that waits longest in delay registers takes the highest signal id
+    pc = PopCount(50, cones=list(range(50)))
+    text = "\n".join(pc.lines([f"b{j}" for j in range(50)], "o", "p"))
+    delayed = [j for j in range(50) if f"<= b{j};" in text]
+    assert 49 in delayed and min(delayed) >= 50 - len(plain)
 
 
 def test_cones_must_match_width():
