@@ -81,14 +81,15 @@ _NONE = (None, 0, 0, None)
 
 
 @lru_cache(maxsize=None)
-def _plan(n, gates=0, roms=0, rom_inputs=10, rom_depth=1):
+def _plan(n, gates=0, roms=0, rom_inputs=10, rom_depth=1, half_level=0):
     """Cheapest tree counting ``n`` bits with ``roms`` ROM leaves: ``(luts, ffs, depth, tree)``.
 
     ``gates`` of the bits are 2-input gates (or groups of gates that share inputs) that a leaf
     can absorb: a full adder one, a half adder two.  One that no leaf takes costs its own LUT,
     which ``luts`` includes.  Trees are ranked by LUTs, then by flip-flops (a register after
     every adder level, plus the delay lines that carry-in bits and shallower subtrees wait in),
-    then by depth.  ``tree`` is ``1`` (a bit), ``2`` (a half adder), ``"rom"`` (a ROM counting
+    then by depth.  ``tree`` is ``1`` (a bit), ``2`` (a half adder, registered like a full
+    adder with ``half_level=1``, else part of its parent's stage), ``"rom"`` (a ROM counting
     ``rom_inputs`` bits) or ``(left, right, cin)``; ``(1, 1, 1)`` is a full adder.  ``luts`` is
     None when no tree fits.
     """
@@ -101,16 +102,16 @@ def _plan(n, gates=0, roms=0, rom_inputs=10, rom_depth=1):
     if n > _EXACT and gates:
         # Far from the leaves only the number of gates below each side matters: split as the
         # gate-free plan does and share the gates out in proportion.
-        ta, tb, cin = _plan(n, 0, roms, rom_inputs, rom_depth)[3]
+        ta, tb, cin = _plan(n, 0, roms, rom_inputs, rom_depth, half_level)[3]
         a, b = _size(ta, rom_inputs), _size(tb, rom_inputs)
         ga = gates * a // (a + b)
         ra = _count(ta, "rom")
-        left = _plan(a, min(a, ga), ra, rom_inputs, rom_depth)
-        right = _plan(b, min(b, gates - ga), roms - ra, rom_inputs, rom_depth)
+        left = _plan(a, min(a, ga), ra, rom_inputs, rom_depth, half_level)
+        right = _plan(b, min(b, gates - ga), roms - ra, rom_inputs, rom_depth, half_level)
         return _join(n, a, b, cin, left, right, max(0, ga - a) + max(0, gates - ga - b))
     cands = []
     if roms == 0 and n == 2:
-        cands.append((2 + max(0, gates - 2), 2, 1, 2))
+        cands.append((2 + max(0, gates - 2), 2 * half_level, half_level, 2))
     if roms == 0 and n == 3:
         cands.append((2 + max(0, gates - 1), 2, 1, (1, 1, 1)))
     for cin in (1, 0):
@@ -130,8 +131,8 @@ def _plan(n, gates=0, roms=0, rom_inputs=10, rom_depth=1):
                     for ga in range(max(0, gg - b), min(a, gg) + 1):
                         if n > 12 and abs(ga - near) > 2:
                             continue
-                        left = _plan(a, ga, ra, rom_inputs, rom_depth)
-                        right = _plan(b, gg - ga, roms - ra, rom_inputs, rom_depth)
+                        left = _plan(a, ga, ra, rom_inputs, rom_depth, half_level)
+                        right = _plan(b, gg - ga, roms - ra, rom_inputs, rom_depth, half_level)
                         if left[0] is not None and right[0] is not None:
                             cands.append(_join(n, a, b, cin, left, right, gc))
     return min(cands, key=lambda c: c[:3], default=_NONE)
@@ -182,13 +183,17 @@ class PopCount:
     The count of the bits presented in one cycle is ready ``latency`` cycles later; a new
     set of bits is taken every cycle.  The datapath has no reset and no enable.
 
-    The leaves (full and half adders) and the adders right above them are combinational from
-    the inputs as far as the first register; registers follow every ``stage_levels`` adder
-    levels (a leaf counts as a level), and the count is always registered.  Without ``cones``
-    the inputs are used in this order: the first ``2*half_adders`` pairwise by half adders,
-    then single bits for full adders and carry-ins, and the last ``roms * rom_inputs`` bits
-    address the ROMs.  With ``cones`` :meth:`lines` places each input itself: gates in leaves,
-    inverters in the other leaf inputs, plain signals on carry-ins and ROM addresses.
+    A full adder is the tree's first level, and so is a half adder that absorbs gates (one
+    that does not is part of its parent adder's level).  Registers follow every
+    ``stage_levels`` levels and the count is always registered; everything before the first
+    register is combinational from the inputs, so that synthesis merges the logic in front of
+    the leaves into them.
+
+    Without ``cones`` the inputs are used in this order: the first ``2*half_adders`` pairwise
+    by half adders, then single bits for full adders and carry-ins, and the last
+    ``roms * rom_inputs`` bits address the ROMs.  With ``cones`` :meth:`lines` places each
+    input itself: gates in leaves, inverters in the other leaf inputs, plain signals on
+    carry-ins (the highest ids on the longest-delayed) and ROM addresses.
 
     Parameters
     ----------
@@ -245,7 +250,12 @@ class PopCount:
         self.bits = ceil_log2(width + 1)
         fills, lone = _fills(cones) if cones is not None else ([], [])
         gates = width if half_adders else len(fills) + len(lone)
-        self.luts, self.ffs, _, self._tree = _plan(width, gates, roms, rom_inputs, rom_stages * stage_levels)
+        # A half adder that absorbs gates gets a register of its own, like a full adder: behind
+        # its LUT in the same stage, an adder made the slowest path.  Without gates it stays
+        # combinational into its adder, which saves a stage where the width is a power of two.
+        self._half_level = int(gates > 0)
+        self.luts, self.ffs, _, self._tree = _plan(width, gates, roms, rom_inputs, rom_stages * stage_levels,
+                                                   self._half_level)
         self.half_adders = _count(self._tree, 2)
         self.roms = _count(self._tree, "rom")
         # A partly filled last stage still ends in the output register.
@@ -258,7 +268,7 @@ class PopCount:
     def _level(self, t):
         if not isinstance(t, tuple):
             # A ROM leaf ends the first stage (or two) through the block RAM's read register.
-            return self.stage_levels * self.rom_stages if t == "rom" else int(t == 2)
+            return self.stage_levels * self.rom_stages if t == "rom" else self._half_level * (t == 2)
         return 1 + max(self._level(t[0]), self._level(t[1]))
 
     def _leaves(self):
@@ -370,13 +380,14 @@ class PopCount:
         def build(t):
             if t == 1:
                 return next(singles), 1, 0, 0
-            if t == 2:  # a leaf, registered like the full adders for a short first stage
+            if t == 2:
                 k = next(pairs)
                 a, b = bits[2 * k], bits[2 * k + 1]
                 s = wire(2, f"{{{a} & {b}, {a} ^ {b}}}")
-                if self.stage_levels == 1:
-                    return delay(s, 2, 1), 2, 1, 1
-                return s, 2, 1, 0
+                level = self._half_level
+                if level and level % self.stage_levels == 0:
+                    return delay(s, 2, 1), 2, level, 1
+                return s, 2, level, 0
             if t == "rom":
                 k = next(roms)
                 n = self.rom_inputs

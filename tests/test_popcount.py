@@ -266,3 +266,11 @@ def test_core_describes_what_the_count_reads():
     assert cones(net, 2) == [frozenset({0, 1}), 5, frozenset({3}), frozenset({5, 0}), 2, frozenset({5, 0})]
     # a register after layer 0: its nodes reach the count as plain registers
     assert cones(net, 1) == [4, 5, 6, frozenset({5, 0}), 2, frozenset({5, 0})]
+
+
+def test_plans_without_cones_are_gate_free():
+    # a half adder absorbing gates is registered like a full adder; one that absorbs nothing is
+    # part of its adder's stage: 4 plain bits (bit + half adder + carry-in) take one stage
+    assert PopCount(4).half_adders == 1 and PopCount(4).latency == 1
+    gated = PopCount(4, cones=[frozenset({0, 1}), frozenset({2, 3}), 4, 5])
+    assert gated.half_adders == 1 and gated.latency == 2
