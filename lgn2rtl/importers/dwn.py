@@ -25,8 +25,9 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import npz
-from ..ir import MAX_K, GroupSum, Layer, ModelError, Network, Thermometer
+from ..ir import MAX_K, GroupSum, Layer, ModelError, Network
 from . import live
+from .thermometer import encoder as make_encoder
 
 FORMAT = "lgn2rtl-dwn/1"
 
@@ -177,16 +178,5 @@ def _network(a: dict[str, np.ndarray], name: Callable[[str], str], source: str) 
     meta = {"source": source}
     encoder = None
     if "thresholds" in a:
-        encoder = _encoder(a["thresholds"], int(a["n_inputs"]), name("thresholds"))
+        encoder = make_encoder(a["thresholds"], int(a["n_inputs"]), name("thresholds"))
     return Network(int(a["n_inputs"]), layers, outputs, GroupSum(k, float(a["tau"])), encoder, meta).validate()
-
-
-def _encoder(t: np.ndarray, n_inputs: int, what: str) -> Thermometer:
-    """The thermometer for thresholds ``t`` ([features, levels], or [levels] shared)."""
-    if t.ndim not in (1, 2) or not np.issubdtype(t.dtype, np.number) or t.size == 0:
-        raise ModelError(f"{what} must be numbers [features, levels] or [levels], got {t.dtype} {list(t.shape)}")
-    if t.ndim == 1:
-        if n_inputs % len(t):
-            raise ModelError(f"{what}: {len(t)} shared levels do not divide the {n_inputs} input bits")
-        t = np.tile(t, (n_inputs // len(t), 1))
-    return Thermometer(t.astype(np.float64))
