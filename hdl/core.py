@@ -81,7 +81,7 @@ def expression(table: int, names: list[str]) -> str:
 
 def made_in(net: Network, pipeline: int) -> np.ndarray:
     """Pipeline stage in which each signal is computed (model inputs: stage 0)."""
-    return stages(net, pipeline)[np.maximum(net.signal_layer(), 0)]
+    return np.concatenate([[0], stages(net, pipeline)])[net.signal_layer() + 1]
 
 
 def order_outputs(net: Network, pipeline: int) -> Network:
