@@ -62,16 +62,23 @@ def test_fold_equals_pytorch_on_every_count(coding, eps):
     assert flips > 20 and constants > 5  # negative scales and zero scales were exercised
 
 
-def test_fold_follows_float32_where_exact_arithmetic_disagrees():
-    # mean 10, var 1, eps 0, beta -1e-7: the real-valued BN output at dot 10 is -1e-7 (off), but in
-    # float32 the shift beta - mean rounds to -10 and the output is exactly 0: PyTorch says +1
+@pytest.mark.parametrize("mean, var, weight, bias, fan_in", [
+    # the real-valued output at dot 10 is -1e-7 (off), but in float32 the shift bias - mean
+    # rounds to -10 and the output is exactly 0 (on)
+    (10.0, 1.0, 1.0, -1e-7, 10),
+    # the shift rounded once (fma, as PyTorch's kernel) says off at dot 62; rounding mean * alpha
+    # first would say on (found by searching random statistics)
+    (57.68574142456055, 4.0, 3.0, -6.471392631530762, 62),
+])
+def test_fold_follows_float32_rounding(mean, var, weight, bias, fan_in):
     bn = torch.nn.BatchNorm1d(1, eps=0.0).eval()
     with torch.no_grad():
-        bn.running_mean.fill_(10.0)
-        bn.bias.fill_(-1e-7)
-    assert torch_fires(bn, np.array([[10.0]]))[0, 0]
-    signs, theta = fold(np.ones((1, 10), np.uint8), "pm1", None, bn_arrays(bn))
-    assert theta.tolist() == [10]  # fires at count 10 (dot 10) only; exact arithmetic would say 11 (never)
+        for buffer, value in ((bn.running_mean, mean), (bn.running_var, var), (bn.weight, weight), (bn.bias, bias)):
+            buffer.fill_(value)
+    w = np.ones((1, fan_in), np.uint8)
+    signs, theta = fold(w, "pm1", None, bn_arrays(bn))
+    dots = 2 * np.arange(fan_in + 1)[None] - fan_in
+    assert np.array_equal(folded_fires(signs, theta, w, fan_in), torch_fires(bn, dots))
 
 
 def test_fold_with_bias_and_without_batch_norm():
