@@ -177,7 +177,7 @@ def _network(a: dict[str, np.ndarray], name: Callable[[str], str], source: str) 
     coding = str(a["input_coding"]) if "input_coding" in a and a["input_coding"].ndim == 0 else "pm1"
     if "input_coding" in a and (a["input_coding"].ndim or coding not in CODINGS):
         raise ModelError(f"{name('input_coding')} must be one of {', '.join(CODINGS)}, got {a['input_coding']!r}")
-    n_layers = len([k for k in a if re.fullmatch(r"layer\d+_weight", k)])
+    n_layers = 1 + max((int(m[1]) for k in a if (m := re.fullmatch(r"layer(\d+)_weight", k))), default=-1)
     if n_layers == 0:
         raise ModelError(f"{name('layer0_weight')} is missing: a BNN needs at least one Linear")
     head_groups = "group_k" in a
