@@ -198,3 +198,44 @@ def test_layout_file_is_the_same_network(tmp_path):
 def test_live_module_errors_name_the_module(build, message):
     with pytest.raises(ModelError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
         from_module(build().eval())
+
+
+def brevitas_bnn(dims, scale=1.0, act_scale=1.0):
+    """A Brevitas BNN: binary QuantLinear weights, BatchNorm1d, binary QuantIdentity activations."""
+    qnn = pytest.importorskip("brevitas.nn")  # a test extra: pip install -e '.[test]'
+    from brevitas.quant import SignedBinaryActPerTensorConst, SignedBinaryWeightPerTensorConst
+    torch.manual_seed(0)
+    mods = []
+    for i, (a, b) in enumerate(zip(dims, dims[1:])):
+        mods.append(qnn.QuantLinear(a, b, bias=False, weight_quant=SignedBinaryWeightPerTensorConst,
+                                    weight_scaling_const=scale))
+        if i < len(dims) - 2:
+            # a binary activation's scale is max(|min_val|, |max_val|)
+            mods += [torch.nn.BatchNorm1d(b), qnn.QuantIdentity(act_quant=SignedBinaryActPerTensorConst,
+                                                                min_val=-act_scale, max_val=act_scale)]
+    model = torch.nn.Sequential(*mods).train()
+    with torch.no_grad():
+        for _ in range(10):  # running statistics, as training leaves them
+            model(torch.randint(0, 2, (64, dims[0])).float() * 2 - 1)
+    return model.eval()
+
+
+def test_brevitas_bnn_equals_its_forward():
+    model = brevitas_bnn([20, 16, 12, 10])
+    net = from_module(model)
+    bits = np.random.default_rng(1).integers(0, 2, (1000, 20), dtype=np.uint8)
+    with torch.no_grad():
+        out = model(torch.tensor(bits * 2.0 - 1, dtype=torch.float32))
+    out = getattr(out, "value", out).numpy()
+    scores, classes = golden.predict(net, bits)
+    assert np.array_equal(scores / net.head.tau + net.head.beta, out)
+    assert np.array_equal(classes, out.argmax(axis=1))
+
+
+@pytest.mark.parametrize("scales, message", [
+    ((0.1, 1.0), r"model\[0\] \(QuantLinear\): its quantized weights are not ±1"),
+    ((1.0, 0.5), r"model\[2\] \(QuantIdentity\) quantizes to 1 bits of scale 0.5"),
+])
+def test_brevitas_scales_other_than_one_are_refused(scales, message):
+    with pytest.raises(ModelError, match=message):
+        from_module(brevitas_bnn([8, 6, 4], *scales))

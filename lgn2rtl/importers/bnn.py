@@ -148,7 +148,7 @@ def _layout(model: Any, thresholds: Any, coding: str) -> tuple[dict[str, np.ndar
             if "group_k" in arrays:
                 raise ModelError(f"{where[j]}: the GroupSum must come last")
             i += 1
-            arrays[f"layer{i}_weight"] = live.array(weight)
+            arrays[f"layer{i}_weight"] = _forward_weight(m, where[j])
             names[f"layer{i}_weight"] = f"{where[j]}.weight"
             if getattr(m, "bias", None) is not None:
                 arrays[f"layer{i}_bias"] = live.array(m.bias)
@@ -159,12 +159,38 @@ def _layout(model: Any, thresholds: Any, coding: str) -> tuple[dict[str, np.ndar
         elif weight is not None or any(True for _ in getattr(m, "parameters", lambda: ())()):
             raise ModelError(f"{where[j]} has parameters but is neither a Linear ([out, in] weight), a "
                              "batch norm (running statistics) nor a GroupSum (.k, .tau)")
+        else:
+            _check_sign(m, where[j])
     if thresholds is not None:
         try:
             arrays["thresholds"] = live.array(thresholds).astype(np.float64)
         except (TypeError, ValueError) as e:
             raise ModelError(f"thresholds must be numbers ({e})") from None
     return arrays, names
+
+
+def _forward_weight(m: Any, where: str) -> np.ndarray:
+    """The weights the forward multiplies by: Brevitas' ``quant_weight()`` (which must be ±1), else ``.weight``."""
+    if not hasattr(m, "quant_weight"):
+        return live.array(m.weight)
+    q = m.quant_weight()
+    values = live.array(getattr(q, "value", q))
+    if not np.all(np.abs(values) == 1):
+        raise ModelError(f"{where}: its quantized weights are not ±1 (magnitudes {np.unique(np.abs(values))[:3].tolist()}); "
+                         "lgn2rtl compiles binary weights of scale 1 (Brevitas: weight_bit_width=1, "
+                         "weight_scaling_const=1.0)")
+    return values
+
+
+def _check_sign(m: Any, where: str) -> None:
+    """A Brevitas activation quantizer between blocks must be the sign: 1 bit of scale 1."""
+    proxy = getattr(m, "act_quant", None)
+    if proxy is None or not hasattr(proxy, "scale"):
+        return
+    scale, bits = live.array(proxy.scale()), live.array(proxy.bit_width())
+    if not (np.all(scale == 1) and np.all(bits == 1)):
+        raise ModelError(f"{where} quantizes to {bits.ravel()[0]:g} bits of scale {scale.ravel()[0]:g}; between "
+                         "binarized layers lgn2rtl needs the sign (Brevitas: a 1-bit act_quant with max_val=1, min_val=-1)")
 
 
 def _network(a: dict[str, np.ndarray], name: Callable[[str], str], source: str) -> Network:
