@@ -195,11 +195,7 @@ def _check_sign(m: Any, where: str) -> None:
 
 def _network(a: dict[str, np.ndarray], name: Callable[[str], str], source: str) -> Network:
     """Check the layout arrays and build the Network; ``name(key)`` says where an array came from."""
-    fmt = a.get("bnn_format")
-    if fmt is None or fmt.ndim != 0 or str(fmt) != FORMAT:
-        got = "missing" if fmt is None else repr(str(fmt) if fmt.ndim == 0 else fmt.tolist())
-        raise ModelError(f"format marker 'bnn_format' is {got}, expected {FORMAT!r} "
-                         "(write the file with lgn2rtl.importers.bnn.save_layout)")
+    npz.check_marker(a, "bnn_format", FORMAT, "lgn2rtl.importers.bnn.save_layout", ModelError)
     coding = str(a["input_coding"]) if "input_coding" in a and a["input_coding"].ndim == 0 else "pm1"
     if "input_coding" in a and (a["input_coding"].ndim or coding not in CODINGS):
         raise ModelError(f"{name('input_coding')} must be one of {', '.join(CODINGS)}, got {a['input_coding']!r}")
