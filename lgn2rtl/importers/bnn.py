@@ -35,7 +35,6 @@ import numpy as np
 from .. import npz
 from ..ir import Binarized, GroupSum, Layer, ModelError, Network
 from . import live
-from .thermometer import encoder as make_encoder
 
 FORMAT = "lgn2rtl-bnn/1"
 CODINGS = ("pm1", "01")  # what a 0 input bit means to the first Linear: -1, or 0
@@ -241,7 +240,7 @@ def _network(a: dict[str, np.ndarray], name: Callable[[str], str], source: str) 
     outputs = np.arange(start, start + len(layers[-1]), dtype=np.int64)
     # count / tau + beta is PyTorch's output: the GroupSum's, or the dot product 2P - F
     head = _group_sum(a, width, name) if head_groups else GroupSum(width, 0.5, -float(w.shape[1]))
-    encoder = make_encoder(a["thresholds"], n_inputs, name("thresholds")) if "thresholds" in a else None
+    encoder = live.thermometer(a["thresholds"], n_inputs, name("thresholds")) if "thresholds" in a else None
     return Network(n_inputs, layers, outputs, head, encoder, {"source": source, "input_coding": coding}).validate()
 
 

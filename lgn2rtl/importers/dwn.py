@@ -27,7 +27,6 @@ import numpy as np
 from .. import npz
 from ..ir import MAX_K, GroupSum, Layer, ModelError, Network
 from . import live
-from .thermometer import encoder as make_encoder
 
 FORMAT = "lgn2rtl-dwn/1"
 
@@ -67,20 +66,12 @@ def save_layout(model: Any, path: str | Path, thermometer: Any = None) -> None:
 
 def _layout(model: Any, thermometer: Any) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """The layout arrays of a live model, and each array's name in the model (for messages)."""
-    modules = live.modules(model)
-    where = [f"model[{j}] ({type(m).__name__})" for j, m in enumerate(modules)]
-    first = 0
-    if modules and hasattr(modules[0], "thresholds") and not hasattr(modules[0], "luts"):
+    modules, where, body, head = live.sequential(
+        model, "LUT layers", lambda m: hasattr(m, "thresholds") and not hasattr(m, "luts"))
+    if body[0] > 0 and hasattr(modules[0], "thresholds"):
         if thermometer is not None:
             raise ModelError(f"{where[0]} is a thermometer, and another one was passed as thermometer=")
-        thermometer, first = modules[0], 1
-    if first < len(modules) and type(modules[first]).__name__ == "Flatten":
-        first += 1
-    if len(modules) - first < 2:
-        raise ModelError(f"the model has {len(modules)} modules; it needs LUT layers and a GroupSum after them")
-    *body, head = range(first, len(modules))
-    if not (hasattr(modules[head], "k") and hasattr(modules[head], "tau")):
-        raise ModelError(f"{where[head]} should be the GroupSum head, with .k and .tau")
+        thermometer = modules[0]
     arrays = {"dwn_format": np.array(FORMAT)}
     names = {"group_k": f"{where[head]}.k", "tau": f"{where[head]}.tau", "group_perm": f"{where[head]}.randperm",
              "n_inputs": f"{where[body[0]]}.input_size", "thresholds": "the thermometer's thresholds"}
@@ -174,5 +165,6 @@ def _network(a: dict[str, np.ndarray], name: Callable[[str], str], source: str) 
     meta = {"source": source}
     encoder = None
     if "thresholds" in a:
-        encoder = make_encoder(a["thresholds"], int(a["n_inputs"]), name("thresholds"))
+        encoder = live.thermometer(a["thresholds"], int(a["n_inputs"]), name("thresholds"))
     return Network(int(a["n_inputs"]), layers, outputs, GroupSum(k, float(a["tau"])), encoder, meta).validate()
+
