@@ -113,3 +113,15 @@ def test_flipped_weight_fails_simulation(tmp_path):
         pytest.fail("no single sign flip changes a score")
     manifest, result = run(bad, x, tmp_path, expected=expected)
     assert not result.ok and result.mismatches > 0
+
+
+@pytest.mark.parametrize("pipeline", [1, 2])
+def test_binarized_front_end_behind_the_on_chip_encoder(tmp_path, pipeline):
+    # raw feature codes -> comparators -> neurons reading thermometer bits -> gates
+    from test_encoder import run_raw, with_thresholds
+    from lgn2rtl.features import FeatureFormat
+    net = with_thresholds([[0.5, 1.5, 2.5], [-1.0, 0.0, 3.0], [2.0, 2.0, 4.0]], widths=(16, 12), k=[-7, 2],
+                          classes=3, seed=11)
+    fmt = FeatureFormat.for_network(net)
+    manifest, result = run_raw(net, fmt, fmt.random_codes(200, seed=1), tmp_path, pipeline)
+    assert_passes(manifest, result, 200)
