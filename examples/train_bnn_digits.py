@@ -22,13 +22,11 @@ from pathlib import Path
 import click
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
+import digits_data  # beside this script
 from lgn2rtl import golden, native, vectors
 from lgn2rtl.hdl.emit import compile_design
 from lgn2rtl.importers.bnn import from_module, save_layout
-from lgn2rtl.ir import Thermometer
 
 THRESHOLDS = [4.0, 10.0]
 
@@ -75,11 +73,7 @@ def main(output, rtl, hidden, epochs, lr, seed):
     """Train on 80 % of load_digits, check and compile, report accuracy on the other 20 %."""
     torch.manual_seed(seed)
     torch.set_num_threads(2)
-    digits = load_digits()
-    x_tr, x_te, y_tr, y_te = train_test_split(digits.data, digits.target, test_size=0.2, random_state=seed,
-                                              stratify=digits.target)
-    encoder = Thermometer(np.tile(THRESHOLDS, (digits.data.shape[1], 1)))
-    bits_tr, bits_te = encoder.encode(x_tr), encoder.encode(x_te)
+    encoder, _, _, bits_tr, bits_te, y_tr, y_te = digits_data.load(THRESHOLDS, seed)
     dims = [bits_tr.shape[1], *hidden]
     blocks = [[BinaryLinear(i, o, bias=False), torch.nn.BatchNorm1d(o), Sign()] for i, o in zip(dims, dims[1:])]
     model = torch.nn.Sequential(*sum(blocks, []), BinaryLinear(dims[-1], 10, bias=False))
