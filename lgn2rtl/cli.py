@@ -181,11 +181,13 @@ def info(model: Path, fmt: str | None) -> None:
 _GATE_NAMES = {op_table(op): name for op, name in enumerate(OP_NAMES)}
 
 
-def _neuron_lut4s(net) -> int:
-    """Planned LUT4s of the binarized neurons that are not constants."""
+def _neuron_lut4s(net: Network) -> int:
+    """Planned LUT4s of the live binarized neurons that are not constants."""
     from .hdl.binarized import cost
-    return sum(cost(layer.fan_in)[0] * int(np.sum((layer.thresholds > 0) & (layer.thresholds <= layer.fan_in)))
-               for layer in net.layers if isinstance(layer, Binarized))
+    live = live_signals(net)
+    return sum(cost(layer.fan_in)[0] * int(np.sum(live[start:start + len(layer)] & (layer.thresholds > 0)
+                                                  & (layer.thresholds <= layer.fan_in)))
+               for start, layer in zip(net.layer_starts, net.layers) if isinstance(layer, Binarized))
 
 
 def _neurons(layer: Binarized) -> str:
@@ -194,9 +196,10 @@ def _neurons(layer: Binarized) -> str:
     theta, fan_in = layer.thresholds, layer.fan_in
     live = theta[(theta > 0) & (theta <= fan_in)]
     luts, ffs = cost(fan_in)
-    text = f"popcount(xnor) >= θ, θ {live.min()}..{live.max()}" if live.size else "all constant"
     fixed = [f"{n} always {word}" for n, word in ((int(np.sum(theta <= 0)), "on"), (int(np.sum(theta > fan_in)), "off")) if n]
-    return ", ".join([text, *fixed, f"~{luts} LUT4 + {ffs} FF each"])
+    if not live.size:
+        return ", ".join(["all constant", *fixed])
+    return ", ".join([f"popcount(xnor) >= θ, θ {live.min()}..{live.max()}", *fixed, f"~{luts} LUT4 + {ffs} FF each"])
 
 
 def _function_name(table: int, k: int) -> str:
