@@ -29,6 +29,9 @@ demo: install  ## the main job on the shipped model: compile, simulate, synthesi
 test: install-test warm  ## fast suite plus one real place-and-route (tests marked slow run too)
 	$(PYTHON) -m pytest -q
 
-bench: install-test warm  ## every figure quoted in README.md
+bench: install-test warm  ## every figure quoted in README.md (about 15 minutes on 2 idle cores)
 	$(PYTHON) benchmarks/native_file.py
+	$(PYTHON) benchmarks/compile_scale.py
+	$(PYTHON) benchmarks/golden_speed.py
+	$(PYTHON) benchmarks/simulate_scale.py
 	$(PYTHON) benchmarks/ppa_vs_torchlogix.py --target both

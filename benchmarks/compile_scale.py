@@ -16,8 +16,7 @@ import tempfile
 from pathlib import Path
 
 from lgn2rtl import native
-from lgn2rtl.synthetic import random_network
-from measure import lgn2rtl
+from measure import lgn2rtl, reference_network
 
 
 def main() -> None:
@@ -26,7 +25,7 @@ def main() -> None:
     args = ap.parse_args()
     print(f"{'gates':>10}  {'opt':>4}  {'nodes out':>9}  {'core.v MB':>9}  {'wall s':>7}  {'peak GB':>7}  {'child GB':>8}")
     for gates in args.gates:
-        net = random_network(1000, [gates // 8 // 10 * 10] * 8, k=2, classes=10, seed=1)
+        net = reference_network(gates)
         with tempfile.TemporaryDirectory() as tmp:
             model = Path(tmp) / "m.lgn"
             native.save(net, model)

