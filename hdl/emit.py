@@ -11,9 +11,10 @@ from amaranth.back import verilog
 from .. import __version__
 from ..errors import UserError
 from ..features import FeatureFormat, constants
-from ..ir import Network
+from ..ir import Binarized, Layer, Network
 from ..outdir import atomic_dir
 from ..passes import optimize
+from . import binarized
 from .core import order_outputs, write_datapath
 from .top import ROM_INPUTS, Top
 
@@ -57,7 +58,10 @@ def manifest(net: Network, top: Top, pipeline: int, nodes_before: int,
         "pipeline": {"layers_per_stage": pipeline, "core": top.core_latency,
                      "groupsum": top.groupsum.latency, "argmax": top.argmax.latency},
         "layers": len(net.layers),
-        "inputs_per_node": sorted({layer.k for layer in net.layers}),
+        "inputs_per_node": sorted({layer.k for layer in net.layers if isinstance(layer, Layer)}),
+        "binarized_layers": [{"layer": i, "neurons": len(layer), "fan_in": layer.fan_in,
+                              "popcount_latency": binarized.latency(layer)}
+                             for i, layer in enumerate(net.layers) if isinstance(layer, Binarized)],
         "nodes": {"before_opt": nodes_before, "after_opt": net.n_nodes},
         # without the encoder on chip the thresholds tell the driver how to make the input bits
         "input_encoding": encoding,

@@ -14,7 +14,7 @@ from rich.table import Table
 from . import golden, native, vectors
 from .features import MAX_BITS, FeatureError, FeatureFormat
 from .importers import FORMATS, load_model
-from .ir import OP_NAMES, ModelError, Network, op_table
+from .ir import OP_NAMES, Binarized, ModelError, Network, op_table
 from .passes import PIPELINE, live_signals, lut4_estimate
 from .boards.synth import TARGETS, synthesize
 from .boards.table import BOARDS
@@ -137,8 +137,8 @@ def main() -> None:
       lgn2rtl simulate model.json --vectors v.npz    cocotb: every output vs the golden model
       lgn2rtl synth    model.json --target ice40-up5k -o syn/   LUTs, FFs, Fmax, latency
 
-    MODEL is a native .lgn file, a torchlogix circuit JSON or a difflogic npz layout
-    (detected automatically; --format overrides).
+    MODEL is a native .lgn file, a torchlogix circuit JSON, or a difflogic, torch-dwn or
+    BNN npz layout (detected automatically; --format overrides).
     """
 
 
@@ -153,6 +153,9 @@ def info(model: Path, fmt: str | None) -> None:
     for col in ("layer", "nodes", "k", "most common functions"):
         t.add_column(col, justify="right" if col != "most common functions" else "left")
     for i, layer in enumerate(net.layers):
+        if isinstance(layer, Binarized):
+            t.add_row(str(i), str(len(layer)), f"F={layer.fan_in}", _neurons(layer))
+            continue
         common = Counter(layer.tables.tolist()).most_common(4)
         t.add_row(str(i), str(len(layer)), str(layer.k),
                   ", ".join(f"{_function_name(table, layer.k)} x{count}" for table, count in common))
@@ -167,7 +170,7 @@ def info(model: Path, fmt: str | None) -> None:
         steps.append((p.__name__, p(steps[-1][1])))
     for name, step in steps:
         passes.add_row(name, str(int(live_signals(step)[step.n_inputs:].sum())), str(len(step.layers)),
-                       str(lut4_estimate(step)))
+                       str(lut4_estimate(step) + _neuron_lut4s(step)))
     out.print(passes)
     if net.encoder is not None:
         th = net.encoder.thresholds
@@ -178,9 +181,30 @@ def info(model: Path, fmt: str | None) -> None:
 _GATE_NAMES = {op_table(op): name for op, name in enumerate(OP_NAMES)}
 
 
+def _neuron_lut4s(net: Network) -> int:
+    """Planned LUT4s of the live binarized neurons that are not constants."""
+    from .hdl.binarized import cost
+    live = live_signals(net)
+    return sum(cost(layer.fan_in)[0] * int(np.sum(live[start:start + len(layer)] & (layer.thresholds > 0)
+                                                  & (layer.thresholds <= layer.fan_in)))
+               for start, layer in zip(net.layer_starts, net.layers) if isinstance(layer, Binarized))
+
+
+def _neurons(layer: Binarized) -> str:
+    """A binarized layer's rule, threshold range, constant neurons and planned cost."""
+    from .hdl.binarized import cost
+    theta, fan_in = layer.thresholds, layer.fan_in
+    live = theta[(theta > 0) & (theta <= fan_in)]
+    luts, ffs = cost(fan_in)
+    fixed = [f"{n} always {word}" for n, word in ((int(np.sum(theta <= 0)), "on"), (int(np.sum(theta > fan_in)), "off")) if n]
+    if not live.size:
+        return ", ".join(["all constant", *fixed])
+    return ", ".join([f"popcount(xnor) >= θ, θ {live.min()}..{live.max()}", *fixed, f"~{luts} LUT4 + {ffs} FF each"])
+
+
 def _function_name(table: int, k: int) -> str:
-    """A 2-input gate by its name in the op table; wider LUTs by their truth table."""
-    return _GATE_NAMES[table] if k == 2 else f"T={table:#x}"
+    """A 1- or 2-input gate by its name in the op table; wider LUTs by their truth table."""
+    return _GATE_NAMES[table] if k == 2 else ("0", "~a", "a", "1")[table] if k == 1 else f"T={table:#x}"
 
 
 @main.command(name="import")

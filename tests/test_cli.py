@@ -86,3 +86,14 @@ def test_info_shows_each_pass(fixture_dir):
             if line.count("│") == 5}
     assert rows["import"] == "938" and rows["fold"] == "589" and rows["prune"] == "543"
     assert rows["pack_luts"] == "486"
+
+
+def test_shipped_bnn_info_and_predict(tmp_path):
+    r = lgn2rtl("info", REPO / "examples" / "bnn_digits.lgn")
+    assert "128 inputs, 704 nodes, 2 layers" in r.stdout and "F=128" in r.stdout and "popcount(xnor) >= θ" in r.stdout
+    assert "tau=0.5, beta=-64" in r.stdout
+    lgn2rtl("predict", REPO / "examples" / "bnn_digits.lgn", "--vectors", REPO / "examples" / "bnn_digits_vectors.npz",
+            "-o", tmp_path / "p.npz")
+    v, p = np.load(REPO / "examples" / "bnn_digits_vectors.npz"), np.load(tmp_path / "p.npz")
+    assert np.array_equal(2 * p["scores"] - 64, v["torch_scores"])  # the PyTorch model's own outputs
+    assert np.mean(p["class"] == v["y"]) > 0.9
