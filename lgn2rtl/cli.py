@@ -296,7 +296,7 @@ def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
     encodes the features itself.
     """
     from .hdl.emit import compile_design
-    from .sim.runner import choose_simulator, simulate as run
+    from .sim.runner import choose_simulator, design_size, simulate as run
     if (vec is None) == (n_random is None):
         raise click.UsageError("give exactly one of --vectors F.npz or --random N")
     net = load_model(model, fmt)
@@ -309,7 +309,7 @@ def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
             m = compile_design(net, work / "design", pipeline, opt=bool(opt_level), roms=roms,
                                progress=status.update, features=features)
         if simulator == "auto":
-            simulator, why = choose_simulator(m["nodes"]["after_opt"], len(drive))
+            simulator, why = choose_simulator(design_size(m), len(drive))
             err.print(f"simulator {simulator}: {why}")
         with err.status(f"simulating {len(drive)} samples with {simulator}"):
             r = run(work / "design", drive, scores, classes, simulator=simulator, build_dir=work / "sim")
