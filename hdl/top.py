@@ -11,7 +11,17 @@ from .argmax import Argmax
 from .core import Datapath, latency
 from .popcount import GroupSum
 
+# Nets of the flattened top where lgn2rtl.sim.prove cuts its proof: the core's output bits as
+# the GroupSum reads them, and the scores as the argmax reads them (names from elaborate below,
+# Datapath.elaborate and core.write_datapath).
+CORE_BITS_NET = "datapath.datapath.bits"
+SCORES_NET = "argmax.i"
 ROM_INPUTS = 10  # address bits of a popcount ROM: 1024 x 4 fits an iCE40 SB_RAM40_4K and an ECP5 DP16KD
+
+
+def group_sum(net: Network, roms: int = 0) -> GroupSum:
+    """The GroupSum popcounts of ``net``'s classes, ``roms`` ROM leaves per class."""
+    return GroupSum(net.head.classes, net.group_size, roms=roms, rom_inputs=ROM_INPUTS)
 
 
 class Top(wiring.Component):
@@ -26,7 +36,7 @@ class Top(wiring.Component):
     """
 
     def __init__(self, net: Network, pipeline: int, roms: int = 0):
-        self.groupsum = GroupSum(net.head.classes, net.group_size, roms=roms, rom_inputs=ROM_INPUTS)
+        self.groupsum = group_sum(net, roms)
         self.bits_per_class = self.groupsum.bits
         self.core_latency = latency(net, pipeline)
         self.datapath = Datapath(net, pipeline, self.groupsum)
