@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UserError
+from ..hdl.emit import copy_design
 from ..outdir import atomic_dir
 
 __all__ = ["SynthError", "TARGETS", "harness_verilog", "synthesize", "synthesize_netlist"]
@@ -264,23 +265,6 @@ def _run(argv: list[str], cwd: Path, log_name: str, package: str) -> float:
     return time.monotonic() - start
 
 
-def _copy_design(design_dir: Path, manifest: dict, build: Path) -> list[str]:
-    """Copy the design's files into ``build``; return their relative paths."""
-    files = _port(manifest, "files")
-    if not files:
-        raise SynthError("manifest: 'files' (Verilog sources, relative) is required")
-    for rel in files:
-        if Path(rel).is_absolute() or ".." in Path(rel).parts:
-            raise SynthError(f"manifest: file {rel!r} must be relative to the design directory")
-        src = design_dir / rel
-        if not src.is_file():
-            raise SynthError(f"design file {src} (listed in the manifest) does not exist")
-        dst = build / "design" / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dst)
-    return [f"design/{rel}" for rel in files]
-
-
 def _count(cells: dict, names=(), prefixes=()) -> int:
     return sum(n for cell, n in cells.items()
                if cell in names or cell.startswith(tuple(prefixes)))
@@ -405,7 +389,7 @@ def synthesize(design_dir: Path, manifest: dict, target: str, out_dir: Path,
     design_dir = Path(design_dir)
     with atomic_dir(out_dir) as build:
         progress("harness")
-        sources = _copy_design(design_dir, manifest, build)
+        sources = copy_design(design_dir, manifest, build)
         (build / "harness.v").write_text(harness_verilog(manifest))
         (build / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
         stat, pnr, flow = _flow(build, [*sources, "harness.v"], target, seed, progress)
@@ -460,7 +444,7 @@ def synthesize_netlist(design_dir: Path, manifest: dict, target: str, out_dir: P
     t = TARGETS[target]
     cells = _sim_cells(t)
     with atomic_dir(out_dir) as build:
-        sources = _copy_design(Path(design_dir), manifest, build)
+        sources = copy_design(Path(design_dir), manifest, build)
         script = [*(f"read_verilog {'-sv ' if s.endswith('.sv') else ''}{s}" for s in sources),
                   f"{t.synth} -top {manifest['top']}",
                   "write_verilog -noattr netlist.v",

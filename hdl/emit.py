@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -95,3 +96,21 @@ def compile_design(net: Network, out_dir: str | Path, pipeline: int = DEFAULT_PI
         info = manifest(net, top, pipeline, nodes_before)
         (tmp / "manifest.json").write_text(json.dumps(info, indent=2) + "\n")
     return info
+
+
+def copy_design(design_dir: Path, manifest: dict, dest: Path) -> list[str]:
+    """Copy the Verilog files of a compiled design into ``dest/design``; return their paths
+    relative to ``dest`` (YoWASP tools only see the directory they run in)."""
+    files = manifest.get("files")
+    if not files:
+        raise UserError("manifest: 'files' (Verilog sources, relative) is required")
+    for rel in files:
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            raise UserError(f"manifest: file {rel!r} must be relative to the design directory")
+        src = Path(design_dir) / rel
+        if not src.is_file():
+            raise UserError(f"design file {src} (listed in the manifest) does not exist")
+        dst = dest / "design" / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+    return [f"design/{rel}" for rel in files]

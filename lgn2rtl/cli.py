@@ -5,6 +5,7 @@ import functools
 import json
 import tempfile
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -176,6 +177,13 @@ def compile_(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
               f"one sample per clock")
 
 
+def _record(command: str, model: Path, manifest: dict, pipeline: int, opt_level: int, roms: int) -> dict:
+    """What a result file of ``command`` (prove, simulate) is about: the model and the design."""
+    return {"format": f"lgn2rtl-{command}/1", "model": str(model),
+            "options": {"pipeline": pipeline, "opt_level": opt_level, "roms": roms},
+            "design": {k: manifest[k] for k in ("top", "latency", "nodes")}}
+
+
 @main.command()
 @design_options
 @click.option("--vectors", "vec", type=click.Path(dir_okay=False, path_type=Path),
@@ -188,9 +196,11 @@ def compile_(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
                    "own simulation models), not the RTL: catches synthesis bugs.")
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path),
               help="Keep the compiled design (and netlist) and simulator build here.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write what was simulated (RTL or which netlist) and the result as JSON here.")
 @_user_errors
 def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int, vec: Path | None, n_random: int | None,
-             seed: int, simulator: str, netlist: str | None, keep: Path | None) -> None:
+             seed: int, simulator: str, netlist: str | None, keep: Path | None, output: Path | None) -> None:
     """Compile MODEL, simulate it with cocotb, check every output against the golden model.
 
     Samples are driven back to back, one per clock. Every score, every class
@@ -215,11 +225,11 @@ def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
         with err.status("compiling") as status:
             m = compile_design(net, design, pipeline, opt=bool(opt_level), roms=roms, progress=status.update)
             if netlist:
-                cells = synthesize_netlist(design, m, netlist, work / "netlist", progress=status.update)
+                gates = synthesize_netlist(design, m, netlist, work / "netlist", progress=status.update)
                 design = work / "netlist"
         if netlist:
             out.print(f"gate-level netlist for {netlist}: " + ", ".join(
-                f"{n} {cell}" for cell, n in sorted(cells["netlist"]["cells"].items())))
+                f"{n} {cell}" for cell, n in sorted(gates["netlist"]["cells"].items())))
         with err.status(f"simulating {len(x)} samples with {simulator}"):
             r = run(design, x, scores, classes, simulator=simulator, build_dir=work / "sim")
     out.print(f"samples {r.checked}/{len(x)}   mismatches {r.mismatches}   latency {r.latency_measured} "
@@ -230,6 +240,12 @@ def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
                   f"{f['expected_class']}, got scores {f['got_scores']} class {f['got_class']}")
     for problem in r.errors:
         out.print(problem, style="red")
+    if output:
+        record = {**_record("simulate", model, m, pipeline, opt_level, roms),
+                  "simulated": gates["netlist"] if netlist else "rtl",
+                  "inputs": str(vec) if vec else {"random": n_random, "seed": seed},
+                  "result": "pass" if r.ok else "fail", **asdict(r)}
+        output.write_text(json.dumps(record, indent=1) + "\n")
     out.print("PASS" if r.ok else "FAIL", style="bold green" if r.ok else "bold red")
     if not r.ok:
         raise SystemExit(1)
@@ -311,9 +327,8 @@ def prove(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int
             vectors.save(cex_path, x=x, scores=golden.predict(net, x)[0])
             out.print(f"  written to {cex_path}")
     if output:
-        claim = {"model": str(model), "options": {"pipeline": pipeline, "opt_level": opt_level, "roms": roms},
-                 "design": {k: m[k] for k in ("top", "latency", "nodes")}}
-        output.write_text(json.dumps(r.to_json(claim), indent=1) + "\n")
+        output.write_text(json.dumps({**_record("prove", model, m, pipeline, opt_level, roms), **asdict(r)},
+                                     indent=1) + "\n")
     verdict = {"proven": ("PROVEN: the RTL equals the network on all inputs", "bold green", 0),
                "counterexample": ("COUNTEREXAMPLE", "bold red", 1),
                "not proven": ("NOT PROVEN", "bold yellow", 3)}[r.result]

