@@ -18,10 +18,10 @@ reference applied to the input of the first, covers every state the design can b
 ``t - d`` and so proves the equation for every ``t >= d``; an output that depended on anything
 else (an unbalanced path, a stale or uninitialized register) would give SAT a counterexample.
 
-**Cut points.** One SAT problem over the whole design is too hard for Yosys's solver (the
-reference and the hardware count with differently shaped adder trees: 6 minutes for the
-fixture's ten 50-bit counts). So the proof follows the hardware's structure, in four stages
-chained through two nets of the flattened top (``hdl.top.CORE_BITS_NET``, ``SCORES_NET``):
+**Cut points.** One SAT problem over the whole design is too hard for Yosys's solver (on
+the fixture it had not finished after 7 minutes; its ten 50-bit counts alone, against plain
+sums, took 6). So the proof follows the hardware's structure, in four stages chained through
+two nets of the flattened top (``hdl.top.CORE_BITS_NET``, ``SCORES_NET``):
 
 1. ``logic``: the core's output bits at ``t`` are the network's output bits at ``t - core``,
    each the network output it was compiled from (a reordering within its class group, which
@@ -36,8 +36,10 @@ chained through two nets of the flattened top (``hdl.top.CORE_BITS_NET``, ``SCOR
 4. ``valid``: the valid pipeline against a reset shift register.
 
 Stages 2 and 3 turn the net they read into a free input (``cutpoint``), so they hold for any
-value of it. The manifest's stage latencies must add up to its ``latency``. Together the stages
-give the claim. A failed ``logic`` stage yields an input; it is a counterexample when the
+value of it; the reference reads the same net, so a cut that Yosys's simplification bypassed
+could only make a stage fail, never pass. Each class's popcount is a SAT problem of its own.
+The manifest's stage latencies must add up to its ``latency``. Together the stages give the
+claim. A failed ``logic`` stage yields an input; it is a counterexample when the
 counts or the class differ on it (stages 2 and 3 proven), which a single wrong bit always does.
 
 **Limits.** Yosys's ``-timeout`` does not work in the YoWASP build, so ``timeout`` bounds the

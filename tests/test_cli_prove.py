@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from lgn2rtl import native
@@ -88,3 +89,28 @@ def test_simulate_netlist_refuses_ecp5_block_ram(tmp_path):
     r = lgn2rtl("simulate", tmp_path / "m.lgn", "--random", 4, "--netlist", "ecp5-85k", "--roms", 1)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "DP16KD" in r.stderr and "without a simulation model" in r.stderr
+
+
+def test_prove_prints_and_saves_a_counterexample(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from lgn2rtl import golden
+    from lgn2rtl.cli import main
+    from lgn2rtl.hdl import emit
+    from test_prove import mutant
+
+    net = random_network(12, [40, 40, 20], classes=2, seed=3, skip=True)
+    native.save(net, tmp_path / "m.lgn")
+    bad, real = mutant(net, 1), emit.compile_design
+    # the command compiles the mutant: the -O1 design of the model but for one truth-table bit
+    monkeypatch.setattr(emit, "compile_design", lambda _, out, pipeline, opt, roms, progress:
+                        real(bad, out, pipeline, opt=False, roms=roms, progress=progress))
+    r = CliRunner().invoke(main, ["prove", str(tmp_path / "m.lgn"), "--pipeline", "1",
+                                  "--counterexample", str(tmp_path / "cex.npz"), "-o", str(tmp_path / "p.json")])
+    assert r.exit_code == 1, r.output
+    assert "COUNTEREXAMPLE" in r.output and "counterexample (logic)" in r.output
+    x = np.load(tmp_path / "cex.npz")["x"]
+    assert f"input i_data = {hex(int(''.join(map(str, x[0][::-1])), 2))}" in r.output
+    assert (np.load(tmp_path / "cex.npz")["scores"] == golden.scores(net, x)).all()
+    assert (golden.scores(bad, x) != golden.scores(net, x)).any()
+    assert json.loads((tmp_path / "p.json").read_text())["result"] == "counterexample"
