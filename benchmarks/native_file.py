@@ -11,12 +11,11 @@ import time
 from pathlib import Path
 
 from lgn2rtl import native
-from lgn2rtl.synthetic import random_network
+from measure import reference_network
 
 
-def measure(gates: int, layers: int = 8, classes: int = 10) -> tuple[float, float, float]:
-    width = gates // layers // classes * classes
-    net = random_network(256, [width] * layers, k=2, classes=classes, seed=0)
+def measure(gates: int) -> tuple[float, float, float]:
+    net = reference_network(gates)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "m.lgn"
         t0 = time.perf_counter()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UserError
+from ..features import FeatureFormat
 from ..hdl.emit import compile_design
 from ..ir import Network
 from ..outdir import atomic_dir
@@ -144,8 +145,11 @@ def _report(board: Board, manifest: dict, needs: dict, pnr: dict, times: dict, o
 
 
 def build(net: Network, board: Board, out_dir: str | Path, pipeline: int = 2, opt: bool = True,
-          roms: int = 0, progress: Callable[[str], None] | None = None) -> dict:
+          roms: int = 0, progress: Callable[[str], None] | None = None,
+          features: FeatureFormat | None = None) -> dict:
     """Build a bitstream of ``net`` behind the UART link for ``board`` into ``out_dir``.
+
+    ``features`` puts the thermometer encoder on chip (see ``compile_design``).
 
     ``progress`` is called with each of :data:`STEPS` as it starts. ``out_dir`` appears complete or
     not at all. Returns the report also written to ``out_dir/build.json``.
@@ -157,7 +161,7 @@ def build(net: Network, board: Board, out_dir: str | Path, pipeline: int = 2, op
     start = time.monotonic()
     with atomic_dir(out_dir) as out:
         progress("compile")
-        manifest = compile_design(net, out / "design", pipeline, opt=opt, roms=roms)
+        manifest = compile_design(net, out / "design", pipeline, opt=opt, roms=roms, features=features)
         plan = board.platform().prepare(BoardTop(out / "design", manifest, BAUD), name=NAME,
                                         script_after_synth=STAT_SCRIPT,
                                         nextpnr_opts=NEXTPNR_OPTS + ROUTER[board.family])

@@ -63,10 +63,14 @@ class Client:
         self.close()
 
     def classify(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Classes [N] and integer scores [N, classes] of the samples ``x`` (0/1, [N, inputs])."""
+        """Classes [N] and integer scores [N, classes] of the samples ``x``: input bits (0/1,
+        [N, inputs]) or, for a design with the encoder on chip, feature codes [N, features]."""
         x = np.asarray(x)
-        if x.ndim != 2 or x.shape[1] != self.fmt.input_bits:
-            raise ValueError(f"x has shape {x.shape}, the board takes [N, {self.fmt.input_bits}]")
+        if x.ndim != 2 or x.shape[1:] != self.fmt.sample_shape:
+            raise ValueError(f"x has shape {x.shape}, the board takes [N, {self.fmt.sample_shape[0]}]")
+        f = self.fmt.features
+        if f is not None and x.size and (x.min() < f.lo or x.max() > f.hi):
+            raise ValueError(f"feature codes span {x.min()}..{x.max()}, the board takes {f.describe()}")
         return _Exchange(self, x).run()
 
     def _write(self, data: bytes) -> None:

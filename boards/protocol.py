@@ -9,7 +9,8 @@ lost its place starts afresh at the next header.
 frame              payload, from bit 0 up
 =================  ========================================================================
 request (0xA5)     tag (8 bits), the sample's input bits (``inputs.data.width`` of the
-                   manifest, model input bit i at payload bit 8 + i)
+                   manifest, bus bit i at payload bit 8 + i; for an on-chip encoder the bus
+                   holds the feature codes, ``inputs.data.features``)
 answer (0xDA)      tag (8), status (8), class (``outputs.class.width``), scores
                    (``outputs.scores.width``: class c's count at bits [c*b, (c+1)*b))
 =================  ========================================================================
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from amaranth.lib import enum
 from amaranth.lib.crc import catalog
+
+from ..features import FeatureFormat
 
 __all__ = ["REQUEST", "ANSWER", "CHUNK_BITS", "CRC", "TAG_BITS", "WINDOW", "TIMEOUT_BITS",
            "Status", "Answer", "Format"]
@@ -61,18 +64,28 @@ def _chunks(value: int, count: int) -> list[int]:
 
 @dataclass(frozen=True)
 class Format:
-    """The frame sizes for one compiled design; see the module docstring for the layout."""
+    """The frame sizes for one compiled design; see the module docstring for the layout.
+
+    ``features`` is the raw-feature format of a design with the encoder on chip, else None.
+    """
     input_bits: int
     classes: int
     class_bits: int
     score_bits: int  # per class
+    features: FeatureFormat | None = None
 
     @classmethod
     def from_manifest(cls, manifest: dict) -> Format:
         outputs = manifest["outputs"]
         return cls(input_bits=manifest["inputs"]["data"]["width"], classes=manifest["classes"],
                    class_bits=outputs["class"]["width"],
-                   score_bits=outputs["scores"]["bits_per_class"])
+                   score_bits=outputs["scores"]["bits_per_class"],
+                   features=FeatureFormat.from_manifest(manifest))
+
+    @property
+    def sample_shape(self) -> tuple[int]:
+        """What one sample is: ``input_bits`` bits, or ``features.count`` feature codes."""
+        return (self.input_bits if self.features is None else self.features.count,)
 
     @property
     def request_chunks(self) -> int:
@@ -99,9 +112,11 @@ class Format:
         """The link's throughput: each direction carries 10 bits per byte, both at once."""
         return baud / (10 * max(self.request_bytes, self.answer_bytes))
 
-    def request(self, tag: int, bits: np.ndarray) -> bytes:
-        """The request frame for one sample's input bits (0/1, ``input_bits`` of them)."""
-        packed = np.packbits(np.asarray(bits, dtype=np.uint8), bitorder="little")
+    def request(self, tag: int, sample: np.ndarray) -> bytes:
+        """The request frame for one sample: its input bits (0/1, ``input_bits`` of them) or,
+        with ``features``, its feature codes."""
+        bits = np.asarray(sample) if self.features is None else self.features.pack(np.asarray(sample)[None])[0]
+        packed = np.packbits(bits.astype(np.uint8), bitorder="little")
         value = tag | int.from_bytes(packed.tobytes(), "little") << TAG_BITS
         chunks = _chunks(value, self.request_chunks)
         return bytes([REQUEST, *chunks, CRC.compute(chunks)])

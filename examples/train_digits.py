@@ -71,7 +71,7 @@ class GroupSum(torch.nn.Module):
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default="digits_trained.lgn",
               show_default=True, help="Native model file to write.")
 @click.option("--vectors", "vec", type=click.Path(dir_okay=False, path_type=Path),
-              help="Test-split vectors (x bits, y) to write [default: OUTPUT with _vectors.npz].")
+              help="Test-split vectors (x bits, raw pixel features, y) to write [default: OUTPUT with _vectors.npz].")
 @click.option("--width", default=1000, show_default=True, help="Gates per layer.")
 @click.option("--depth", default=2, show_default=True, help="Logic layers.")
 @click.option("--epochs", default=20, show_default=True)
@@ -110,7 +110,7 @@ def main(output, vec, width, depth, epochs, lr, tau, gumbel, seed):
     net.meta.update(dataset="sklearn load_digits", seed=seed, epochs=epochs, gumbel=gumbel)
     native.save(net, output)
     vec = vec or output.with_name(output.stem + "_vectors.npz")
-    vectors.save(vec, x=bits_te, y=y_te)
+    vectors.save(vec, x=bits_te, features=x_te.astype(np.uint8), y=y_te)  # pixels are 0..16
     _, classes = golden.predict(net, bits_te)
     print(f"wrote {output} ({net.n_nodes} gates) and {vec} ({len(y_te)} test digits)")
     print(f"discrete test accuracy (golden model): {np.mean(classes == y_te):.4f}")

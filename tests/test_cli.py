@@ -42,6 +42,15 @@ def test_simulate_random_vectors_passes(tmp_path):
     native.save(random_network(12, [30, 20], k=3, classes=4, seed=2), tmp_path / "m.lgn")
     r = lgn2rtl("simulate", tmp_path / "m.lgn", "--random", 60, "--pipeline", 1)
     assert "samples 60/60" in r.stdout and "mismatches 0" in r.stdout and "PASS" in r.stdout
+    assert "simulator icarus:" in r.stderr  # --simulator auto says what it picked and why
+
+
+@pytest.mark.slow  # a Verilator build: 20 s on an idle machine
+def test_simulate_fixture_with_verilator(fixture_dir):
+    r = lgn2rtl("simulate", fixture_dir / "circuit.json", "--vectors", fixture_dir / "vectors.npz",
+                "--simulator", "verilator")
+    assert "samples 397/397   mismatches 0" in r.stdout and "verilator" in r.stdout
+    assert r.stdout.rstrip().endswith("PASS")
 
 
 def test_vectors_of_the_wrong_width_are_refused(tmp_path):

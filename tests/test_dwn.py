@@ -5,20 +5,91 @@ torch-dwn 1.1.1 does not install here (its setup.py builds a CUDA extension:
 EFDFunction raises on CPU tensors). So the modules below reproduce its source:
 the same attributes, and a forward that computes what its EFD CUDA kernel,
 STE, learnable mapping, GroupSum and DistributiveThermometer compute.
-``test_real_torch_dwn`` runs the real package wherever it is importable.
+The ``test_real_torch_dwn_*`` tests run the real package: its Python sources,
+fetched from PyPI by the ``torch_dwn`` fixture, with only the CUDA kernel
+replaced by ``efd`` on a CPU.
 """
+import hashlib
+import importlib
+import importlib.util
+import io
+import json
+import os
+import shutil
 import subprocess
 import sys
+import tarfile
+import urllib.request
 
 import numpy as np
 import pytest
 import torch
 
 from lgn2rtl import golden
+from lgn2rtl.features import FeatureFormat
 from lgn2rtl.importers import detect, load_model
 from lgn2rtl.importers.dwn import from_module, save_layout
 from lgn2rtl.ir import ModelError
+from lgn2rtl.hdl.emit import compile_design
+from lgn2rtl.sim.runner import simulate
 from test_rtl import assert_passes, run
+
+SDIST = "torch_dwn-1.1.1.tar.gz"
+SDIST_SHA256 = "add7fc871fa01944cedb76368defe5e728ba9aa730b69ad5f665dce466fd8f9c"  # as PyPI lists it
+INDEX = "https://pypi.org/simple/torch-dwn/"
+SDIST_ENV = "TORCH_DWN_SDIST"
+
+
+def _fetch_sdist() -> bytes:
+    """The sdist from $TORCH_DWN_SDIST, else from PyPI (its JSON simple index names the file's URL)."""
+    if os.environ.get(SDIST_ENV):
+        with open(os.environ[SDIST_ENV], "rb") as f:
+            return f.read()
+    request = urllib.request.Request(INDEX, headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    with urllib.request.urlopen(request, timeout=60) as r:
+        url = next(f["url"] for f in json.load(r)["files"] if f["filename"] == SDIST)
+    with urllib.request.urlopen(url, timeout=60) as r:
+        return r.read()
+
+
+@pytest.fixture(scope="session")
+def torch_dwn(request):
+    """The real torch-dwn 1.1.1 (an installed one if there is, else its sdist's Python sources).
+
+    pip cannot install it on a CPU machine, and even ``pip download`` runs its setup.py for
+    the metadata, which fails the same way. So the sdist is fetched from PyPI and checked
+    against its sha256, its ``src/torch_dwn/*.py`` are unpacked into pytest's cache, and
+    ``src`` goes on sys.path: they import on a CPU (only ``import efd_cuda`` waits for CUDA).
+    Nothing of torch-dwn is committed here. Offline, point $TORCH_DWN_SDIST at the sdist.
+    """
+    if importlib.util.find_spec("torch_dwn") is None:
+        src = request.config.cache.mkdir("torch-dwn-1.1.1") / "src"
+        if not (src / "torch_dwn" / "lut_layer.py").exists():
+            try:
+                data = _fetch_sdist()
+            except (OSError, StopIteration, ValueError) as e:
+                where = f"${SDIST_ENV}={os.environ[SDIST_ENV]}" if os.environ.get(SDIST_ENV) else INDEX
+                pytest.fail(f"cannot fetch {SDIST} from {where} ({e!r}); download it by hand "
+                            f"(https://pypi.org/project/torch-dwn/1.1.1/#files) and set {SDIST_ENV}=its path")
+            if hashlib.sha256(data).hexdigest() != SDIST_SHA256:
+                pytest.fail(f"{SDIST} does not have the sha256 PyPI lists ({SDIST_SHA256})")
+            unpacked = src.with_name("src.partial")
+            shutil.rmtree(unpacked, ignore_errors=True)
+            prefix = "torch_dwn-1.1.1/src/"
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                for m in tar.getmembers():
+                    if m.isfile() and m.name.startswith(prefix + "torch_dwn/") and m.name.endswith(".py"):
+                        target = unpacked / m.name[len(prefix):]
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        target.write_bytes(tar.extractfile(m).read())
+            shutil.rmtree(src, ignore_errors=True)
+            unpacked.rename(src)
+        sys.path.insert(0, str(src))
+    dwn = importlib.import_module("torch_dwn")
+    if not torch.cuda.is_available():  # no CPU kernel in torch-dwn: run its EFD forward as efd() does
+        dwn.lut_layer.EFDFunction.forward = staticmethod(lambda ctx, x, mapping, luts, alpha, beta:
+                                                         efd(x, mapping, luts))
+    return dwn
 
 
 def efd(x, mapping, luts):
@@ -282,19 +353,77 @@ def test_two_layers_of_1000_lut6_pass_cocotb(tmp_path):
     assert_passes(manifest, result, len(bits))
 
 
-def test_real_torch_dwn(monkeypatch):
-    dwn = pytest.importorskip("torch_dwn")
-    if not torch.cuda.is_available():  # torch-dwn has no CPU kernel: substitute the reference above
-        monkeypatch.setattr(dwn.lut_layer.EFDFunction, "forward", staticmethod(lambda ctx, x, mp, luts, a, b: efd(x, mp, luts)))
+def forward(model, x):
+    """The model's eval forward, on the GPU where torch-dwn has its kernel."""
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    gen = torch.Generator().manual_seed(4)
-    first = dwn.LUTLayer(32, 60, n=6, mapping="learnable")
-    second = dwn.LUTLayer(60, 40, n=4, mapping="random")
-    for layer in (first, second):
-        layer.luts.data = random_luts(layer.output_size, layer.n, gen)
-    m = torch.nn.Sequential(first, second, dwn.GroupSum(4, tau=3)).eval()
-    net = from_module(m)
-    x = np.random.default_rng(4).integers(0, 2, (300, 32), dtype=np.uint8)
     with torch.no_grad():
-        ref = m.to(device)(torch.from_numpy(x).float().to(device)).cpu()
-    assert np.array_equal(np.round(ref.numpy() * 3), golden.scores(net, x))
+        return model.to(device).eval()(x.to(device)).cpu()
+
+
+def real_model(dwn, n_inputs, seed, classes=4, tau=3.0):
+    """Learnable, random and arange mappings; n = 6, 4 and 2; a GroupSum with a permutation."""
+    torch.manual_seed(seed)  # torch-dwn draws mappings, LUTs and randperm from the global generator
+    layers = [dwn.LUTLayer(n_inputs, 60, n=6, mapping="learnable"),
+              dwn.LUTLayer(60, 48, n=4, mapping="random"),
+              dwn.LUTLayer(48, 24, n=2, mapping="arange")]
+    gen = torch.Generator().manual_seed(seed)
+    for layer in layers:  # exact zeros of both signs beside torch-dwn's own uniform LUTs
+        layer.luts.data = random_luts(layer.output_size, layer.n, gen)
+    return torch.nn.Sequential(*layers, dwn.GroupSum(classes, tau=tau, randperm=24))
+
+
+def test_real_torch_dwn_luts_and_mappings(torch_dwn):
+    m = real_model(torch_dwn, 32, seed=4)
+    assert isinstance(m[0].mapping, torch_dwn.LearnableMapping) and m[-1].randperm is not None
+    net = from_module(m)
+    assert [layer.k for layer in net.layers] == [6, 4, 2]
+    x = np.random.default_rng(4).integers(0, 2, (300, 32), dtype=np.uint8)
+    ref = forward(m, torch.from_numpy(x).float())
+    scores, classes = golden.predict(net, x)
+    assert np.array_equal(np.round(ref.numpy() * 3), scores)
+    assert np.array_equal(ref.argmax(-1).numpy(), classes)
+
+
+@pytest.fixture(scope="module")
+def digits_split():
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    return torch.from_numpy(d.data[:1400]).float(), torch.from_numpy(d.data[1400:]).float()
+
+
+@pytest.mark.parametrize("kind, feature_wise", [("DistributiveThermometer", True),
+                                                ("DistributiveThermometer", False),
+                                                ("GaussianThermometer", True)])
+def test_real_torch_dwn_thermometer_as_encoder(torch_dwn, digits_split, kind, feature_wise):
+    """fit on raw digits, binarize, the LUT layers and GroupSum in torch-dwn; the thermometer
+    carried as the model's encoder, and lgn2rtl's golden model on the raw features."""
+    train, test = digits_split
+    thermo = getattr(torch_dwn, kind)(3, feature_wise=feature_wise).fit(train)
+    m = real_model(torch_dwn, 64 * 3, seed=6, classes=6, tau=2.0)
+    net = from_module(m, thermometer=thermo)
+    assert net.encoder.thresholds.shape == (64, 3)
+    bits = thermo.binarize(test).flatten(start_dim=1)
+    assert np.array_equal(net.encoder.encode(test.numpy()), bits.numpy())
+    ref = forward(m, bits)
+    scores, classes = golden.predict_features(net, test.numpy())
+    assert np.array_equal(np.round(ref.numpy() * 2), scores)
+    assert np.array_equal(ref.argmax(-1).numpy(), classes)
+
+
+@pytest.mark.parametrize("kind", ["DistributiveThermometer", "GaussianThermometer"])
+def test_real_torch_dwn_encoder_on_chip_passes_cocotb(torch_dwn, digits_split, tmp_path, kind):
+    """Raw digits into the on-chip encoder: quantile thresholds (integers, many repeats: border
+    pixels are always 0) in 5-bit codes; Gaussian ones (real numbers) in fixed point."""
+    train, test = digits_split
+    thermo = getattr(torch_dwn, kind)(4).fit(train)
+    t = thermo.thresholds
+    assert torch.any(t[:, 1:] == t[:, :-1])
+    m = real_model(torch_dwn, 64 * 4, seed=8, classes=6)
+    net = from_module(m, thermometer=thermo)
+    fmt = FeatureFormat.for_network(net, bits=5 if kind == "DistributiveThermometer" else None)
+    assert (fmt.frac > 0) == (kind == "GaussianThermometer")
+    manifest = compile_design(net, tmp_path / "design", 1, features=fmt)
+    ref = forward(m, thermo.binarize(test).flatten(start_dim=1))
+    scores, classes = np.round(ref.numpy() * 3).astype(np.int64), ref.argmax(-1).numpy()
+    result = simulate(tmp_path / "design", fmt.codes(test.numpy()), scores, classes, build_dir=tmp_path / "sim")
+    assert_passes(manifest, result, len(test))

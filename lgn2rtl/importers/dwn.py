@@ -25,7 +25,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import npz
-from ..ir import MAX_K, GroupSum, Layer, ModelError, Network, Thermometer
+from ..ir import MAX_K, GroupSum, Layer, ModelError, Network
 from . import live
 
 FORMAT = "lgn2rtl-dwn/1"
@@ -66,20 +66,12 @@ def save_layout(model: Any, path: str | Path, thermometer: Any = None) -> None:
 
 def _layout(model: Any, thermometer: Any) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """The layout arrays of a live model, and each array's name in the model (for messages)."""
-    modules = live.modules(model)
-    where = [f"model[{j}] ({type(m).__name__})" for j, m in enumerate(modules)]
-    first = 0
-    if modules and hasattr(modules[0], "thresholds") and not hasattr(modules[0], "luts"):
+    modules, where, body, head = live.sequential(
+        model, "LUT layers", lambda m: hasattr(m, "thresholds") and not hasattr(m, "luts"))
+    if body[0] > 0 and hasattr(modules[0], "thresholds"):
         if thermometer is not None:
             raise ModelError(f"{where[0]} is a thermometer, and another one was passed as thermometer=")
-        thermometer, first = modules[0], 1
-    if first < len(modules) and type(modules[first]).__name__ == "Flatten":
-        first += 1
-    if len(modules) - first < 2:
-        raise ModelError(f"the model has {len(modules)} modules; it needs LUT layers and a GroupSum after them")
-    *body, head = range(first, len(modules))
-    if not (hasattr(modules[head], "k") and hasattr(modules[head], "tau")):
-        raise ModelError(f"{where[head]} should be the GroupSum head, with .k and .tau")
+        thermometer = modules[0]
     arrays = {"dwn_format": np.array(FORMAT)}
     names = {"group_k": f"{where[head]}.k", "tau": f"{where[head]}.tau", "group_perm": f"{where[head]}.randperm",
              "n_inputs": f"{where[body[0]]}.input_size", "thresholds": "the thermometer's thresholds"}
@@ -177,16 +169,6 @@ def _network(a: dict[str, np.ndarray], name: Callable[[str], str], source: str) 
     meta = {"source": source}
     encoder = None
     if "thresholds" in a:
-        encoder = _encoder(a["thresholds"], int(a["n_inputs"]), name("thresholds"))
+        encoder = live.thermometer(a["thresholds"], int(a["n_inputs"]), name("thresholds"))
     return Network(int(a["n_inputs"]), layers, outputs, GroupSum(k, float(a["tau"])), encoder, meta).validate()
 
-
-def _encoder(t: np.ndarray, n_inputs: int, what: str) -> Thermometer:
-    """The thermometer for thresholds ``t`` ([features, levels], or [levels] shared)."""
-    if t.ndim not in (1, 2) or not np.issubdtype(t.dtype, np.number) or t.size == 0:
-        raise ModelError(f"{what} must be numbers [features, levels] or [levels], got {t.dtype} {list(t.shape)}")
-    if t.ndim == 1:
-        if n_inputs % len(t):
-            raise ModelError(f"{what}: {len(t)} shared levels do not divide the {n_inputs} input bits")
-        t = np.tile(t, (n_inputs // len(t), 1))
-    return Thermometer(t.astype(np.float64))

@@ -1,11 +1,11 @@
 """Reading live torch models by duck typing, so that importing lgn2rtl never imports torch."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from ..ir import ModelError
+from ..ir import ModelError, Thermometer
 
 
 def array(value: Any) -> np.ndarray:
@@ -21,3 +21,30 @@ def modules(model: Any) -> list:
         return list(model)
     except TypeError:
         raise ModelError(f"expected a torch.nn.Sequential or a list of modules, got {type(model).__name__}") from None
+
+
+def sequential(model: Any, layers: str, is_encoder: Callable[[Any], bool]) -> tuple[list, list[str], list[int], int]:
+    """A model as [encoder] [Flatten] layers... GroupSum: its modules, their names for messages,
+    the indices of the ``layers`` between, and of the head. An encoder counts if ``is_encoder`` says so."""
+    mods = modules(model)
+    where = [f"model[{j}] ({type(m).__name__})" for j, m in enumerate(mods)]
+    first = 1 if mods and is_encoder(mods[0]) else 0
+    if first < len(mods) and type(mods[first]).__name__ == "Flatten":
+        first += 1
+    if len(mods) - first < 2:
+        raise ModelError(f"the model has {len(mods)} modules; it needs {layers} and a GroupSum after them")
+    *body, head = range(first, len(mods))
+    if not (hasattr(mods[head], "k") and hasattr(mods[head], "tau")):
+        raise ModelError(f"{where[head]} should be the GroupSum head, with .k and .tau")
+    return mods, where, body, head
+
+
+def thermometer(t: np.ndarray, n_inputs: int, what: str) -> Thermometer:
+    """The thermometer for thresholds ``t`` ([features, levels], or [levels] shared by all features)."""
+    if t.ndim not in (1, 2) or not np.issubdtype(t.dtype, np.number) or t.size == 0:
+        raise ModelError(f"{what} must be numbers [features, levels] or [levels], got {t.dtype} {list(t.shape)}")
+    if t.ndim == 1:
+        if n_inputs % len(t):
+            raise ModelError(f"{what}: {len(t)} shared levels do not divide the {n_inputs} input bits")
+        t = np.tile(t, (n_inputs // len(t), 1))
+    return Thermometer(t.astype(np.float64))

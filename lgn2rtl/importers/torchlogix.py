@@ -1,21 +1,31 @@
-"""torchlogix ``Circuit.write_json()`` files.
+"""torchlogix models: ``Circuit.write_json()`` files, and live models (docs/torchlogix.md).
 
-Schema (torchlogix 0.2): ``n_inputs``; ``gates`` [{gate_id, op, in0, in1}] with
+JSON schema (torchlogix 0.2): ``n_inputs``; ``gates`` [{gate_id, op, in0, in1}] with
 ``op`` a GateOp name and -1 for an unused input; ``sum_nodes`` [{node_id,
 input_ids, tau, beta}]; ``outputs`` (the sum node ids, in class order).
 Gate ids need not be layered: levels are recomputed (ir.from_gates).
 torchlogix scores a class as ``(count + beta) / tau``; our contract is
 ``count / tau + beta``, so beta is stored divided by tau.
+
+A live model (``from_module``) is read by duck typing, without importing
+torchlogix, from what torchlogix 0.2.2 computes in eval mode (its
+parametrization.py, functional.py, connections.py, layers/): a ``LogicDense``
+layer gathers ``x[:, indices]`` (shape [batch, k, out]) and its
+parametrization maps the k bits, A = ``indices[0]`` the most significant, to
+one output. Only torchlogix's own export (``export=True``) imports it.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import numpy as np
 
-from ..ir import GroupSum, ModelError, Network, from_gates, op_table
+from ..ir import MAX_K, GroupSum, Layer, ModelError, Network, Thermometer, from_gates, op_table
+from . import live
 
 # GateOp name -> (difflogic op id over (a=in0, b=in1), inputs it reads)
 OPS = {
@@ -57,11 +67,19 @@ def load(path: str | Path) -> Network:
             doc = json.load(f)
     except json.JSONDecodeError as e:
         raise ModelError(f"not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); truncated file?") from None
+    return from_dict(doc)
+
+
+def from_dict(doc: Any, source: str = "torchlogix-json") -> Network:
+    """A Network from a circuit dict as ``Circuit.to_dict()`` returns it (the JSON file's content)."""
     error = jsonschema.exceptions.best_match(jsonschema.Draft7Validator(SCHEMA).iter_errors(doc))
     if error is not None:
         where = "/".join(map(str, error.absolute_path)) or "top level"
         raise ModelError(f"not a torchlogix circuit: {where}: {error.message}")
     gates = doc["gates"]
+    if not gates:
+        raise ModelError("empty network: the circuit has no gates, so every output is a model input "
+                         "(an untrained torchlogix model exports so); lgn2rtl needs at least one gate")
     ids = np.array([g["gate_id"] for g in gates], dtype=np.int64)
     inputs = np.zeros((len(gates), 2), dtype=np.int64)
     tables = np.zeros(len(gates), dtype=np.uint64)
@@ -92,4 +110,193 @@ def load(path: str | Path) -> Network:
     tau, beta = taus.pop(), betas.pop()
     outputs = np.concatenate([np.asarray(s["input_ids"], dtype=np.int64) for s in heads])
     return from_gates(doc["n_inputs"], ids, inputs, tables, outputs,
-                      GroupSum(len(heads), tau, beta / tau), meta={"source": "torchlogix-json"})
+                      GroupSum(len(heads), tau, beta / tau), meta={"source": source})
+
+
+# Live models. Each parametrization gives luts [out, 2**k] indexed by t = sum(x[m] << (k-1-m)):
+# input m = indices[m] of the layer's connections, so indices[0] is the most significant bit.
+PARAMETRIZATIONS = ("RawLUTParametrization", "WarpLUTParametrization", "LightLUTParametrization")
+
+
+def from_module(model: Any, *, export: bool | None = None) -> Network:
+    """The Network a live torchlogix model computes in eval mode.
+
+    ``model`` is a ``torch.nn.Sequential`` (torchlogix's ``Dlgn`` models are
+    one) or any iterable of modules: an optional binarization layer (its
+    thresholds become the thermometer encoder), an optional ``Flatten``,
+    ``LogicDense`` layers of any ``lut_rank`` and parametrization ("raw",
+    "warp", "light"), then a ``GroupSum``.
+
+    ``export=True`` reads the logic layers through torchlogix's own
+    ``Circuit.from_model`` (needs torchlogix, so Python >= 3.12, and lut_rank
+    2 throughout: torchlogix's export refuses higher ranks). ``export=False``
+    derives every truth table from the layer's parameters, exactly as the
+    eval-mode forward computes it, without importing torchlogix. The default
+    exports when torchlogix is importable and every layer has lut_rank 2.
+    The model's train/eval state is left as it was.
+    """
+    modules, where, layers, head = _split(model)
+    n_inputs = _in_dim(modules[layers[0]], where[layers[0]])
+    if export is None:
+        export = all(_rank(modules[j], where[j]) == 2 for j in layers) and _torchlogix_importable()
+    if export:
+        net = _exported(modules, where, layers, n_inputs)
+    else:
+        net = _from_parameters(modules, where, layers, head, n_inputs)
+    if layers[0] and hasattr(modules[0], "thresholds"):
+        net = dataclasses.replace(net, encoder=_encoder(modules[0], where[0], n_inputs)).validate()
+    return net
+
+
+def _split(model: Any) -> tuple[list, list[str], list[int], int]:
+    """The modules, their names for messages, the indices of the logic layers and of the head."""
+    modules, where, layers, head = live.sequential(
+        model, "LogicDense layers", lambda m: hasattr(m, "thresholds") and not hasattr(m, "parametrization"))
+    for j in layers:
+        if hasattr(modules[j], "receptive_field_size"):
+            raise ModelError(f"{where[j]} is a convolutional logic layer; lgn2rtl reads LogicDense layers only")
+        if not all(hasattr(modules[j], a) for a in ("parametrization", "weight", "connections", "lut_rank")):
+            raise ModelError(f"{where[j]} is not a LogicDense layer: it needs .parametrization, .weight, "
+                             ".connections and .lut_rank (binarization and Flatten may only come first)")
+    return modules, where, layers, head
+
+
+def _rank(m: Any, where: str) -> int:
+    k = m.lut_rank
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= MAX_K:
+        raise ModelError(f"{where}: lut_rank {k!r}; lgn2rtl compiles LUTs of 1..{MAX_K} inputs")
+    return int(k)
+
+
+def _in_dim(m: Any, where: str) -> int:
+    n = getattr(m, "in_dim", None)
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+        raise ModelError(f"{where}: .in_dim (its number of inputs) must be a positive integer, got {n!r}")
+    return int(n)
+
+
+def _torchlogix_importable() -> bool:
+    try:
+        import torchlogix  # noqa: F401
+    except Exception:  # absent, or a Python older than its syntax (3.12)
+        return False
+    return True
+
+
+def _from_parameters(modules: list, where: list[str], layers: list[int], head: int, n_inputs: int) -> Network:
+    built, start, width = [], 0, n_inputs
+    for j in layers:
+        m, k = modules[j], _rank(modules[j], where[j])
+        if _in_dim(m, where[j]) != width:
+            raise ModelError(f"{where[j]}: in_dim is {m.in_dim}, but "
+                             f"{'the model has' if j == layers[0] else 'the layer before has'} {width} outputs")
+        luts = _luts(m, where[j], k)
+        idx = _indices(m.connections, where[j], k, len(luts), width)
+        # node input i is indices[k-1-i]: torchlogix's most significant bit is indices[0], ours in[k-1]
+        tables = np.bitwise_or.reduce(luts.astype(np.uint64) << np.arange(1 << k, dtype=np.uint64), axis=1)
+        built.append(Layer(idx[::-1].T.astype(np.int64) + start, tables))
+        start, width = start + width, len(luts)
+    g = modules[head]
+    tau, beta = float(g.tau), float(getattr(g, "beta", 0.0))
+    # torchlogix's GroupSum: (count + beta) / tau
+    return Network(n_inputs, built, np.arange(start, start + width, dtype=np.int64),
+                   GroupSum(int(g.k), tau, beta / tau), None, {"source": "torchlogix-module"}).validate()
+
+
+def _luts(m: Any, where: str, k: int) -> np.ndarray:
+    """Truth tables [out, 2**k] (entry t as above) of what ``m``'s parametrization outputs in eval mode."""
+    name = type(m.parametrization).__name__
+    if name not in PARAMETRIZATIONS:
+        raise ModelError(f"{where}: unknown LUT parametrization {name}; lgn2rtl reads torchlogix's "
+                         f"{', '.join(PARAMETRIZATIONS)}")
+    try:
+        w = live.array(m.weight)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise ModelError(f"{where}: .weight must be a tensor or array ({e})") from None
+    entries = 16 if name == "RawLUTParametrization" else 1 << k
+    if name == "RawLUTParametrization" and k != 2:
+        raise ModelError(f"{where}: RawLUTParametrization with lut_rank {k}; torchlogix defines it for lut_rank 2 only")
+    if w.ndim != 2 or w.shape[0] == 0 or w.shape[1] != entries or not np.issubdtype(w.dtype, np.floating):
+        raise ModelError(f"{where}: .weight of {name} with lut_rank {k} must be float [out, {entries}], "
+                         f"got {w.dtype} {list(w.shape)}")
+    t = np.arange(1 << k)
+    if name == "RawLUTParametrization":
+        # one_hot(argmax) over the 16 ops (lowest id on ties); op id bit 3-t is the output at t = 2a+b
+        return ((w.argmax(axis=1)[:, None] >> (3 - t)) & 1) == 1
+    if name == "LightLUTParametrization":
+        # (weight > 0) times the indicator basis: for bits exactly one basis function is 1, the one of t
+        return w > 0
+    # Warp: s(t) = sum_j weight[j] * prod of (1 - 2 x[m]) over the bits m of j, output s(t) < 0.
+    # torchlogix adds the 2**k einsum terms left to right in the weight's dtype; each term is
+    # exactly +-weight[j], so this fold gives the same sum, rounding included, and the same sign.
+    signs = np.array([[1 - 2 * (bin(j & i).count("1") & 1) for i in t] for j in t], dtype=w.dtype)  # [j, t]
+    s = w[:, :1] * signs[0]
+    for j in range(1, 1 << k):
+        s = s + w[:, j:j + 1] * signs[j]
+    return s < 0
+
+
+def _indices(connections: Any, where: str, k: int, out: int, width: int) -> np.ndarray:
+    """The input each LUT reads, [k, out]: fixed connections' ``indices``, or the learnable choice."""
+    try:
+        idx = live.array(connections.indices)
+        if hasattr(connections, "weights"):
+            # LearnableDenseConnections in eval: candidate argmax(weights, dim=0) per (input, LUT) slot
+            w = live.array(connections.weights)
+            if w.ndim != 3 or idx.shape != w.shape:
+                raise ModelError(f"{where}: learnable connections need .weights and .indices of one shape "
+                                 f"[candidates, {k}, {out}], got {list(w.shape)} and {list(idx.shape)}")
+            idx = np.take_along_axis(idx, w.argmax(axis=0)[None], axis=0)[0]
+    except AttributeError:
+        raise ModelError(f"{where}: .connections has no .indices (dense connections [{k}, {out}])") from None
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise ModelError(f"{where}: connections must be tensors or arrays ({e})") from None
+    if idx.shape != (k, out) or not np.issubdtype(idx.dtype, np.integer):
+        raise ModelError(f"{where}: connection indices must be integer [{k}, {out}] (lut_rank, out), "
+                         f"got {idx.dtype} {list(idx.shape)}")
+    if idx.min() < 0 or idx.max() >= width:
+        raise ModelError(f"{where}: connections read input {int(idx.max() if idx.max() >= width else idx.min())}, "
+                         f"but it has {width} inputs")
+    return idx
+
+
+def _exported(modules: list, where: list[str], layers: list[int], n_inputs: int) -> Network:
+    """The logic layers and head through torchlogix's ``Circuit.from_model``, read as its JSON."""
+    try:
+        import torch
+        from torchlogix import Circuit
+        from torchlogix.utils import set_export_mode
+    except Exception as e:
+        raise ModelError(f"export=True needs torchlogix, which is not importable here ({type(e).__name__}: {e}); "
+                         "it needs Python >= 3.12. export=False reads the model without it") from None
+    for j in layers:
+        if _rank(modules[j], where[j]) != 2:
+            raise ModelError(f"{where[j]}: lut_rank {modules[j].lut_rank} cannot go through torchlogix's export "
+                             "(its LogicDense raises NotImplementedError in export mode for lut_rank != 2); "
+                             "export=False derives the LUTs from the parameters")
+    logic = torch.nn.Sequential(*modules[layers[0]:])
+    training = [(m, m.training) for m in logic.modules()]
+    try:
+        circuit = Circuit.from_model(logic, [n_inputs])  # switches every module to eval and export mode
+    except Exception as e:
+        raise ModelError(f"torchlogix's Circuit.from_model failed: {type(e).__name__}: {e}") from None
+    finally:
+        set_export_mode(logic, False)
+        for m, was in training:
+            m.training = was
+    try:
+        return from_dict(circuit.to_dict(), source="torchlogix-export")
+    except ModelError as e:
+        raise ModelError(f"torchlogix's export of the model: {e}; export=False reads it from the parameters") from None
+
+
+def _encoder(binarization: Any, where: str, n_inputs: int) -> Thermometer | None:
+    """The thermometer of a torchlogix binarization layer: bit f*levels + j is x[f] > thresholds[f, j]."""
+    # LearnableBinarization's thresholds are get_thresholds() (a cumsum of its diffs), not its buffer
+    t = binarization.get_thresholds() if hasattr(binarization, "get_thresholds") else binarization.thresholds
+    if t is None:  # DummyBinarization: the inputs are bits already
+        return None
+    if getattr(binarization, "feature_dim", -2) != -2:
+        raise ModelError(f"{where}: feature_dim={binarization.feature_dim}; lgn2rtl reads torchlogix's default "
+                         "feature_dim=-2, which flattens the bits feature by feature")
+    return live.thermometer(live.array(t), n_inputs, f"{where}: thresholds")
