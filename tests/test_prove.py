@@ -6,6 +6,7 @@ changes an output, so the mutant really differs, and every counterexample is rep
 cocotb to show it is one.
 """
 import json
+import re
 
 import numpy as np
 import pytest
@@ -135,3 +136,22 @@ def test_fixture_is_proven(tmp_path, fixture_dir, pipeline, opt, roms):
     r = prove(net, tmp_path / "design", pipeline, bool(opt), roms, tmp_path / "prove")
     assert r.result == "proven", r
     assert len(r.stages) == 4
+
+
+def test_miswired_scores_fail_the_argmax_stage(tmp_path):
+    net = random_network(12, [40, 40, 30], classes=3, seed=3)
+    compile_design(net, tmp_path / "design", 1)
+    top = tmp_path / "design" / "lgn_top.v"
+    text = top.read_text()
+    slices = re.findall(r"assign scores\[(\d+):(\d+)\] = (\w+)\[\1:\2\];", text)
+    assert len(slices) == 3, slices
+    (hi, lo, reg), (hi2, lo2, _) = slices[:2]
+    # one class's score port shows another's score
+    top.write_text(text.replace(f"assign scores[{hi}:{lo}] = {reg}[{hi}:{lo}];",
+                                f"assign scores[{hi}:{lo}] = {reg}[{hi2}:{lo2}];"))
+    r = prove(net, tmp_path / "design", 1, True, 0, tmp_path / "prove")
+    assert r.result == "counterexample"
+    assert stage_results(r) == {"valid": "proven", "argmax": "false"}
+    cex = r.counterexample
+    assert cex["stage"] == "argmax" and cex["got_scores"] != cex["expected_scores"]
+    assert cex["expected_class"] == int(np.argmax(cex["expected_scores"]))
