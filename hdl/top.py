@@ -12,7 +12,17 @@ from .argmax import Argmax
 from .core import Datapath, latency
 from .popcount import GroupSum
 
+# Nets of the flattened top where lgn2rtl.sim.prove cuts its proof: the core's output bits as
+# the GroupSum reads them, and the GroupSum's scores (named by elaborate below,
+# Datapath.elaborate and core.write_datapath, all in lgn2rtl's own hands).
+CORE_BITS_NET = "datapath.datapath.bits"
+SCORES_NET = "datapath.datapath.o_scores"
 ROM_INPUTS = 10  # address bits of a popcount ROM: 1024 x 4 fits an iCE40 SB_RAM40_4K and an ECP5 DP16KD
+
+
+def group_sum(net: Network, roms: int = 0) -> GroupSum:
+    """The GroupSum popcounts of ``net``'s classes, ``roms`` ROM leaves per class."""
+    return GroupSum(net.head.classes, net.group_size, roms=roms, rom_inputs=ROM_INPUTS)
 
 
 class Top(wiring.Component):
@@ -28,7 +38,7 @@ class Top(wiring.Component):
     """
 
     def __init__(self, net: Network, pipeline: int, roms: int = 0, features: FeatureFormat | None = None):
-        self.groupsum = GroupSum(net.head.classes, net.group_size, roms=roms, rom_inputs=ROM_INPUTS)
+        self.groupsum = group_sum(net, roms)
         self.bits_per_class = self.groupsum.bits
         self.core_latency = latency(net, pipeline, features)
         self.datapath = Datapath(net, pipeline, self.groupsum, features)
