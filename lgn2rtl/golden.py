@@ -9,6 +9,8 @@ layer are grouped by truth table and each group is one or two bitwise numpy
 operations; and each class's group is counted bit-sliced with carry-save
 adders, so only about log2(group size) bit planes per class are unpacked.
 A ``Plan`` holds that grouping; build one to evaluate many batches.
+Binarized layers are counted on unpacked bits by one float32 matrix product
+per block of samples (exact: the ±1 sums are integers far below 2**24).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ir import ModelError, Network
+from .ir import Binarized, ModelError, Network
 from .passes import live_signals
 
 _ONES = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
@@ -80,6 +82,42 @@ class _Step:
     tables: np.ndarray
 
 
+@dataclass(frozen=True)
+class _Neurons:
+    """Binarized neurons written to rows start.. of the signal array, reading rows ``columns``.
+
+    ``weights`` [columns, neurons] holds each neuron's ±1 weight on each column read.
+    """
+    start: int
+    columns: np.ndarray
+    weights: np.ndarray
+    fan_in: int
+    thresholds: np.ndarray
+
+    @classmethod
+    def of(cls, layer: Binarized, start: int, inputs: np.ndarray) -> "_Neurons":
+        """``layer``'s neurons reading rows ``inputs`` [n, F] (the layer's inputs, renumbered)."""
+        columns, col = np.unique(inputs, return_inverse=True)
+        weights = np.zeros((len(columns), len(inputs)), dtype=np.float32)
+        np.add.at(weights, (col.reshape(inputs.shape), np.arange(len(inputs))[:, None]),
+                  2 * layer.signs.astype(np.float32) - 1)
+        return cls(start, columns, weights, layer.fan_in, layer.thresholds.astype(np.int64))
+
+    def counts(self, bits: np.ndarray) -> np.ndarray:
+        """popcount(XNOR) [N, neurons] of the columns' bits [N, columns]: (dot product + F) / 2."""
+        dot = (2 * bits.astype(np.float32) - 1) @ self.weights
+        return (dot.astype(np.int64) + self.fan_in) // 2
+
+    def eval(self, sig: np.ndarray) -> None:
+        """Write the neurons' output rows of ``sig`` from the rows they read."""
+        dst = sig[self.start:self.start + self.weights.shape[1]]
+        block = PACK_SAMPLES // 64
+        for w in range(0, sig.shape[1], block):
+            words = sig[self.columns, w:w + block]
+            fired = self.counts(unpack(words, words.shape[1] * 64)) >= self.thresholds
+            _pack_into(fired.astype(np.uint8), dst[:, w:w + block])
+
+
 class Plan:
     """The order in which to evaluate ``net``: nodes renumbered into rows so that every step
     writes one contiguous block, 2-input nodes of a layer sorted by truth table.
@@ -97,6 +135,13 @@ class Plan:
         row = net.n_inputs
         for start, layer in zip(net.layer_starts, net.layers):
             nodes = np.flatnonzero(keep[start:start + len(layer)])
+            if isinstance(layer, Binarized):
+                if len(nodes):
+                    part = Binarized(layer.inputs[nodes], layer.signs[nodes], layer.thresholds[nodes])
+                    self.steps.append(_Neurons.of(part, row, self.rows[part.inputs]))
+                self.rows[start + nodes] = row + np.arange(len(nodes))
+                row += len(nodes)
+                continue
             tables = layer.tables[nodes].astype(np.uint64)
             inputs = self.rows[layer.inputs[nodes]]
             if layer.k:
@@ -123,9 +168,12 @@ class Plan:
         for lo in range(0, len(x), PACK_SAMPLES):
             _pack_into(x[lo:lo + PACK_SAMPLES], sig[:self.n_inputs, lo // 64:(lo + PACK_SAMPLES) // 64])
         sig[:self.n_inputs, -(-len(x) // 64):] = 0
-        width = max((len(s.inputs) for s in self.steps), default=0)
+        width = max((len(s.inputs) for s in self.steps if isinstance(s, _Step)), default=0)
         bufs = np.empty((2, width, words), dtype=np.uint64)
         for step in self.steps:
+            if isinstance(step, _Neurons):
+                step.eval(sig)
+                continue
             dst = sig[step.start:step.start + len(step.inputs)]
             if step.table is None:
                 dst[...] = _lut(step.tables, [sig[step.inputs[:, m]] for m in range(step.inputs.shape[1])], words)
@@ -237,6 +285,21 @@ def eval_signals(net: Network, x: np.ndarray) -> np.ndarray:
     """Every signal's value for every sample, packed: [n_signals, ceil(N/64)] uint64."""
     plan = Plan(net, skip_dead=False)
     return plan.eval_rows(_check_bits(x, net.n_inputs))[plan.rows]
+
+
+def binarized_counts(net: Network, x: np.ndarray) -> dict[int, np.ndarray]:
+    """For each binarized layer (by index), every neuron's popcount(XNOR) [N, neurons] (int64).
+
+    These are the pre-threshold sums: a ±1 model's dot product is ``2 * count - fan_in``.
+    """
+    x = _check_bits(x, net.n_inputs)
+    sig = eval_signals(net, x)
+    counts = {}
+    for i, layer in enumerate(net.layers):
+        if isinstance(layer, Binarized):
+            neurons = _Neurons.of(layer, 0, layer.inputs)
+            counts[i] = neurons.counts(unpack(sig[neurons.columns], len(x)))
+    return counts
 
 
 def scores(net: Network, x: np.ndarray, chunk: int | None = None, skip_dead: bool = True) -> np.ndarray:

@@ -7,8 +7,13 @@ before its own layer (model inputs or nodes of earlier layers), which makes
 the network acyclic by construction. ``outputs`` lists the signals the
 GroupSum head counts, grouped contiguously by class.
 
+A layer is either a ``Layer`` of LUT nodes or a ``Binarized`` layer of BNN
+neurons; the two kinds mix freely (a BNN front end feeding logic gates).
+
 Node semantics (DESIGN.md): ``out = (T >> addr) & 1`` with
 ``addr = sum(in[m] << m)``, so ``in[0]`` is the least significant address bit.
+A binarized neuron reads bits as ±1 values (bit 1 = +1, bit 0 = -1) and fires
+iff ``popcount(XNOR(x, w)) >= theta``.
 """
 from __future__ import annotations
 
@@ -55,6 +60,30 @@ class Layer:
 
 
 @dataclass(frozen=True)
+class Binarized:
+    """``n`` BNN neurons of fan-in ``F``: ``inputs`` [n, F] signal ids, ``signs`` [n, F] uint8, ``thresholds`` [n] int64.
+
+    Bit 1 stands for +1 and bit 0 for -1, in inputs, weights (``signs``) and
+    outputs alike. Neuron j outputs 1 iff ``P >= thresholds[j]`` with
+    ``P = popcount(XNOR(x[inputs[j]], signs[j]))``, the number of inputs that
+    agree with their weight; the ±1 dot product is ``2P - F``. So
+    ``theta <= 0`` is always on and ``theta > F`` always off. Batch norm and
+    the sign activation fold into ``theta``; a negative BN scale is folded
+    by complementing the weights (``popcount(XNOR(x, ~w)) = F - P``).
+    """
+    inputs: np.ndarray
+    signs: np.ndarray
+    thresholds: np.ndarray
+
+    @property
+    def fan_in(self) -> int:
+        return self.inputs.shape[1]
+
+    def __len__(self) -> int:
+        return self.inputs.shape[0]
+
+
+@dataclass(frozen=True)
 class GroupSum:
     """Class c's score is the popcount of output group c; ``count / tau + beta`` rescales it."""
     classes: int
@@ -78,7 +107,7 @@ class Thermometer:
 @dataclass
 class Network:
     n_inputs: int
-    layers: list[Layer]
+    layers: list[Layer | Binarized]
     outputs: np.ndarray
     head: GroupSum
     encoder: Thermometer | None = None
@@ -115,18 +144,10 @@ class Network:
         total = int(starts[-1])
         for i, layer in enumerate(self.layers):
             _check_int_array(layer.inputs, f"layer {i} inputs", ndim=2)
-            _check_int_array(layer.tables, f"layer {i} tables", ndim=1, unsigned_ok=True)
-            n, k = layer.inputs.shape
-            if layer.tables.shape != (n,):
-                raise ModelError(f"layer {i}: {n} nodes but {layer.tables.shape[0]} truth tables")
-            if not 0 <= k <= MAX_K:
-                raise ModelError(f"layer {i}: nodes have {k} inputs; lgn2rtl supports 0..{MAX_K}")
-            if k < MAX_K:
-                big = np.flatnonzero(layer.tables.astype(np.uint64) >> np.uint64(1 << k))
-                if big.size:
-                    j = int(big[0])
-                    raise ModelError(f"layer {i} node {j}: truth table {int(layer.tables[j]):#x} "
-                                     f"has bits beyond the {1 << k} entries of a {k}-input LUT")
+            if isinstance(layer, Binarized):
+                _check_binarized(layer, i)
+            else:
+                _check_luts(layer, i)
             bad = np.argwhere((layer.inputs < 0) | (layer.inputs >= total))
             if bad.size:
                 j, m = map(int, bad[0])
@@ -167,6 +188,40 @@ class Network:
             if not np.all(np.isfinite(t)) or np.any(np.diff(t, axis=1) < 0):
                 raise ModelError("encoder thresholds must be finite and ascending per feature")
         return self
+
+
+def _check_luts(layer: Layer, i: int) -> None:
+    _check_int_array(layer.tables, f"layer {i} tables", ndim=1, unsigned_ok=True)
+    n, k = layer.inputs.shape
+    if layer.tables.shape != (n,):
+        raise ModelError(f"layer {i}: {n} nodes but {layer.tables.shape[0]} truth tables")
+    if not 0 <= k <= MAX_K:
+        raise ModelError(f"layer {i}: nodes have {k} inputs; lgn2rtl supports 0..{MAX_K}")
+    if k < MAX_K:
+        big = np.flatnonzero(layer.tables.astype(np.uint64) >> np.uint64(1 << k))
+        if big.size:
+            j = int(big[0])
+            raise ModelError(f"layer {i} node {j}: truth table {int(layer.tables[j]):#x} "
+                             f"has bits beyond the {1 << k} entries of a {k}-input LUT")
+
+
+def _check_binarized(layer: Binarized, i: int) -> None:
+    n, fan_in = layer.inputs.shape
+    if fan_in < 1:
+        raise ModelError(f"layer {i}: binarized neurons need at least one input")
+    if not isinstance(layer.signs, np.ndarray) or layer.signs.shape != (n, fan_in) or not (
+            np.issubdtype(layer.signs.dtype, np.integer) or layer.signs.dtype == np.bool_):
+        raise ModelError(f"layer {i} signs must be a 0/1 integer array of the inputs' shape {[n, fan_in]}, got "
+                         f"{getattr(layer.signs, 'dtype', type(layer.signs).__name__)} "
+                         f"{list(getattr(layer.signs, 'shape', []))}")
+    bad = np.argwhere((layer.signs != 0) & (layer.signs != 1))
+    if bad.size:
+        j, m = map(int, bad[0])
+        raise ModelError(f"layer {i} node {j} sign {m} is {layer.signs[j, m]}; "
+                         "signs are bits (1 = weight +1, 0 = weight -1)")
+    _check_int_array(layer.thresholds, f"layer {i} thresholds", ndim=1)
+    if layer.thresholds.shape != (n,):
+        raise ModelError(f"layer {i}: {n} neurons but {layer.thresholds.shape[0]} thresholds")
 
 
 def from_gates(n_inputs: int, ids: np.ndarray, inputs: np.ndarray, tables: np.ndarray,

@@ -23,3 +23,11 @@ def read(path: str | Path, error: type[Exception]) -> dict[str, np.ndarray]:
             return {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, EOFError, ValueError, OSError) as e:
         raise error(f"{path}: not a readable .npz file ({e})") from None
+
+
+def check_marker(arrays: dict[str, np.ndarray], key: str, expected: str, writer: str, error: type[Exception]) -> None:
+    """Raise ``error`` unless ``arrays[key]`` is the string ``expected``; ``writer`` says what writes such files."""
+    fmt = arrays.get(key)
+    if fmt is None or fmt.ndim != 0 or str(fmt) != expected:
+        got = "missing" if fmt is None else repr(str(fmt) if fmt.ndim == 0 else fmt.tolist())
+        raise error(f"format marker {key!r} is {got}, expected {expected!r} (write the file with {writer})")

@@ -7,12 +7,18 @@ re-levels the rest; ``pack_luts`` merges single-reader nodes into their reader u
 a LUT's input count. Trained networks are full of such nodes (torchlogix
 exports a NOT gate per inverted input), and in a pipelined design each costs
 a LUT and a flip-flop per stage.
+
+Binarized layers are opaque: their neurons are never merged or re-levelled,
+and every LUT node stays on its side of them. The passes still reach into
+them where it is exact and free: wires and inverters they read fold into
+their weights, a constant neuron becomes a constant, and an inverted neuron
+is complemented in place.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .ir import Layer, Network
+from .ir import Binarized, Layer, Network
 
 _ONE = np.uint64(1)
 # bit m of addr is 0 at the set bits of _LOW[m] (for a 64-entry table)
@@ -57,8 +63,10 @@ def _mask(k: int) -> np.uint64:
     return np.uint64((1 << (1 << k)) - 1)
 
 
-def depends(layer: Layer) -> np.ndarray:
-    """[n, k] bool: does each node's output change with each of its inputs?"""
+def depends(layer: Layer | Binarized) -> np.ndarray:
+    """[n, k] bool: does each node's output change with each of its inputs? (Neurons: taken as yes.)"""
+    if isinstance(layer, Binarized):
+        return np.ones(layer.inputs.shape, dtype=bool)
     t = layer.tables & _mask(layer.k)
     dep = np.zeros((len(layer), layer.k), dtype=bool)
     for m in range(layer.k):
@@ -79,9 +87,19 @@ def fold(net: Network) -> Network:
     src = np.arange(n)                       # literal: value = src ^ inv, or const when const >= 0
     inv = np.zeros(n, dtype=bool)
     const = np.full(n, -1, dtype=np.int8)
-    seen = _Hashes(n, max((layer.k for layer in net.layers), default=0))
+    seen = _Hashes(n, max((layer.k for layer in net.layers if isinstance(layer, Layer)), default=0))
     layers = []
     for start, layer in zip(net.layer_starts, net.layers):
+        if isinstance(layer, Binarized):
+            # XNOR(~a, w) = XNOR(a, ~w); constant inputs stay as they are (they would change the fan-in)
+            s = layer.inputs
+            follow = const[s] < 0
+            layers.append(Binarized(np.where(follow, src[s], s), layer.signs ^ (follow & inv[s]),
+                                    layer.thresholds))
+            sig = np.arange(start, start + len(layer))
+            const[sig[layer.thresholds <= 0]] = 1
+            const[sig[layer.thresholds > layer.fan_in]] = 0
+            continue
         k = layer.k
         ins, tables = layer.inputs.copy(), layer.tables & _mask(k)
         for m in range(k):
@@ -152,10 +170,13 @@ def absorb_inverters(net: Network) -> Network:
     readers = node_readers.copy()
     np.add.at(readers, net.outputs, 1)
     to = np.arange(net.n_signals)
-    layers = [Layer(layer.inputs, layer.tables.copy()) for layer in net.layers]
+    layers = [Binarized(layer.inputs, layer.signs.copy(), layer.thresholds.copy()) if isinstance(layer, Binarized)
+              else Layer(layer.inputs, layer.tables.copy()) for layer in net.layers]
     starts = net.layer_starts
     layer_of = net.signal_layer()
     for start, layer in zip(starts, layers):
+        if isinstance(layer, Binarized):
+            continue
         dep = depends(layer)
         src = layer.inputs[np.arange(len(layer)), dep.argmax(axis=1)] if layer.k else np.zeros(0, np.int64)
         inverter = (dep.sum(axis=1) == 1) & (layer.tables & _ONE == _ONE) if layer.k else np.zeros(0, bool)
@@ -163,8 +184,13 @@ def absorb_inverters(net: Network) -> Network:
             g = int(src[j])
             # only when outputs alone read the inverter, or a node reading it would see the flip
             if g >= net.n_inputs and readers[g] == 1 and node_readers[start + j] == 0:
-                owner = layers[layer_of[g]]
-                owner.tables[g - starts[layer_of[g]]] ^= _mask(owner.k)
+                owner, row = layers[layer_of[g]], g - starts[layer_of[g]]
+                if isinstance(owner, Binarized):
+                    # not(P >= t) is P <= t - 1, i.e. (F - P) >= F + 1 - t: the complemented weights count F - P
+                    owner.signs[row] ^= 1
+                    owner.thresholds[row] = owner.fan_in + 1 - owner.thresholds[row]
+                else:
+                    owner.tables[row] ^= _mask(owner.k)
                 to[start + j] = g
     return Network(net.n_inputs, layers, to[net.outputs], net.head, net.encoder, dict(net.meta)).validate()
 
@@ -181,30 +207,50 @@ def live_signals(net: Network) -> np.ndarray:
 def prune(net: Network) -> Network:
     """Keep only nodes some output depends on, each in layer 1 + max(layer of its inputs).
 
-    Exception: nodes of at most two inputs that only outputs read move to the last layer.
+    Exceptions: LUT nodes of at most two inputs that only outputs read move to the last layer,
+    and a binarized layer stays one layer, after every node before it and before every node
+    after it.
     """
     starts = net.layer_starts
     live = live_signals(net)
     level = np.full(net.n_signals, -1, dtype=np.int64)
     read = np.zeros(net.n_signals, dtype=bool)
     simple = np.zeros(net.n_signals, dtype=bool)
-    for start, layer in zip(starts, net.layers):
-        level[start:start + len(layer)] = level[layer.inputs].max(axis=1, initial=-1) + 1
-        read[layer.inputs[live[start:start + len(layer)]].ravel()] = True
-        simple[start:start + len(layer)] = depends(layer).sum(axis=1) <= 2
+    binarized = {}  # level -> index of the binarized layer placed there
+    top, floor = -1, 0  # highest level of a live node so far; lowest level open to LUT nodes
+    for i, (start, layer) in enumerate(zip(starts, net.layers)):
+        rows = slice(start, start + len(layer))
+        mine = live[rows]
+        read[layer.inputs[mine].ravel()] = True
+        if isinstance(layer, Binarized):
+            if mine.any():
+                top += 1
+                level[rows], binarized[top] = top, i
+                floor = top + 1
+            continue
+        level[rows] = np.maximum(level[layer.inputs].max(axis=1, initial=-1) + 1, floor)
+        simple[rows] = depends(layer).sum(axis=1) <= 2
+        top = max(top, int(level[rows][mine].max(initial=-1)))
     nodes = np.flatnonzero(live[net.n_inputs:]) + net.n_inputs
     # small nodes only outputs read go last: they then share the final stage with the GroupSum,
     # whose full- and half-adder LUTs absorb them (hdl/popcount.py), instead of taking a LUT and
     # pipeline registers of their own
     late = nodes[simple[nodes] & ~read[nodes]]
-    level[late] = level[nodes].max()
+    if top not in binarized:
+        level[late] = top
     order = nodes[np.argsort(level[nodes], kind="stable")]
     new_id = np.arange(net.n_signals)
     new_id[order] = net.n_inputs + np.arange(len(order))
     layer_of = net.signal_layer()
     layers = []
-    for lv in range(int(level[order].max()) + 1):
+    for lv in range(top + 1):
         sel = order[level[order] == lv]
+        if lv in binarized:
+            layer, rows = net.layers[binarized[lv]], sel - starts[binarized[lv]]
+            layers.append(Binarized(new_id[layer.inputs[rows]], layer.signs[rows], layer.thresholds[rows]))
+            continue
+        if not len(sel):  # its nodes were all late ones, moved to the end
+            continue
         parts = [(net.layers[i], sel[layer_of[sel] == i] - starts[i]) for i in np.unique(layer_of[sel])]
         k = max(layer.k for layer, _ in parts)
         parts = [_widen(Layer(new_id[layer.inputs[rows]], layer.tables[rows]), k) for layer, rows in parts]
@@ -231,11 +277,15 @@ def pack_luts(net: Network, k_max: int = 4) -> Network:
     n, nin = net.n_signals, net.n_inputs
     ins = np.full((n, 6), -1, dtype=np.int64)      # inputs a node depends on, -1 padded
     tab = np.zeros(n, dtype=np.uint64)              # truth table over all 6 slots
+    readers = np.zeros(n, dtype=np.int64)
     for start, layer in zip(net.layer_starts, net.layers):
         rows = slice(start, start + len(layer))
+        if isinstance(layer, Binarized):  # neither merged into a reader nor merged into: no ins
+            np.add.at(readers, layer.inputs.ravel(), 1)
+            readers[rows] += 2
+            continue
         ins[rows, :layer.k] = np.where(depends(layer), layer.inputs, -1)
         tab[rows] = _widen(layer, 6).tables
-    readers = np.zeros(n, dtype=np.int64)
     np.add.at(readers, ins[ins >= 0], 1)
     readers[net.outputs] += 2                       # an output must stay a signal of its own
     while True:
@@ -265,6 +315,9 @@ def pack_luts(net: Network, k_max: int = 4) -> Network:
         readers[v] = 0
     layers = []
     for start, layer in zip(net.layer_starts, net.layers):
+        if isinstance(layer, Binarized):
+            layers.append(layer)
+            continue
         rows = slice(start, start + len(layer))
         k = int(((ins[rows] >= 0) * np.arange(1, 7)).max(initial=0))  # slots are positional
         # unused slots read input 0 of the node (or signal 0); the table ignores them
@@ -303,7 +356,10 @@ _LUT4S = np.array([0, 1, 1, 1, 1, 3, 7])  # by inputs used: above 4, 2^(k-4) LUT
 
 
 def lut4_estimate(net: Network) -> int:
-    """LUT4s the live nodes would take one by one, before synthesis merges any."""
+    """LUT4s the live LUT nodes would take one by one, before synthesis merges any.
+
+    Binarized neurons are left out: their cost is the popcount's (``hdl.binarized.cost``).
+    """
     live = live_signals(net)
     return sum(int(_LUT4S[depends(layer).sum(axis=1)][live[start:start + len(layer)]].sum())
-               for start, layer in zip(net.layer_starts, net.layers))
+               for start, layer in zip(net.layer_starts, net.layers) if isinstance(layer, Layer))

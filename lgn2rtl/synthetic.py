@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ir import GroupSum, Layer, Network
+from .ir import Binarized, GroupSum, Layer, Network
 
 
 def random_network(n_inputs: int, widths: list[int], k: int | list[int] = 2, classes: int = 2,
@@ -12,7 +12,8 @@ def random_network(n_inputs: int, widths: list[int], k: int | list[int] = 2, cla
 
     Each node reads distinct signals of the previous layer (any earlier signal
     with ``skip``, which exercises delay registers). ``widths[-1]`` must be a
-    multiple of ``classes``.
+    multiple of ``classes``. A negative k makes layer i binarized, with fan-in
+    ``-k`` and thresholds from -1 to fan-in + 2 (so some neurons are constants).
     """
     rng = np.random.default_rng(seed)
     ks = [k] * len(widths) if isinstance(k, int) else list(k)
@@ -20,17 +21,21 @@ def random_network(n_inputs: int, widths: list[int], k: int | list[int] = 2, cla
     for width, kk in zip(widths, ks):
         pool = hi if skip else hi - lo
         base = 0 if skip else lo
-        if kk > pool:
-            raise ValueError(f"a {kk}-input node needs {kk} distinct signals; only {pool} are available")
-        inputs = rng.integers(0, pool, size=(width, kk))
+        fan_in = abs(kk)
+        if fan_in > pool:
+            raise ValueError(f"a {fan_in}-input node needs {fan_in} distinct signals; only {pool} are available")
+        inputs = rng.integers(0, pool, size=(width, fan_in))
         while True:  # redraw rows that read one signal twice
             srt = np.sort(inputs, axis=1)
             dup = np.flatnonzero(np.any(srt[:, 1:] == srt[:, :-1], axis=1))
             if not dup.size:
                 break
-            inputs[dup] = rng.integers(0, pool, size=(len(dup), kk))
-        tables = rng.integers(0, 1 << (1 << kk), size=width, dtype=np.uint64)
-        inputs = inputs + base
-        layers.append(Layer(inputs.astype(np.int64), tables))
+            inputs[dup] = rng.integers(0, pool, size=(len(dup), fan_in))
+        inputs = (inputs + base).astype(np.int64)
+        if kk < 0:
+            layers.append(Binarized(inputs, rng.integers(0, 2, size=inputs.shape, dtype=np.uint8),
+                                    rng.integers(-1, fan_in + 3, size=width)))
+        else:
+            layers.append(Layer(inputs, rng.integers(0, 1 << (1 << kk), size=width, dtype=np.uint64)))
         lo, hi = hi, hi + width
     return Network(n_inputs, layers, np.arange(lo, hi, dtype=np.int64), GroupSum(classes), meta={"source": "random", "seed": seed}).validate()

@@ -26,7 +26,7 @@ from ..features import FeatureFormat
 
 from .tb import RESULTS_ENV, VECTORS_ENV
 
-__all__ = ["SimError", "SimResult", "simulate", "choose_simulator", "SIMULATORS"]
+__all__ = ["SimError", "SimResult", "simulate", "choose_simulator", "design_size"]
 
 MANIFEST_FORMAT = "lgn2rtl-manifest/1"
 TESTBENCH = "lgn2rtl.sim.tb"
@@ -202,16 +202,22 @@ def _simulator_env(simulator: str) -> dict[str, str]:
     raise SimError(f"unknown simulator {simulator!r}: use 'icarus' or 'verilator'")
 
 
-SIMULATORS = ("icarus", "verilator")
-# Icarus spends about a microsecond per node and cycle on large designs (over 12 minutes for
-# 100k nodes x 10,000 samples); a Verilator build costs 20 s for a small design and about a
+# Icarus spends about a microsecond per node and cycle (121 s for 10k nodes x 10,000 samples,
+# over 12 minutes at 100k nodes); a Verilator build costs 20 s for a small design and about a
 # minute at 100k nodes, then runs nearly for free. Below this many node-samples Icarus is done
 # before Verilator has built (benchmarks/simulate_scale.py).
 VERILATOR_ABOVE = 30_000_000
 
 
+def design_size(manifest: dict) -> int:
+    """A compiled design's size for simulation cost: its LUT nodes, plus one per input of each
+    binarized neuron (a popcount leaf: a 64-input neuron costs about as much as 64 gates)."""
+    neurons = manifest.get("binarized_layers", [])
+    return manifest["nodes"]["after_opt"] + sum(b["neurons"] * b["fan_in"] for b in neurons)
+
+
 def choose_simulator(nodes: int, samples: int) -> tuple[str, str]:
-    """The simulator for ``samples`` vectors through a design of ``nodes`` LUT nodes, and why."""
+    """The simulator for ``samples`` vectors through a design of ``nodes`` (:func:`design_size`), and why."""
     work = nodes * samples
     if work <= VERILATOR_ABOVE:
         return "icarus", f"{nodes:,} nodes x {samples:,} samples is small"

@@ -1,5 +1,6 @@
 """The CLI end to end, as a user runs it."""
 import json
+import re
 import subprocess
 import sys
 
@@ -78,6 +79,12 @@ def test_synth_example_for_ice40(tmp_path):
     assert 300 < report["luts"] < 5280 and report["ffs"] > 0
     assert report["fmax_mhz"] > 20
     assert report["latency_cycles"] == manifest["latency"]
+    # the report carries the IR's node counts and says that synthesis verified nothing
+    assert report["nodes"] == manifest["nodes"] and report["nodes"]["after_opt"] < report["nodes"]["before_opt"]
+    assert report["verification"]["ran"] == []
+    text = (tmp_path / "syn" / "report.txt").read_text()
+    assert f"{manifest['nodes']['before_opt']} imported, {manifest['nodes']['after_opt']} after" in text
+    assert re.search(r"^verification +none in this run", text, re.M)
 
 
 def test_info_shows_each_pass(fixture_dir):
@@ -86,3 +93,14 @@ def test_info_shows_each_pass(fixture_dir):
             if line.count("│") == 5}
     assert rows["import"] == "938" and rows["fold"] == "589" and rows["prune"] == "543"
     assert rows["pack_luts"] == "486"
+
+
+def test_shipped_bnn_info_and_predict(tmp_path):
+    r = lgn2rtl("info", REPO / "examples" / "bnn_digits.lgn")
+    assert "128 inputs, 704 nodes, 2 layers" in r.stdout and "F=128" in r.stdout and "popcount(xnor) >= θ" in r.stdout
+    assert "tau=0.5, beta=-64" in r.stdout
+    lgn2rtl("predict", REPO / "examples" / "bnn_digits.lgn", "--vectors", REPO / "examples" / "bnn_digits_vectors.npz",
+            "-o", tmp_path / "p.npz")
+    v, p = np.load(REPO / "examples" / "bnn_digits_vectors.npz"), np.load(tmp_path / "p.npz")
+    assert np.array_equal(2 * p["scores"] - 64, v["torch_scores"])  # the PyTorch model's own outputs
+    assert np.mean(p["class"] == v["y"]) > 0.9

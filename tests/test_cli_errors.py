@@ -97,3 +97,65 @@ def test_malformed_difflogic_layout(tmp_path, arrays, message):
     np.savez(tmp_path / "d.npz", **{**good, **arrays})
     r = run("info", tmp_path / "d.npz")
     assert r.returncode == 2 and "Traceback" not in r.stderr and message in r.stderr, r.stderr
+
+
+def bnn_layout(path, **change):
+    """A two-layer BNN layout (hidden BN, integer scores), with arrays replaced or (None) removed."""
+    rng = np.random.default_rng(0)
+    a = dict(bnn_format=np.array("lgn2rtl-bnn/1"), layer0_weight=rng.normal(size=(3, 4)).astype(np.float32),
+             layer0_bn_mean=np.zeros(3, np.float32), layer0_bn_var=np.ones(3, np.float32),
+             layer0_bn_eps=np.array(1e-5), layer1_weight=rng.normal(size=(2, 3)).astype(np.float32))
+    a.update(change)
+    with open(path, "wb") as f:
+        np.savez(f, **{k: v for k, v in a.items() if v is not None})
+    return path
+
+
+def bnn_native(path, **change):
+    from lgn2rtl.ir import Binarized, GroupSum, Network
+    net = Network(4, [Binarized(np.tile(np.arange(4), (2, 1)), np.ones((2, 4), np.uint8), np.array([1, 3]))],
+                  np.array([4, 5]), GroupSum(2)).validate()
+    native.save(net, path)
+    with np.load(path) as z:
+        a = {k: z[k] for k in z.files}
+    a.update(change)
+    with open(path, "wb") as f:
+        np.savez(f, **{k: v for k, v in a.items() if v is not None})
+    return path
+
+
+BNN_CASES = {
+    "format": (lambda p: bnn_layout(p, bnn_format=np.array("lgn2rtl-bnn/9")), "expected 'lgn2rtl-bnn/1'"),
+    "gap": (lambda p: bnn_layout(p, layer0_weight=None, layer0_bn_mean=None, layer0_bn_var=None, layer0_bn_eps=None),
+            "'layer0_weight' is missing, but layer 1 exists"),
+    "chain": (lambda p: bnn_layout(p, layer1_weight=np.ones((2, 5), np.float32)), "takes 5 inputs, but layer 0 has 3"),
+    "nan": (lambda p: bnn_layout(p, layer0_weight=np.full((3, 4), np.nan, np.float32)), "NaN or infinite"),
+    "partial bn": (lambda p: bnn_layout(p, layer0_bn_var=None), "'layer0_bn_var' is missing"),
+    "negative var": (lambda p: bnn_layout(p, layer0_bn_var=-np.ones(3, np.float32)), "must not be negative"),
+    "bn length": (lambda p: bnn_layout(p, layer0_bn_mean=np.zeros(5, np.float32)), "has 5 entries for 3 neurons"),
+    "groups": (lambda p: bnn_layout(p, group_k=np.array(3), layer1_bn_mean=np.zeros(2), layer1_bn_var=np.ones(2),
+                                    layer1_bn_eps=np.array(1e-5)), "2 outputs do not split into 3"),
+    "last bias": (lambda p: bnn_layout(p, layer1_bias=np.ones(2, np.float32)), "without a bias"),
+    "last bn": (lambda p: bnn_layout(p, layer1_bn_mean=np.zeros(2), layer1_bn_var=np.ones(2), layer1_bn_eps=np.array(0.1)),
+                "batch norm after the last Linear"),
+    "coding": (lambda p: bnn_layout(p, input_coding=np.array("bipolar")), "must be one of pm1, 01"),
+    "truncated": (lambda p: (bnn_layout(p), p.write_bytes(p.read_bytes()[:200]), p)[2], "not a readable .npz",
+                  "--format", "bnn-npz"),
+    "native signs": (lambda p: bnn_native(p, layer0_signs=np.full((2, 4), 3, np.uint8)), "sign 0 is 3"),
+    "native thresholds": (lambda p: bnn_native(p, layer0_thresholds=np.array([1.5, 2.0])), "thresholds must be integers"),
+    "native missing": (lambda p: bnn_native(p, layer0_thresholds=None, layer0_signs=None),
+                       "neither 'layer0_tables' (LUT nodes) nor"),
+    "native length": (lambda p: bnn_native(p, layer0_thresholds=np.array([1, 2, 3])), "2 neurons but 3 thresholds"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BNN_CASES))
+def test_malformed_bnn_file_gives_one_clear_line(tmp_path, case):
+    make, message, *args = BNN_CASES[case]
+    model = make(tmp_path / "b.npz")
+    r = run("compile", model, *args, "-o", tmp_path / "out")
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and model.name in lines[0], r.stderr
+    assert message in lines[0], lines[0]
+    assert not (tmp_path / "out").exists()

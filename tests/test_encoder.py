@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 from lgn2rtl import golden, native
-from lgn2rtl.features import FeatureError, FeatureFormat, constants
+from lgn2rtl.features import MAX_BITS, FeatureError, FeatureFormat, constants
 from lgn2rtl.hdl.emit import compile_design
 from lgn2rtl.importers import load_model
 from lgn2rtl.ir import ModelError, Thermometer
@@ -50,7 +50,7 @@ def test_integer_rule_is_x_greater_than_t_for_every_code(rows, extra_bits, force
     net = with_thresholds(t, widths=(2,), k=1)
     try:
         auto = FeatureFormat.for_network(net, signed=True if force_signed else None)
-        fmt = FeatureFormat.for_network(net, bits=auto.bits + extra_bits, signed=auto.signed)
+        fmt = FeatureFormat.for_network(net, bits=min(auto.bits + extra_bits, MAX_BITS), signed=auto.signed)
     except ModelError as e:  # thresholds a float32 step apart can need more than 32 bits
         assert "32-bit" in str(e) or "too close together" in str(e)
         assume(False)

@@ -1,23 +1,29 @@
-"""Every pass keeps the golden model's outputs exactly (property-based, on random networks)."""
+"""Every pass keeps the golden model's outputs exactly (property-based, on random and mixed networks)."""
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from lgn2rtl import golden, passes
-from lgn2rtl.ir import GroupSum, Layer, Network
+from lgn2rtl.ir import Binarized, GroupSum, Layer, Network
 from lgn2rtl.synthetic import random_network
 
 
 @st.composite
 def networks(draw):
-    """Random networks rich in constants, wires and inverters, with mixed k and skip connections."""
+    """Random networks rich in constants, wires and inverters, with mixed k and skip connections.
+
+    A negative k is a binarized layer of that fan-in, with constant neurons among the others.
+    """
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
-    ks = draw(st.lists(st.integers(0, 6), min_size=1, max_size=4))
+    ks = draw(st.lists(st.integers(-6, 6), min_size=1, max_size=4))
     n_inputs = 8
     net = random_network(n_inputs, [12] * len(ks), k=[min(k, n_inputs) for k in ks], classes=3 if len(ks) else 1,
                          seed=seed, skip=True)
     layers = []
     for layer in net.layers:
+        if isinstance(layer, Binarized):
+            layers.append(layer)
+            continue
         tables = layer.tables.copy()
         # make a third of the nodes degenerate: constant, wire or inverter of one input
         pick = rng.random(len(tables)) < 0.33
@@ -136,3 +142,28 @@ def test_prune_moves_small_nodes_that_only_outputs_read_to_the_last_layer():
     assert sorted(pruned.layers[1].inputs[:, :2].tolist()) == [[0, 1], [4, 0]]  # AND(0,1) and AND(XOR, 0)
     x = np.array([[(a >> i) & 1 for i in range(4)] for a in range(16)], dtype=np.uint8)
     assert np.array_equal(golden.scores(pruned, x), golden.scores(net, x))
+
+
+def test_fold_moves_inverters_into_weights_and_constants_out_of_neurons():
+    # NOT(in0) feeds a neuron; a theta > F neuron is a constant 0 that an OR reads
+    net = Network(2, [Layer(np.array([[0]]), np.array([1], dtype=np.uint64)),
+                      Binarized(np.array([[2, 1], [0, 1]]), np.array([[1, 1], [1, 0]], dtype=np.uint8), np.array([2, 3])),
+                      Layer(np.array([[3, 4]]), np.array([14], dtype=np.uint64))],
+                  np.array([5]), GroupSum(1)).validate()
+    out = passes.optimize(net)
+    x = np.array([[a, b] for a in (0, 1) for b in (0, 1)], dtype=np.uint8)
+    assert np.array_equal(golden.scores(out, x), golden.scores(net, x))
+    neurons = [layer for layer in out.layers if isinstance(layer, Binarized)]
+    assert len(neurons) == 1 and neurons[0].inputs.tolist() == [[0, 1]] and neurons[0].signs.tolist() == [[0, 1]]
+    assert out.n_nodes == 1  # the inverter and the constant neuron are gone; the OR is a wire to the neuron
+
+
+def test_absorb_inverters_complements_a_neuron():
+    # an inverter of a neuron that only the count reads: not(P >= t) is (F - P) >= F + 1 - t
+    net = Network(3, [Binarized(np.array([[0, 1, 2]]), np.array([[1, 0, 1]], dtype=np.uint8), np.array([2])),
+                      Layer(np.array([[3]]), np.array([1], dtype=np.uint64))], np.array([4]), GroupSum(1)).validate()
+    out = passes.absorb_inverters(net)
+    assert out.outputs.tolist() == [3]
+    assert out.layers[0].signs.tolist() == [[0, 1, 0]] and out.layers[0].thresholds.tolist() == [2]
+    x = np.array([[(v >> i) & 1 for i in range(3)] for v in range(8)], dtype=np.uint8)
+    assert np.array_equal(golden.scores(out, x), golden.scores(net, x))

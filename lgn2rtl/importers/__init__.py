@@ -5,10 +5,10 @@ from pathlib import Path
 
 from .. import native
 from ..ir import ModelError, Network
-from . import difflogic, dwn, torchlogix
+from . import bnn, difflogic, dwn, torchlogix
 
 FORMATS = {"lgn": native.load, "torchlogix-json": torchlogix.load, "difflogic-npz": difflogic.load,
-           "dwn-npz": dwn.load}
+           "dwn-npz": dwn.load, "bnn-npz": bnn.load}
 
 
 def detect(path: Path) -> str:
@@ -21,6 +21,8 @@ def detect(path: Path) -> str:
         return "difflogic-npz"
     if dwn.looks_like(path):
         return "dwn-npz"
+    if bnn.looks_like(path):
+        return "bnn-npz"
     difflogic.refuse_checkpoint(path)
     raise ModelError(f"cannot tell what kind of model this is; use --format ({', '.join(FORMATS)})")
 

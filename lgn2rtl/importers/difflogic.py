@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import npz
 from ..ir import GroupSum, Layer, ModelError, Network, Thermometer, op_table
+from . import live
 
 _TABLES = np.array([op_table(op) for op in range(16)], dtype=np.uint64)
 
@@ -76,26 +77,9 @@ def save_layout(model: Any, path: str | Path, thresholds: Any = None) -> None:
         np.savez_compressed(f, **arrays)
 
 
-def _numpy(value: Any) -> np.ndarray:
-    """A tensor (any device, with or without grad) or array-like as a numpy array."""
-    if hasattr(value, "detach"):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
-
-
 def _layout(model: Any, thresholds: Any) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """The layout arrays of a live model, and each array's name in the model (for messages)."""
-    try:
-        modules = list(model)
-    except TypeError:
-        raise ModelError(f"expected a torch.nn.Sequential or a list of modules, got {type(model).__name__}") from None
-    first = 1 if modules and type(modules[0]).__name__ == "Flatten" else 0
-    if len(modules) - first < 2:
-        raise ModelError(f"the model has {len(modules)} modules; it needs logic layers and a GroupSum after them")
-    where = [f"model[{j}] ({type(m).__name__})" for j, m in enumerate(modules)]
-    *body, head = range(first, len(modules))
-    if not (hasattr(modules[head], "k") and hasattr(modules[head], "tau")):
-        raise ModelError(f"{where[head]} should be the GroupSum head, with .k and .tau")
+    modules, where, body, head = live.sequential(model, "logic layers", lambda m: False)
     arrays, names = {}, {"group_k": f"{where[head]}.k", "tau": f"{where[head]}.tau"}
     for i, j in enumerate(body):
         m = modules[j]
@@ -103,18 +87,18 @@ def _layout(model: Any, thresholds: Any) -> tuple[dict[str, np.ndarray], dict[st
             raise ModelError(f"{where[j]} is not a logic layer: it needs .weights [out, 16] and .indices (a, b). "
                              f"{'Flatten may only come first' if type(m).__name__ == 'Flatten' else ''}".rstrip())
         try:
-            arrays[f"layer{i}_weights"] = _numpy(m.weights)
-            arrays[f"layer{i}_indices"] = np.stack([_numpy(v) for v in m.indices])
+            arrays[f"layer{i}_weights"] = live.array(m.weights)
+            arrays[f"layer{i}_indices"] = np.stack([live.array(v) for v in m.indices])
         except (TypeError, ValueError, RuntimeError) as e:
             raise ModelError(f"{where[j]}: .weights and .indices (a, b) must be tensors or arrays ({e})") from None
         names |= {f"layer{i}_weights": f"{where[j]}.weights", f"layer{i}_indices": f"{where[j]}.indices"}
-    arrays["group_k"] = _numpy(modules[head].k)
-    arrays["tau"] = _numpy(modules[head].tau)
+    arrays["group_k"] = live.array(modules[head].k)
+    arrays["tau"] = live.array(modules[head].tau)
     if isinstance(getattr(modules[body[0]], "in_dim", None), int):
         arrays["n_inputs"] = np.array(modules[body[0]].in_dim)
     if thresholds is not None:
         try:
-            arrays["thresholds"] = _numpy(thresholds).astype(np.float64)
+            arrays["thresholds"] = live.array(thresholds).astype(np.float64)
         except (TypeError, ValueError) as e:
             raise ModelError(f"thresholds must be numbers ({e})") from None
     return arrays, names

@@ -117,11 +117,7 @@ def _layout(model: Any, thermometer: Any) -> tuple[dict[str, np.ndarray], dict[s
 
 def _network(a: dict[str, np.ndarray], name: Callable[[str], str], source: str) -> Network:
     """Check the layout arrays and build the Network; ``name(key)`` says where an array came from."""
-    fmt = a.get("dwn_format")
-    if fmt is None or fmt.ndim != 0 or str(fmt) != FORMAT:
-        got = "missing" if fmt is None else repr(str(fmt) if fmt.ndim == 0 else fmt.tolist())
-        raise ModelError(f"format marker 'dwn_format' is {got}, expected {FORMAT!r} "
-                         "(write the file with lgn2rtl.importers.dwn.save_layout)")
+    npz.check_marker(a, "dwn_format", FORMAT, "lgn2rtl.importers.dwn.save_layout", ModelError)
     n_layers = len([k for k in a if re.fullmatch(r"layer\d+_luts", k)])
     for i in range(max(n_layers, 1)):  # at least layer 0, so a layout without layers says so
         for part, what in (("luts", "its LUT contents"), ("mapping", "which inputs each LUT reads")):

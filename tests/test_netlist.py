@@ -1,0 +1,68 @@
+"""Gate-level simulation: the synthesized netlist, with the cells' own models, against the golden model."""
+import json
+import re
+
+import numpy as np
+import pytest
+
+from lgn2rtl import golden, vectors
+from lgn2rtl.boards.synth import TARGETS, synthesize_netlist
+from lgn2rtl.hdl.emit import compile_design
+from lgn2rtl.sim.runner import simulate
+from lgn2rtl.synthetic import random_network
+
+# A LUT cell's truth-table parameter, per target
+LUT_INIT = {"ice40-up5k": r"SB_LUT4 #\(\s*\.LUT_INIT\(16'h([0-9a-f]{4})\)", "ecp5-85k": r"LUT4 #\(\s*\.INIT\(16'h([0-9a-f]{4})\)"}
+
+
+@pytest.fixture(scope="module")
+def design(tmp_path_factory):
+    net = random_network(8, [16, 16], classes=2, seed=4)
+    path = tmp_path_factory.mktemp("design")
+    return net, path, compile_design(net, path, 1)
+
+
+def exhaustive(net):
+    x = ((np.arange(1 << net.n_inputs)[:, None] >> np.arange(net.n_inputs)) & 1).astype(np.uint8)
+    return (x, *golden.predict(net, x))
+
+
+def flip_first_input_lut(netlist, target):
+    """Flip truth-table bit 0 of the first LUT that computes a gate of model inputs (two or
+    more, and nothing else): every input with those bits low reaches that entry."""
+    text = netlist.read_text()
+    for m in re.finditer(LUT_INIT[target], text):
+        ports = text[m.end():text.index(");", m.end())]
+        sources = re.findall(r"\.\w+\(([^()]*)\)", ports)[:-1]  # the last port is the output
+        if all(s.startswith("i_data") or s == "1'h0" for s in sources) and sum(s.startswith("i_data") for s in sources) > 1:
+            flipped = f"{int(m[1], 16) ^ 1:04x}"
+            netlist.write_text(text[:m.start(1)] + flipped + text[m.end(1):])
+            return
+    pytest.fail("no LUT reads two model inputs and nothing else")
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_netlist_matches_and_a_flipped_lut_bit_fails(tmp_path, design, target):
+    net, path, manifest = design
+    m = synthesize_netlist(path, manifest, target, tmp_path / "netlist")
+    assert m["files"] == ["netlist.v", "cells_sim.v"] and m["netlist"]["target"] == target
+    assert json.loads((tmp_path / "netlist" / "manifest.json").read_text()) == m
+    assert any(cell in m["netlist"]["cells"] for cell in TARGETS[target].lut_cells)
+    x, scores, classes = exhaustive(net)
+    r = simulate(tmp_path / "netlist", x, scores, classes)
+    assert r.ok, r.errors
+    assert r.checked == 256
+
+    flip_first_input_lut(tmp_path / "netlist" / "netlist.v", target)
+    r = simulate(tmp_path / "netlist", x, scores, classes)
+    assert not r.ok and r.mismatches > 0
+
+
+def test_ice40_block_ram_netlist_matches(tmp_path):
+    net = random_network(10, [40], classes=2, seed=1)  # 20 outputs per class: one ROM each
+    manifest = compile_design(net, tmp_path / "design", 1, roms=1)
+    m = synthesize_netlist(tmp_path / "design", manifest, "ice40-up5k", tmp_path / "netlist")
+    assert m["netlist"]["cells"]["SB_RAM40_4K"] == 2
+    x = vectors.random(100, net.n_inputs, seed=2)
+    r = simulate(tmp_path / "netlist", x, *golden.predict(net, x))
+    assert r.ok, r.errors

