@@ -166,14 +166,15 @@ def info(model: Path, fmt: str | None) -> None:
     h = net.head
     out.print(f"GroupSum: {h.classes} classes x {net.group_size} outputs, tau={h.tau:g}, beta={h.beta:g}")
     passes = Table(title="-O1 (compile's default), pass by pass")
-    for col in ("after", "live nodes", "layers", "LUT4 estimate"):
+    for col in ("after", "live nodes", "layers", "LUT4 estimate", "inputs read"):
         passes.add_column(col, justify="right" if col != "after" else "left")
     steps = [("import", net)]
     for p in PIPELINE:
         steps.append((p.__name__, p(steps[-1][1])))
     for name, step in steps:
-        passes.add_row(name, str(int(live_signals(step)[step.n_inputs:].sum())), str(len(step.layers)),
-                       str(lut4_estimate(step) + _neuron_lut4s(step)))
+        live = live_signals(step)  # model inputs no live node reads are left unconnected in hardware
+        passes.add_row(name, str(int(live[step.n_inputs:].sum())), str(len(step.layers)),
+                       str(lut4_estimate(step) + _neuron_lut4s(step)), f"{int(live[:step.n_inputs].sum())} of {step.n_inputs}")
     out.print(passes)
     if net.encoder is not None:
         th = net.encoder.thresholds

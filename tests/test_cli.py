@@ -90,9 +90,11 @@ def test_synth_example_for_ice40(tmp_path):
 def test_info_shows_each_pass(fixture_dir):
     r = lgn2rtl("info", fixture_dir / "circuit.json")
     rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in r.stdout.splitlines()
-            if line.count("│") == 5}
+            if line.count("│") == 6}
     assert rows["import"] == "938" and rows["fold"] == "589" and rows["prune"] == "543"
     assert rows["pack_luts"] == "486"
+    read = [line.split("│")[5].strip() for line in r.stdout.splitlines() if line.count("│") == 6]
+    assert read and all(cell.endswith(" of 256") for cell in read)
 
 
 def test_shipped_bnn_info_and_predict(tmp_path):

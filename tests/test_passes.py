@@ -167,3 +167,20 @@ def test_absorb_inverters_complements_a_neuron():
     assert out.layers[0].signs.tolist() == [[0, 1, 0]] and out.layers[0].thresholds.tolist() == [2]
     x = np.array([[(v >> i) & 1 for i in range(3)] for v in range(8)], dtype=np.uint8)
     assert np.array_equal(golden.scores(out, x), golden.scores(net, x))
+
+
+def test_inputs_no_live_node_reads_never_matter(fixture_dir):
+    # what `info` reports as "inputs read": every input that changes an output is among them
+    from lgn2rtl.importers import load_model
+    net = load_model(fixture_dir / "circuit.json")
+    read = passes.live_signals(passes.optimize(net))[:net.n_inputs]
+    x = np.random.default_rng(0).integers(0, 2, size=(1024, net.n_inputs), dtype=np.uint8)
+    base = golden.eval_signals(net, x)[net.outputs]
+
+    def matters(i):
+        y = x.copy()
+        y[:, i] ^= 1
+        return (golden.eval_signals(net, y)[net.outputs] != base).any()
+    assert 0 < (~read).sum() < net.n_inputs
+    assert not any(matters(i) for i in np.flatnonzero(~read))
+    assert all(read[i] for i in range(net.n_inputs) if matters(i))
