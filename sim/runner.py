@@ -202,11 +202,11 @@ def _simulator_env(simulator: str) -> dict[str, str]:
     raise SimError(f"unknown simulator {simulator!r}: use 'icarus' or 'verilator'")
 
 
-# Icarus spends about a microsecond per node and cycle (121 s for 10k nodes x 10,000 samples,
-# over 12 minutes at 100k nodes); a Verilator build costs 20 s for a small design and about a
-# minute at 100k nodes, then runs nearly for free. Below this many node-samples Icarus is done
-# before Verilator has built (benchmarks/simulate_scale.py).
-VERILATOR_ABOVE = 30_000_000
+# Icarus spends about 1.6 us per node and cycle (38 s for 2,285 nodes x 10,000 samples, over
+# 12 minutes at 100k nodes); a Verilator build costs 13 s for a small design and under a minute
+# at 100k nodes, then runs nearly for free. Below this many node-samples Icarus is done before
+# Verilator has built (benchmarks/simulate_scale.py on an idle 2-core machine).
+VERILATOR_ABOVE = 10_000_000
 
 
 def design_size(manifest: dict) -> int:
