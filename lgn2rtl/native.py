@@ -6,8 +6,6 @@ file. ``save`` then ``load`` is lossless.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -44,18 +42,7 @@ def save(net: Network, path: str | Path) -> None:
             arrays[f"layer{i}_tables"] = layer.tables.astype(np.uint64)
     if net.encoder is not None:
         arrays["thresholds"] = net.encoder.thresholds.astype(np.float64)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a model file is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    npz.write(path, arrays)
 
 
 def is_native(path: str | Path) -> bool:

@@ -63,4 +63,5 @@ def random(n: int, n_inputs: int, seed: int = 0) -> np.ndarray:
 
 
 def save(path: str | Path, **arrays: np.ndarray) -> None:
-    np.savez_compressed(path, **arrays)
+    """Write a vectors file (the name as given), whole or not at all."""
+    npz.write(path, arrays)

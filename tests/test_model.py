@@ -156,3 +156,21 @@ def test_difflogic_shape_mismatch(tmp_path, fixture_dir):
         load_model(_layout(tmp_path, fixture_dir, change={"layer2_indices": np.zeros((2, 499), dtype=np.int64)}))
     with pytest.raises(ModelError, match="the layer before has 500 outputs"):
         load_model(_layout(tmp_path, fixture_dir, change={"layer1_indices": np.full((2, 500), 600)}))
+
+
+def test_npz_files_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    from lgn2rtl import npz
+    path = tmp_path / "layout"  # no .npz suffix: the file keeps the name it was given
+    npz.write(path, {"a": np.arange(3)})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["layout"]
+    assert npz.read(path, ValueError)["a"].tolist() == [0, 1, 2]
+
+    def fail(f, **arrays):
+        f.write(b"PK partial")
+        raise OSError("disk full")
+    monkeypatch.setattr(np, "savez_compressed", fail)
+    with pytest.raises(OSError, match="disk full"):
+        npz.write(path, {"a": np.arange(5)})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["layout"]  # no temporary left behind
+    monkeypatch.undo()
+    assert npz.read(path, ValueError)["a"].tolist() == [0, 1, 2]  # the old file is intact

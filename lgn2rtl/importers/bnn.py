@@ -74,8 +74,7 @@ def save_layout(model: Any, path: str | Path, thresholds: Any = None, input_codi
     """Write the npz layout of a live model (arguments as for ``from_module``) to ``path``."""
     arrays, names = _layout(model, thresholds, input_coding)
     _network(arrays, lambda key: names.get(key, key), "bnn-module")  # refuse a broken model before writing
-    with open(path, "wb") as f:  # a file object: np.savez would append ".npz" to other names
-        np.savez_compressed(f, **arrays)
+    npz.write(path, arrays)
 
 
 def fold(signs: np.ndarray, coding: str, bias: np.ndarray | None = None,
@@ -161,10 +160,7 @@ def _layout(model: Any, thresholds: Any, coding: str) -> tuple[dict[str, np.ndar
         else:
             _check_sign(m, where[j])
     if thresholds is not None:
-        try:
-            arrays["thresholds"] = live.array(thresholds).astype(np.float64)
-        except (TypeError, ValueError) as e:
-            raise ModelError(f"thresholds must be numbers ({e})") from None
+        arrays["thresholds"] = live.thresholds(thresholds)
     return arrays, names
 
 

@@ -73,8 +73,7 @@ def save_layout(model: Any, path: str | Path, thresholds: Any = None) -> None:
     """Write the npz layout of a live model (what difflogic's state_dict cannot hold) to ``path``."""
     arrays, names = _layout(model, thresholds)
     _network(arrays, names.__getitem__, "difflogic-module")  # refuse a broken model before writing
-    with open(path, "wb") as f:  # a file object: np.savez would append ".npz" to other names
-        np.savez_compressed(f, **arrays)
+    npz.write(path, arrays)
 
 
 def _layout(model: Any, thresholds: Any) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -97,10 +96,7 @@ def _layout(model: Any, thresholds: Any) -> tuple[dict[str, np.ndarray], dict[st
     if isinstance(getattr(modules[body[0]], "in_dim", None), int):
         arrays["n_inputs"] = np.array(modules[body[0]].in_dim)
     if thresholds is not None:
-        try:
-            arrays["thresholds"] = live.array(thresholds).astype(np.float64)
-        except (TypeError, ValueError) as e:
-            raise ModelError(f"thresholds must be numbers ({e})") from None
+        arrays["thresholds"] = live.thresholds(thresholds)
     return arrays, names
 
 

@@ -60,8 +60,7 @@ def save_layout(model: Any, path: str | Path, thermometer: Any = None) -> None:
     """Write the npz layout of a live model (arguments as for ``from_module``) to ``path``."""
     arrays, names = _layout(model, thermometer)
     _network(arrays, lambda key: names.get(key, key), "torch-dwn-module")  # refuse a broken model before writing
-    with open(path, "wb") as f:  # a file object: np.savez would append ".npz" to other names
-        np.savez_compressed(f, **arrays)
+    npz.write(path, arrays)
 
 
 def _layout(model: Any, thermometer: Any) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -105,10 +104,7 @@ def _layout(model: Any, thermometer: Any) -> tuple[dict[str, np.ndarray], dict[s
         t = getattr(thermometer, "thresholds", thermometer)
         if t is None:
             raise ModelError("the thermometer has no thresholds: fit() it on the training data first")
-        try:
-            t = live.array(t).astype(np.float64)
-        except (TypeError, ValueError) as e:
-            raise ModelError(f"thermometer thresholds must be numbers ({e})") from None
+        t = live.thresholds(t, "thermometer thresholds")
         # [*features, levels]; one row means thresholds shared by every feature (feature_wise=False)
         t = t.reshape(-1, t.shape[-1]) if t.ndim and t.size else t
         arrays["thresholds"] = t[0] if t.ndim == 2 and len(t) == 1 else t

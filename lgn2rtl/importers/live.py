@@ -15,6 +15,14 @@ def array(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
+def thresholds(value: Any, what: str = "thresholds") -> np.ndarray:
+    """Thermometer thresholds (a tensor or array-like) as float64; ModelError naming ``what`` if not numbers."""
+    try:
+        return array(value).astype(np.float64)
+    except (TypeError, ValueError) as e:
+        raise ModelError(f"{what} must be numbers ({e})") from None
+
+
 def modules(model: Any) -> list:
     """The modules of a ``torch.nn.Sequential`` (or of any iterable of modules), in order."""
     try:
