@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UserError
-from ..hdl.emit import copy_design
+from ..hdl.emit import copy_design, yosys_reads
 from ..outdir import atomic_dir
 
 __all__ = ["SynthError", "TARGETS", "harness_verilog", "synthesize", "synthesize_netlist"]
@@ -362,7 +362,7 @@ def _flow(build: Path, sources: list[str], target: str, seed: int,
           progress: Callable[[str], None]) -> tuple[dict, dict, dict]:
     """Run yosys and nextpnr in ``build``; return (stat, pnr report, commands + run times)."""
     t = TARGETS[target]
-    script = [*(f"read_verilog {'-sv ' if s.endswith('.sv') else ''}{s}" for s in sources),
+    script = [*yosys_reads(sources),
               f"{t.synth} -top {HARNESS_TOP} -json netlist.json",
               "tee -q -o stat.json stat -json"]
     (build / "synth.ys").write_text("\n".join(script) + "\n")
@@ -451,7 +451,7 @@ def synthesize_netlist(design_dir: Path, manifest: dict, target: str, out_dir: P
     cells = _sim_cells(t)
     with atomic_dir(out_dir) as build:
         sources = copy_design(Path(design_dir), manifest, build)
-        script = [*(f"read_verilog {'-sv ' if s.endswith('.sv') else ''}{s}" for s in sources),
+        script = [*yosys_reads(sources),
                   f"{t.synth} -top {manifest['top']}",
                   "write_verilog -noattr netlist.v",
                   "tee -q -o stat.json stat -json"]

@@ -136,3 +136,8 @@ def copy_design(design_dir: Path, manifest: dict, dest: Path) -> list[str]:
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dst)
     return [f"design/{rel}" for rel in files]
+
+
+def yosys_reads(sources: list[str]) -> list[str]:
+    """The Yosys commands that read ``sources`` (as :func:`copy_design` returns them)."""
+    return [f"read_verilog {'-sv ' if s.endswith('.sv') else ''}{s}" for s in sources]

@@ -64,7 +64,7 @@ import numpy as np
 
 from .. import golden, vectors
 from ..errors import UserError
-from ..hdl.emit import copy_design, hardware_network
+from ..hdl.emit import copy_design, hardware_network, yosys_reads
 from ..hdl.top import CORE_BITS_NET, SCORES_NET, group_sum
 from ..ir import Binarized, Network
 from .runner import simulate
@@ -333,7 +333,7 @@ def _miter_verilog(manifest: dict, n_bits: int) -> str:
 # -- Yosys -----------------------------------------------------------------------------------
 
 def _base_script(sources: list[str]) -> str:
-    reads = "\n".join(f"read_verilog {'-sv ' if s.endswith('.sv') else ''}{s}" for s in sources)
+    reads = "\n".join(yosys_reads(sources))
     return f"""{reads}
 read_verilog reference.v
 hierarchy -top lgn_prove
