@@ -9,20 +9,16 @@ from . import bnn, difflogic, dwn, torchlogix
 
 FORMATS = {"lgn": native.load, "torchlogix-json": torchlogix.load, "difflogic-npz": difflogic.load,
            "dwn-npz": dwn.load, "bnn-npz": bnn.load}
+# content tests in the order they are tried: each format's own marker
+_DETECT = (("lgn", native.is_native), ("torchlogix-json", torchlogix.looks_like),
+           ("difflogic-npz", difflogic.looks_like), ("dwn-npz", dwn.looks_like), ("bnn-npz", bnn.looks_like))
 
 
 def detect(path: Path) -> str:
     """Name of the format ``path`` holds, judged by content rather than extension."""
-    if native.is_native(path):
-        return "lgn"
-    if torchlogix.looks_like(path):
-        return "torchlogix-json"
-    if difflogic.looks_like(path):
-        return "difflogic-npz"
-    if dwn.looks_like(path):
-        return "dwn-npz"
-    if bnn.looks_like(path):
-        return "bnn-npz"
+    for name, looks_like in _DETECT:
+        if looks_like(path):
+            return name
     difflogic.refuse_checkpoint(path)
     raise ModelError(f"cannot tell what kind of model this is; use --format ({', '.join(FORMATS)})")
 
