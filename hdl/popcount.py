@@ -1,32 +1,45 @@
 """Pipelined population count and group sum, printed as structural Verilog.
 
-The count is a tree of ripple-carry adders ``a + b + cin``.  On iCE40 an adder of ``w``-bit
-operands is ``w`` LUT4s on an ``SB_CARRY`` chain and takes one more input bit as its carry-in,
-so each LUT retires one input bit.  The leaves are full adders (three bits) and half adders
-(two bits) written as plain logic, two LUTs each, combinational from the inputs.  Their LUTs
-have inputs to spare, so ABC merges the logic in front of a leaf into it when the signals that
-logic reads fit in the four LUT inputs: a full adder absorbs a 2-input gate beside two plain
-bits or inverters, or two or three gates that share inputs; a half adder absorbs two gates.
-Given what each input is (``cones``), the plan counts that logic too and places every input
-where it costs least.  Optional ROM leaves count ten bits in one block RAM for no LUTs at all.
-The tree shape comes from a small dynamic program over these costs.
+A count is a tree.  Its leaves are full adders (three bits) and half adders (two bits),
+written as plain logic, two LUTs each and combinational from the inputs: their LUTs have
+inputs to spare, so synthesis merges the logic in front of a leaf into it when the signals
+that logic reads fit in the four LUT inputs (a full adder absorbs a 2-input gate beside two
+plain bits, or two or three gates that share inputs; a half adder absorbs two gates).  Given
+what each input is (``cones``), the plan counts that logic too and places every input where it
+costs least.  Optional ROM leaves count ten bits in one block RAM for no LUTs at all.  Above
+the leaves, ripple-carry adders ``a + b + cin`` sum the partial counts; each takes one more
+input bit as its carry-in.
 
-Like the logic layers (``core.py``), the trees are written as text: a million-gate network has
-a hundred thousand GroupSum inputs, which Amaranth needs minutes to elaborate.
+Registers follow the leaves and then every ``stage_levels`` adder levels.  On an iCE40 a
+register costs nothing when it follows its own LUT (logic cell = LUT4 + flip-flop), and a
+whole cell otherwise: the plan prices every delay register, so it prefers trees whose
+operands arrive together.  With ``adders="ice40"`` each adder is written as ``SB_LUT4`` +
+``SB_CARRY`` cells, one cell per sum bit: the carry out becomes a LUT output in a cell of the
+chain (so its register packs with it), and a carry-in enters through the carry logic of the
+cell that outputs the previous adder's top bit.  Written as ``+``, Yosys leaves the carry
+out on the carry chain, and nextpnr then spends a cell to bring it out plus one for its
+register, and another to feed a carry-in from the fabric: on the shipped model that was 300
+of 2,300 cells.  ``adders="generic"`` writes ``+`` for any synthesis tool.
+
+The tree shape comes from a small dynamic program over these costs.  Like the logic layers
+(``core.py``), the trees are written as text: a million-gate network has a hundred thousand
+GroupSum inputs, which Amaranth needs minutes to elaborate.
 """
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterator, TextIO, Union
 
 from amaranth.utils import ceil_log2
 
 
-__all__ = ["Cone", "PopCount", "GroupSum"]
+__all__ = ["ADDERS", "ICE40_CELL_MODELS", "Cone", "PopCount", "GroupSum", "rom_module"]
 
 MODULE = "lgn_groupsum"
+ADDERS = ("generic", "ice40")
 
 Cone = Union[int, frozenset]
 """What feeds one input of a count: an ``int`` is a plain signal (a register output, say) that
@@ -34,15 +47,13 @@ needs no LUT, named by an integer id; a ``frozenset`` of such ids is a LUT funct
 signals, computed in the count's first stage and read by nothing else, which a leaf may absorb."""
 
 _EXACT = 64  # counts up to this width are planned exactly; wider ones split like a gate-free plan
+# LUT_INIT of an iCE40 chain cell: the sum I1 ^ I2 ^ I3 (I3 is the carry in), and I3 alone
+_SUM = "16'h" + format(sum((((a >> 1) ^ (a >> 2) ^ (a >> 3)) & 1) << a for a in range(16)), "04x")
+_PASS = "16'hff00"
 
 
 def _bits(v):
     return max(1, v.bit_length())
-
-
-def _adder_cost(a, b):
-    # Yosys maps a 1-bit adder to two LUTs (sum, carry), wider ones to one LUT per column.
-    return 2 if _bits(a) == 1 and _bits(b) == 1 else max(_bits(a), _bits(b))
 
 
 def _size(t, rom_inputs):
@@ -58,62 +69,99 @@ def _count(t, kind):
     return _count(t[0], kind) + _count(t[1], kind)
 
 
-def _tree_luts(t):
-    """LUTs of the tree itself (leaves and adders), without any input logic."""
-    if t == 2 or t == (1, 1, 1):
-        return 2
-    if not isinstance(t, tuple):
-        return 0
-    return _tree_luts(t[0]) + _tree_luts(t[1]) + _adder_cost(_size(t[0], 1), _size(t[1], 1))
+@dataclass(frozen=True)
+class _Config:
+    """What a plan depends on besides the width: see :class:`PopCount`."""
+    stage_levels: int
+    rom_inputs: int
+    rom_stages: int
+    adders: str
+    ff_cost: float  # a flip-flop that cannot pack with its own LUT, in LUTs
+
+    def avail(self, level: int) -> int:
+        """Registers between the inputs and a value made at ``level`` (a raw bit is level 0)."""
+        return 0 if level == 0 else 1 + (level - 1) // self.stage_levels
+
+    def registered(self, level: int) -> bool:
+        return level >= 1 and (level - 1) % self.stage_levels == 0
+
+    @property
+    def rom_level(self) -> int:
+        # the block RAM's read register ends the first stage; a second one is a stage more
+        return 1 if self.rom_stages == 1 else 1 + self.stage_levels
+
+    def adder(self, total: int, cin: int) -> float:
+        """Cost of an adder whose result counts up to ``total``: a cell per result bit on iCE40
+        (half a cell more with a carry-in, for the chain cell it enters through when it opens a
+        chain), and for ``+`` also the cells nextpnr adds to bring a carry in and out."""
+        bits = _bits(total)
+        if self.adders == "ice40":
+            return bits + 0.5 * cin
+        return bits + 1 + cin if bits > 2 else 2 + cin
 
 
-def _join(n, a, b, cin, left, right, extra):
-    """Cost of the adder ``left + right + cin`` over subtrees of ``a`` and ``b`` bits."""
-    ca, fa, da, ta = left
-    cb, fb, db, tb = right
-    depth = max(da, db) + 1
-    ffs = (fa + fb + _bits(n) + cin * (depth - 1)
-           + (depth - 1 - da) * _bits(a) + (depth - 1 - db) * _bits(b))
-    return (ca + cb + _adder_cost(a, b) + extra, ffs, depth, (ta, tb, cin))
+_NONE = (None, 0, 0, 0, None)
 
 
-_NONE = (None, 0, 0, None)
+def _leaf(n, gates, roms, cfg):
+    """Leaf candidates ``(cost, level, ffs, tree)`` for ``n`` bits."""
+    if roms:
+        if roms == 1 and n == cfg.rom_inputs:  # a gate in an address costs its LUT
+            ffs = (cfg.rom_stages - 1) * _bits(n)
+            return [(gates + cfg.ff_cost * ffs, cfg.rom_level, ffs, "rom")]
+        return []
+    if n == 1:
+        return [(gates, 0, 0, 1)]
+    if n == 2:
+        return [(2 + max(0, gates - 2), 1, 0, 2)]
+    if n == 3:
+        return [(2 + max(0, gates - 1), 1, 0, (1, 1, 1))]
+    return []
+
+
+def _join(n, cin, gc, left, right, cfg):
+    """The adder ``left + right + cin`` (a gate on the carry-in if ``gc``)."""
+    (ca, la, fa, ta), (cb, lb, fb, tb) = left, right
+    level = max(la, lb, 1) + 1
+    stage = cfg.avail(level - 1)
+    a, b = n - cin - _size(tb, cfg.rom_inputs), _size(tb, cfg.rom_inputs)
+    # delay registers: operands made in an earlier stage, and a carry-in bit from the inputs
+    # (a gate's first register packs with its LUT: count half of it on average)
+    ffs = (stage - cfg.avail(la)) * _bits(a) + (stage - cfg.avail(lb)) * _bits(b) + cin * stage
+    cost = ca + cb + cfg.adder(n, cin) + gc + cfg.ff_cost * (ffs - 0.5 * cin * (stage > 0))
+    return (cost, level, fa + fb + ffs, (ta, tb, cin))
+
+
+def _key(c):
+    return c[0], c[1], c[2]
 
 
 @lru_cache(maxsize=None)
-def _plan(n, gates=0, roms=0, rom_inputs=10, rom_depth=1, half_level=0):
-    """Cheapest tree counting ``n`` bits with ``roms`` ROM leaves: ``(luts, ffs, depth, tree)``.
+def _plan(n, gates, roms, cfg):
+    """Cheapest tree counting ``n`` bits with ``roms`` ROM leaves: ``(cost, level, ffs, tree)``.
 
     ``gates`` of the bits are 2-input gates (or groups of gates that share inputs) that a leaf
     can absorb: a full adder one, a half adder two.  One that no leaf takes costs its own LUT,
-    which ``luts`` includes.  Trees are ranked by LUTs, then by flip-flops (a register after
-    every adder level, plus the delay lines that carry-in bits and shallower subtrees wait in),
-    then by depth.  ``tree`` is ``1`` (a bit), ``2`` (a half adder, registered like a full
-    adder with ``half_level=1``, else part of its parent's stage), ``"rom"`` (a ROM counting
-    ``rom_inputs`` bits) or ``(left, right, cin)``; ``(1, 1, 1)`` is a full adder.  ``luts`` is
-    None when no tree fits.
+    which ``cost`` includes.  ``cost`` is in LUTs (logic cells on iCE40): the leaves and adders,
+    plus every delay flip-flop at ``cfg.ff_cost``; ``ffs`` counts those delay flip-flops.  Trees
+    are ranked by cost, then by level (latency), then by delay flip-flops.  ``tree`` is ``1``
+    (a bit), ``2`` (a half adder), ``(1, 1, 1)`` (a full adder), ``"rom"`` (a ROM counting
+    ``rom_inputs`` bits) or ``(left, right, cin)``.  ``cost`` is None when no tree fits.
     """
-    if roms * rom_inputs > n or gates > n:
+    if roms * cfg.rom_inputs > n or gates > n or n < 1:
         return _NONE
-    if roms == 1 and n == rom_inputs:
-        return (gates, rom_depth * _bits(n), rom_depth, "rom")  # a gate in an address costs its LUT
-    if n == 1:
-        return (gates, 0, 0, 1) if roms == 0 else _NONE
     if n > _EXACT and gates:
         # Far from the leaves only the number of gates below each side matters: split as the
         # gate-free plan does and share the gates out in proportion.
-        ta, tb, cin = _plan(n, 0, roms, rom_inputs, rom_depth, half_level)[3]
-        a, b = _size(ta, rom_inputs), _size(tb, rom_inputs)
+        ta, tb, cin = _plan(n, 0, roms, cfg)[3]
+        a, b = _size(ta, cfg.rom_inputs), _size(tb, cfg.rom_inputs)
         ga = gates * a // (a + b)
         ra = _count(ta, "rom")
-        left = _plan(a, min(a, ga), ra, rom_inputs, rom_depth, half_level)
-        right = _plan(b, min(b, gates - ga), roms - ra, rom_inputs, rom_depth, half_level)
-        return _join(n, a, b, cin, left, right, max(0, ga - a) + max(0, gates - ga - b))
-    cands = []
-    if roms == 0 and n == 2:
-        cands.append((2 + max(0, gates - 2), 2 * half_level, half_level, 2))
-    if roms == 0 and n == 3:
-        cands.append((2 + max(0, gates - 1), 2, 1, (1, 1, 1)))
+        left = _plan(a, min(a, ga), ra, cfg)
+        right = _plan(b, min(b, gates - ga), roms - ra, cfg)
+        extra = max(0, ga - a) + max(0, gates - ga - b)
+        return _join(n, cin, extra, left, right, cfg)
+    cands = _leaf(n, gates, roms, cfg)
     for cin in (1, 0):
         rest = n - cin
         half = rest // 2
@@ -121,9 +169,9 @@ def _plan(n, gates=0, roms=0, rom_inputs=10, rom_depth=1, half_level=0):
         lo = max(1, half - 24) if n > _EXACT else 1
         for a in range(lo, half + 1):
             b = rest - a
-            if a == b == 1 and roms == 0:
+            if a == b == 1:
                 continue  # the half and full adder leaves above
-            share = roms * a // rest
+            share = roms * a // max(rest, 1)
             for ra in sorted({max(0, share - 1), share, min(roms, share + 1)}):
                 for gc in ((0, 1) if cin and gates else (0,)):  # a gate on a carry-in costs its LUT
                     gg = gates - gc
@@ -131,11 +179,11 @@ def _plan(n, gates=0, roms=0, rom_inputs=10, rom_depth=1, half_level=0):
                     for ga in range(max(0, gg - b), min(a, gg) + 1):
                         if n > 12 and abs(ga - near) > 2:
                             continue
-                        left = _plan(a, ga, ra, rom_inputs, rom_depth, half_level)
-                        right = _plan(b, gg - ga, roms - ra, rom_inputs, rom_depth, half_level)
+                        left = _plan(a, ga, ra, cfg)
+                        right = _plan(b, gg - ga, roms - ra, cfg)
                         if left[0] is not None and right[0] is not None:
-                            cands.append(_join(n, a, b, cin, left, right, gc))
-    return min(cands, key=lambda c: c[:3], default=_NONE)
+                            cands.append(_join(n, cin, gc, left, right, cfg))
+    return min(cands, key=_key, default=_NONE)
 
 
 def _signals(cone):
@@ -177,23 +225,30 @@ def _fills(cones):
     return fills, [j for j in gates if j in free]
 
 
+@dataclass
+class _Node:
+    """A node of the placed tree, for emission: ``kind`` is ``bit``, ``half``, ``full``, ``rom``
+    or ``add``; ``slots`` the input slots it reads itself (a leaf's bits, an adder's carry-in)."""
+    kind: str
+    level: int
+    total: int
+    slots: list
+    children: tuple = ()
+
+
 class PopCount:
     """Plan of a pipelined population count of ``width`` bits; :meth:`lines` prints it.
 
     The count of the bits presented in one cycle is ready ``latency`` cycles later; a new
     set of bits is taken every cycle.  The datapath has no reset and no enable.
 
-    A full adder is the tree's first level, and so is a half adder that absorbs gates (one
-    that does not is part of its parent adder's level).  Registers follow every
-    ``stage_levels`` levels and the count is always registered; everything before the first
-    register is combinational from the inputs, so that synthesis merges the logic in front of
-    the leaves into them.
-
-    Without ``cones`` the inputs are used in this order: the first ``2*half_adders`` pairwise
-    by half adders, then single bits for full adders and carry-ins, and the last
-    ``roms * rom_inputs`` bits address the ROMs.  With ``cones`` :meth:`lines` places each
-    input itself: gates in leaves, inverters in the other leaf inputs, plain signals on
-    carry-ins (the highest ids on the longest-delayed) and ROM addresses.
+    The leaves (level 1) are combinational from the inputs, so that synthesis merges the
+    logic in front of them into them, and registered; then registers follow every
+    ``stage_levels`` adder levels, and the count is always registered.  Without ``cones`` the
+    inputs are used in slot order (see :meth:`terms`); with ``cones`` the plan places each
+    input itself: gates in leaves, inverters in the other leaf inputs, plain signals and
+    spare gates on carry-ins (a spare gate's first register packs with its LUT) and ROM
+    addresses.
 
     Parameters
     ----------
@@ -201,9 +256,6 @@ class PopCount:
         Number of input bits (>= 1).
     stage_levels : int
         Adder levels per pipeline stage (>= 1).
-    half_adders : bool
-        Plan as if every input were a 2-input gate (half-adder leaves absorb two); without
-        ``cones`` the plan cannot know better.
     roms : int
         Number of ROM leaves.  Each is a ``2**rom_inputs``-entry block RAM holding the
         popcount of its address (module ``lgn_rom<rom_inputs>``, see :func:`rom_module`), so
@@ -216,8 +268,12 @@ class PopCount:
         register in the fabric, for timing: block RAMs sit in columns away from the adders).
     cones : sequence of :data:`Cone`, optional
         What feeds each input.  The plan then counts the input logic its leaves cannot absorb
-        and shapes the tree to absorb the most: for 50 inputs of which 20 are gates, half
-        adders take the gates that the 13 full adders of the gate-free tree leave over.
+        and shapes the tree to absorb the most.
+    adders : ``"generic"`` or ``"ice40"``
+        ``+`` for any tool, or iCE40 ``SB_LUT4``/``SB_CARRY`` chains (see the module docstring).
+    ff_cost : float
+        What a flip-flop that does not follow its own LUT costs, in LUTs: 1.0 on iCE40 (a
+        whole logic cell), less where slices hold spare flip-flops.
 
     Attributes
     ----------
@@ -227,13 +283,17 @@ class PopCount:
         Width of the count.
     half_adders, roms : int
         Number of half-adder leaves and of ROM leaves.
-    luts, ffs : int
+    luts, carries, ffs, lone_ffs : int
         Planned LUT4s (of the tree, and with ``cones`` of the input logic left to LUTs of its
-        own) and flip-flops.
+        own), carry cells (``SB_CARRY``, or adder bits on a generic chain), flip-flops, and
+        those flip-flops that do not follow a LUT of their own (delays).
+    carry_cells : int
+        With ``adders="ice40"``, logic cells that hold a carry and no LUT.
     """
 
-    def __init__(self, width: int, *, stage_levels: int = 1, half_adders: bool = False, roms: int = 0,
-                 rom_inputs: int = 10, rom_stages: int = 2, cones: Sequence[Cone] | None = None):
+    def __init__(self, width: int, *, stage_levels: int = 1, roms: int = 0, rom_inputs: int = 10,
+                 rom_stages: int = 2, cones: Sequence[Cone] | None = None, adders: str = "generic",
+                 ff_cost: float = 1.0):
         for name, value in (("width", width), ("stage_levels", stage_levels), ("rom_inputs", rom_inputs)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, not {value!r}")
@@ -243,112 +303,119 @@ class PopCount:
             raise ValueError(f"roms must be an integer from 0 to width // rom_inputs, not {roms!r}")
         if cones is not None and len(cones) != width:
             raise ValueError(f"{len(cones)} cones given for a {width}-bit count")
+        if adders not in ADDERS:
+            raise ValueError(f"adders must be one of {', '.join(ADDERS)}, not {adders!r}")
         self.width = width
         self.stage_levels = stage_levels
         self.rom_inputs = rom_inputs
         self.rom_stages = rom_stages
+        self.adders = adders
         self.bits = ceil_log2(width + 1)
+        self._cfg = _Config(stage_levels, rom_inputs, rom_stages, adders, ff_cost)
         fills, lone = _fills(cones) if cones is not None else ([], [])
-        gates = width if half_adders else len(fills) + len(lone)
-        # A half adder that absorbs gates gets a register of its own, like a full adder: behind
-        # its LUT in the same stage, an adder made the slowest path.  Without gates it stays
-        # combinational into its adder, which saves a stage where the width is a power of two.
-        self._half_level = int(gates > 0)
-        self.luts, self.ffs, _, self._tree = _plan(width, gates, roms, rom_inputs, rom_stages * stage_levels,
-                                                   self._half_level)
+        _, level, _, self._tree = _plan(width, len(fills) + len(lone), roms, self._cfg)
         self.half_adders = _count(self._tree, 2)
         self.roms = _count(self._tree, "rom")
-        # A partly filled last stage still ends in the output register.
-        self.latency = max(1, -(-self._level(self._tree) // stage_levels))
+        self._root = self._placed()
+        self.latency = self._cfg.avail(level) + (not self._cfg.registered(level))
         self._order = list(range(width))
         if cones is not None:
             self._order = self._arrange(cones, fills, lone)
-            self.luts = _tree_luts(self._tree) + self._unabsorbed(cones)
+        self.luts, self.carries, self.ffs, self.lone_ffs = self._resources(cones)
+        self.carry_cells = self._carry_cells()
 
-    def _level(self, t):
-        if not isinstance(t, tuple):
-            # A ROM leaf ends the first stage (or two) through the block RAM's read register.
-            return self.stage_levels * self.rom_stages if t == "rom" else self._half_level * (t == 2)
-        return 1 + max(self._level(t[0]), self._level(t[1]))
+    # -- the placed tree -------------------------------------------------------------
 
-    def _placed(self):
-        """The tree with slot positions: ``("bit", j)``, ``("half", j)`` (slots j and j+1),
-        ``("rom", j)`` (slots j to j+rom_inputs-1) or ``("add", left, right, cin)`` (cin a
-        position or None).  Half adders take the first slots pairwise, bits and carry-ins the
-        next ones in build order, ROMs the last ones; slot j counts input ``_order[j]``."""
+    def _placed(self) -> _Node:
+        """The tree with input slots: half adders take the first slots pairwise, full adders
+        the next ones three at a time, bits and carry-ins the next ones in build order, ROMs
+        the last ones; slot j counts input ``_order[j]``."""
         rom_base = self.width - self.roms * self.rom_inputs
-        pairs = iter(range(0, 2 * self.half_adders, 2))
-        singles = iter(range(2 * self.half_adders, rom_base))
+        fulls_base = 2 * self.half_adders
+        singles_base = fulls_base + 3 * sum(1 for _ in self._walk_kind(self._tree, (1, 1, 1)))
+        pairs = iter(range(0, fulls_base, 2))
+        triples = iter(range(fulls_base, singles_base, 3))
+        singles = iter(range(singles_base, rom_base))
         roms = iter(range(rom_base, self.width, self.rom_inputs))
+        cfg = self._cfg
 
-        def place(t):
+        def place(t) -> _Node:
             if t == 1:
-                return ("bit", next(singles))
+                return _Node("bit", 0, 1, [next(singles)])
             if t == 2:
-                return ("half", next(pairs))
+                j = next(pairs)
+                return _Node("half", 1, 2, [j, j + 1])
+            if t == (1, 1, 1):
+                j = next(triples)
+                return _Node("full", 1, 3, [j, j + 1, j + 2])
             if t == "rom":
-                return ("rom", next(roms))
+                j = next(roms)
+                return _Node("rom", cfg.rom_level, self.rom_inputs, list(range(j, j + self.rom_inputs)))
             left, right = place(t[0]), place(t[1])
-            return ("add", left, right, next(singles) if t[2] else None)
+            cin = [next(singles)] if t[2] else []
+            return _Node("add", max(left.level, right.level, 1) + 1, left.total + right.total + t[2], cin,
+                         (left, right))
 
         return place(self._tree)
+
+    @staticmethod
+    def _walk_kind(t, kind):
+        if t == kind:
+            yield t
+        elif isinstance(t, tuple) and t != (1, 1, 1):
+            yield from PopCount._walk_kind(t[0], kind)
+            yield from PopCount._walk_kind(t[1], kind)
+
+    def _nodes(self) -> Iterator[_Node]:
+        stack = [self._root]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed(node.children))
 
     def terms(self) -> tuple:
         """The sum the adders compute, as nested tuples of input positions.
 
         The count is the sum of all leaves, parenthesized as in the hardware: a tuple per
-        adder, half adder and ROM.  Every position appears exactly once.
+        adder, half adder, full adder and ROM.  Every position appears exactly once.
         """
         at = self._order
 
-        def terms(t):
-            kind, j = t[0], t[1]
-            if kind == "bit":
-                return at[j]
-            if kind == "half":
-                return (at[j], at[j + 1])
-            if kind == "rom":
-                return tuple(at[j:j + self.rom_inputs])
-            return (terms(t[1]), terms(t[2])) + (() if t[3] is None else (at[t[3]],))
+        def terms(node):
+            if node.kind == "bit":
+                return at[node.slots[0]]
+            if node.kind != "add":
+                return tuple(at[j] for j in node.slots)
+            return (terms(node.children[0]), terms(node.children[1])) + tuple(at[j] for j in node.slots)
 
-        root = terms(self._placed())
+        root = terms(self._root)
         return root if isinstance(root, tuple) else (root,)
 
-    def _leaves(self):
-        """Slots by what :meth:`lines` does with them: the leaves' slot lists (full adders,
-        then half adders), and the carry-in and ROM-address slots, those that wait longest in
-        delay registers first."""
-        fulls, halves, carries = [], [], []  # carries: (register stages it waits, slot)
+    def _stage(self, level: int) -> int:
+        """Registers before an adder at ``level`` computes (a leaf: none)."""
+        return self._cfg.avail(level - 1) if level > 1 else 0
 
-        def walk(t):  # returns t's level
-            kind = t[0]
-            if kind == "half":
-                halves.append([t[1], t[1] + 1])
-                return self._half_level
-            if kind != "add":
-                return 0 if kind == "bit" else self._level("rom")
-            left, right, cin = t[1:]
-            if left[0] == right[0] == "bit" and cin is not None:
-                fulls.append([left[1], right[1], cin])
-                return 1
-            level = max(walk(left), walk(right)) + 1
-            wait = (level - 1) // self.stage_levels
-            carries.extend((wait, c[1]) for c in (left, right) if c[0] == "bit")
-            if cin is not None:
-                carries.append((wait, cin))
-            return level
-
-        root = self._placed()
-        if root[0] == "bit":  # a count of one bit
-            carries.append((0, root[1]))
-        walk(root)
-        roms = range(self.width - self.roms * self.rom_inputs, self.width)
-        return fulls + halves, [j for _, j in sorted(carries, key=lambda c: -c[0])] + list(roms)
+    def _plain_slots(self) -> tuple[list[list[int]], list[tuple[int, int]]]:
+        """The leaves' slot lists (full adders, then half adders), and ``(delay, slot)`` for every
+        slot counted without a leaf: carry-ins and bit operands (delayed ``delay`` registers)
+        and ROM addresses (delay 0: the block RAM registers its address itself)."""
+        leaves, plain = [], []
+        for node in self._nodes():
+            if node.kind in ("full", "half"):
+                leaves.append((node.kind != "full", node.slots))
+            elif node.kind == "rom":
+                plain.extend((0, j) for j in node.slots)
+            elif node.kind == "add":
+                plain.extend((self._stage(node.level), j) for j in node.slots)
+                plain.extend((self._stage(node.level), c.slots[0]) for c in node.children if c.kind == "bit")
+        if self._root.kind == "bit":
+            plain.append((1, self._root.slots[0]))
+        return [slots for _, slots in sorted(leaves, key=lambda leaf: leaf[0])], plain
 
     def _arrange(self, cones, fills, lone):
         """``order[slot]``: the input that each slot of :meth:`lines` counts."""
-        leaves, plain = self._leaves()
-        fulls = len(leaves) - self.half_adders
+        leaves, plain = self._plain_slots()
+        fulls = sum(len(slots) == 3 for slots in leaves)
         members = [[] for _ in leaves]
         # Full adders take the fills of two or three gates, then one gate each, half adders
         # two gates; the gates of fills left over go on alone.
@@ -358,38 +425,103 @@ class PopCount:
         for k, m in enumerate(members[len(fills):]):
             m.extend(j for _, j in zip(range(1 if len(fills) + k < fulls else 2), lone))
         taken = {j for m in members for j in m}
-        # Inverters fill the leaves (free there), plain signals and constants the carry-ins and
-        # ROM addresses, the highest ids the longest-delayed: a model input (lowest ids in
-        # core.py) delayed is a copy of a bus bit, which Yosys merges with the registers that
-        # drive the bus (a shift register in boards/synth.py), and those then route across the chip.
+        # Inverters fill the leaves (free there).  Delayed slots take constants (no register at
+        # all), then gates (the first register packs with the gate's LUT), then the highest
+        # signal ids: a model input (lowest ids in core.py) delayed is a copy of a bus bit, which
+        # Yosys merges with the registers that drive the bus (a shift register in
+        # boards/synth.py), and those then route across the chip.  ROM addresses (registered by
+        # the block RAM) take plain signals, the shallowest first.  The leaves take what is left.
         inverters = iter(j for j in range(self.width)
                          if j not in taken and isinstance(cones[j], frozenset) and len(cones[j]) == 1)
         for slots, m in zip(leaves, members):
             m.extend(j for _, j in zip(range(len(slots) - len(m)), inverters))
-        taken = {j for m in members for j in m}
-        rest = iter(sorted((j for j in range(self.width) if j not in taken), key=lambda j: (
-            (0, -cones[j]) if isinstance(cones[j], int) else (1, 0) if not cones[j] else (2, 0))))
+        left = [j for j in range(self.width) if j not in {j for m in members for j in m}]
+        consts = [j for j in left if cones[j] == frozenset()]
+        gates = [j for j in left if isinstance(cones[j], frozenset) and cones[j]]
+        plains = sorted((j for j in left if isinstance(cones[j], int)), key=lambda j: -cones[j])
         order = [None] * self.width
-        for slot, j in zip(plain, rest):
+        pool = consts + gates + plains
+        for (_, slot), j in zip(sorted((c for c in plain if c[0] > 0), key=lambda c: -c[0]), pool):
             order[slot] = j
+        # ROM addresses: the lowest ids first, model inputs, whose path to the far block RAM
+        # column has no logic in front of it
+        pool = [j for j in plains[::-1] + consts + gates if j not in order]
+        for (_, slot), j in zip((c for c in plain if c[0] == 0), pool):
+            order[slot] = j
+        rest = iter(j for j in pool if j not in order)
         for slots, m in zip(leaves, members):
             m.extend(j for _, j in zip(range(len(slots) - len(m)), rest))
             for slot, j in zip(slots, m):
                 order[slot] = j
         return order
 
-    def _unabsorbed(self, cones):
-        """Inputs whose logic needs a LUT of its own as arranged: off the leaves, or too many signals."""
-        leaves, plain = self._leaves()
-        count = sum(isinstance(cones[self._order[s]], frozenset) and bool(cones[self._order[s]]) for s in plain)
-        for slots in leaves:
-            used = set()
-            for j in sorted((self._order[s] for s in slots), key=lambda j: -len(_signals(cones[j]))):
-                if len(used | _signals(cones[j])) <= 4:
-                    used |= _signals(cones[j])
-                else:
-                    count += isinstance(cones[j], frozenset) and bool(cones[j])
-        return count
+    def _carry_cells(self) -> int:
+        """iCE40 cells with a carry and no LUT: a carry-in that opens a chain (see ``_Writer.chain``)."""
+        if self.adders != "ice40":
+            return 0
+        cells = 0
+        by_level = defaultdict(list)
+        for node in self._nodes():
+            if node.kind == "add":
+                by_level[node.level].append(node)
+        for adds in by_level.values():
+            for chain in _Writer.group(adds):
+                top = False
+                for node in chain:
+                    cells += bool(node.slots) and not top
+                    top = _bits(node.total) > max(_bits(c.total) for c in node.children)
+        return cells
+
+    def _resources(self, cones):
+        """``(luts, carries, ffs, lone_ffs)`` of the tree as placed and arranged."""
+        luts = carries = ffs = lone = 0
+        cfg = self._cfg
+        gate = (lambda j: isinstance(cones[j], frozenset) and bool(cones[j])) if cones is not None else (
+            lambda j: False)
+        for node in self._nodes():
+            if node.kind in ("full", "half"):
+                luts += 2
+                used = set()
+                for j in sorted((self._order[s] for s in node.slots), key=lambda j: -len(_signals(cones[j]))) \
+                        if cones is not None else ():
+                    if len(used | _signals(cones[j])) <= 4:
+                        used |= _signals(cones[j])
+                    else:
+                        luts += gate(j)
+                ffs += 2 if cfg.registered(1) else 0
+            elif node.kind == "rom":
+                luts += sum(gate(self._order[j]) for j in node.slots)
+                extra = (self.rom_stages - 1) * _bits(node.total)
+                ffs += extra
+                lone += extra
+            elif node.kind == "add":
+                stage = self._stage(node.level)
+                bits = _bits(node.total)
+                luts += bits
+                carries += bits - 1 + bool(node.slots) if bits > 1 else 0
+                for child in node.children:
+                    width = _bits(child.total)
+                    wait = stage - (cfg.avail(child.level) if child.kind != "bit" else 0)
+                    if child.kind == "bit":
+                        luts += gate(self._order[child.slots[0]])
+                        free = gate(self._order[child.slots[0]]) and wait > 0
+                    else:
+                        free = False
+                    ffs += wait * width
+                    lone += wait * width - free
+                for j in node.slots:
+                    luts += gate(self._order[j])
+                    free = gate(self._order[j]) and stage > 0
+                    ffs += stage
+                    lone += stage - free
+                if cfg.registered(node.level):
+                    ffs += bits
+        if not cfg.registered(self._root.level):
+            ffs += _bits(self._root.total)
+            lone += self._root.kind == "bit"
+        return luts, carries, ffs, lone
+
+    # -- Verilog ---------------------------------------------------------------------
 
     def lines(self, bits: list[str], out: str, prefix: str) -> Iterator[str]:
         """Verilog that counts the signals ``bits`` into the existing ``out`` (``bits`` wide).
@@ -399,65 +531,160 @@ class PopCount:
         """
         if len(bits) != self.width:
             raise ValueError(f"{len(bits)} bits given to a {self.width}-bit count")
-        bits = [bits[j] for j in self._order]
-        names = iter(range(1 << 30))
-        decls, regs = [], []
+        return _Writer(self, [bits[j] for j in self._order], prefix).lines(out)
 
-        def wire(width, expr, keep=False):
-            name = f"{prefix}{next(names)}"
-            decls.append(f"    {'(* keep *) ' if keep else ''}wire [{width - 1}:0] {name} = {expr};")
-            return name
 
-        def delay(v, width, cycles):
-            for _ in range(cycles):
-                r = f"{prefix}{next(names)}"
-                decls.append(f"    reg [{width - 1}:0] {r};")
-                regs.append(f"        {r} <= {v};")
-                v = r
-            return v
+class _Writer:
+    """Prints one :class:`PopCount`: leaves first, then the adders level by level, so that an
+    iCE40 level's adders can share carry chains."""
 
-        # Returns (signal, max count, adder level, stage in which the signal is available).
-        def build(t):
-            kind = t[0]
-            if kind == "bit":
-                return bits[t[1]], 1, 0, 0
-            if kind == "half":
-                a, b = bits[t[1]], bits[t[1] + 1]
-                s = wire(2, f"{{{a} & {b}, {a} ^ {b}}}")
-                level = self._half_level
-                if level and level % self.stage_levels == 0:
-                    return delay(s, 2, 1), 2, level, 1
-                return s, 2, level, 0
-            if kind == "rom":
-                n = self.rom_inputs
-                addr = ", ".join(reversed(bits[t[1]:t[1] + n]))
-                data = f"{prefix}{next(names)}"
-                decls.append(f"    wire [{_bits(n) - 1}:0] {data};")
-                decls.append(f"    lgn_rom{n} {data}_rom (.clk(clk), .addr({{{addr}}}), .data({data}));")
-                return delay(data, _bits(n), self.rom_stages - 1), n, self._level("rom"), self.rom_stages
-            va, ma, la, sa = build(t[1])
-            vb, mb, lb, sb = build(t[2])
-            level = max(la, lb) + 1
-            stage = (level - 1) // self.stage_levels
-            total = ma + mb + (t[3] is not None)
-            terms = [delay(va, _bits(ma), stage - sa), delay(vb, _bits(mb), stage - sb)]
-            if t[3] is not None:
-                terms.append(delay(bits[t[3]], 1, stage))
-            # Yosys merges chains of unregistered adders into one multi-operand adder and
-            # re-maps it badly; keep stops that, so the tree shape survives synthesis.
-            s = wire(_bits(total), " + ".join(terms), keep=True)
-            if level % self.stage_levels == 0:
-                return delay(s, _bits(total), 1), total, level, stage + 1
-            return s, total, level, stage
+    # Longest carry chain: nextpnr's timing analysis walks the carry through every cell of a
+    # chain, whether or not the logic lets it pass (a carry-in cell does not).
+    MAX_CHAIN = 12
 
-        v, total, _, stage = build(self._placed())
-        v = delay(v, _bits(total), self.latency - stage)
-        yield from decls
-        if regs:
+    def __init__(self, pc: PopCount, bits: list[str], prefix: str):
+        self.pc, self.bits, self.prefix = pc, bits, prefix
+        self.names = iter(range(1 << 30))
+        self.decls: list[str] = []
+        self.regs: list[str] = []
+
+    def name(self) -> str:
+        return f"{self.prefix}{next(self.names)}"
+
+    def wire(self, width: int, expr: str, keep: bool = False) -> str:
+        name = self.name()
+        self.decls.append(f"    {'(* keep *) ' if keep else ''}wire [{width - 1}:0] {name} = {expr};")
+        return name
+
+    def delay(self, v: str, width: int, cycles: int) -> str:
+        for _ in range(cycles):
+            r = self.name()
+            self.decls.append(f"    reg [{width - 1}:0] {r};")
+            self.regs.append(f"        {r} <= {v};")
+            v = r
+        return v
+
+    def lines(self, out: str) -> Iterator[str]:
+        pc, cfg = self.pc, self.pc._cfg
+        value = {}  # node id -> (signal, stage in which it is available)
+        by_level = defaultdict(list)
+        for node in pc._nodes():
+            by_level[node.level].append(node)
+        for level in sorted(by_level):
+            adds = [n for n in by_level[level] if n.kind == "add"]
+            for node in by_level[level]:
+                if node.kind != "add":
+                    value[id(node)] = self.leaf(node)
+            if adds:
+                stage = pc._stage(level)
+                operands = []
+                for node in adds:
+                    ops = [self.operand(c, value, stage) for c in node.children]
+                    cin = self.delay(self.bits[node.slots[0]], 1, stage) if node.slots else None
+                    operands.append((node, ops, cin))
+                for node, sum_ in zip(adds, self.adders(operands)):
+                    reg = cfg.registered(level)
+                    value[id(node)] = (self.delay(sum_, _bits(node.total), reg), stage + reg)
+        root = pc._root
+        v, stage = value[id(root)] if root.kind != "bit" else (self.bits[root.slots[0]], 0)
+        v = self.delay(v, _bits(root.total), pc.latency - stage)
+        yield from self.decls
+        if self.regs:
             yield "    always @(posedge clk) begin"
-            yield from regs
+            yield from self.regs
             yield "    end"
         yield f"    assign {out} = {v};"
+
+    def operand(self, node: _Node, value: dict, stage: int) -> str:
+        if node.kind == "bit":
+            return self.delay(self.bits[node.slots[0]], 1, stage)
+        v, ready = value[id(node)]
+        return self.delay(v, _bits(node.total), stage - ready)
+
+    def leaf(self, node: _Node) -> tuple[str, int]:
+        """A leaf's value, registered after level 1 (a ROM's read register is its own)."""
+        b = [self.bits[j] for j in node.slots]
+        if node.kind == "half":
+            s = self.wire(2, f"{{{b[0]} & {b[1]}, {b[0]} ^ {b[1]}}}")
+        elif node.kind == "full":
+            a, c, d = b
+            s = self.wire(2, f"{{({a} & {c}) | ({d} & ({a} ^ {c})), {a} ^ {c} ^ {d}}}")
+        else:
+            n = self.pc.rom_inputs
+            data = self.name()
+            self.decls.append(f"    wire [{_bits(n) - 1}:0] {data};")
+            self.decls.append(f"    lgn_rom{n} {data}_rom (.clk(clk), .addr({{{', '.join(reversed(b))}}}), "
+                              f".data({data}));")
+            stages = self.pc.rom_stages
+            return self.delay(data, _bits(n), stages - 1), stages
+        return self.delay(s, 2, 1), 1
+
+    def adders(self, operands: list) -> list[str]:
+        """The sums of ``(node, (a, b), cin)``, as ``+`` or as iCE40 carry chains."""
+        if self.pc.adders == "generic":
+            # Yosys merges chains of unregistered adders into one multi-operand adder and
+            # re-maps it badly; keep stops that, so the tree shape survives synthesis.
+            return [self.wire(_bits(node.total), " + ".join([*ops, *([cin] if cin else [])]), keep=True)
+                    for node, ops, cin in operands]
+        by_node = {id(node): (node, ops, cin) for node, ops, cin in operands}
+        return [s for chain in self.group([node for node, _, _ in operands])
+                for s in self.chain([by_node[id(node)] for node in chain])]
+
+    @classmethod
+    def group(cls, adds: list[_Node]) -> list[list[_Node]]:
+        """A level's adders in carry chains of at most ``MAX_CHAIN`` cells."""
+        chains, length = [[]], 0
+        for node in adds:
+            width = _bits(node.total) + 1
+            if chains[-1] and length + width > cls.MAX_CHAIN:
+                chains.append([])
+                length = 0
+            chains[-1].append(node)
+            length += width
+        return [c for c in chains if c]
+
+    def chain(self, segments: list) -> list[str]:
+        """One iCE40 carry chain of adders: a cell per sum bit (LUT = I1 ^ I2 ^ carry in,
+        SB_CARRY the majority of the same); an adder's top bit, when it is the carry out, is a
+        cell whose LUT passes the carry, and whose carry logic starts the next adder's carry
+        with its carry-in (the majority of cin, cin and anything is cin)."""
+        sums, carry, top = [], "1'b0", None  # top: the open top bit's sum list, awaiting its cell
+        for node, (a, b), cin in segments:
+            width = _bits(node.total)
+            wa, wb = (_bits(child.total) for child in node.children)
+            if top is not None or cin is not None:
+                g = cin or "1'b0"
+                if top is not None:
+                    top.append(self.lut(_PASS, g, g, carry))
+                carry = self.carry(g, g, carry) if cin is not None else "1'b0"
+            bits = []
+            for i in range(width):
+                if i == max(wa, wb):  # the carry out: a cell of its own closes this adder
+                    top = bits
+                    break
+                x = f"{a}[{i}]" if i < wa else "1'b0"
+                y = f"{b}[{i}]" if i < wb else "1'b0"
+                bits.append(self.lut(_SUM, x, y, carry))
+                carry = self.carry(x, y, carry) if i + 1 < width else "1'b0"
+            else:
+                top = None
+            sums.append(bits)
+        if top is not None:
+            top.append(self.lut(_PASS, "1'b0", "1'b0", carry))
+        return [self.wire(len(bits), "{" + ", ".join(reversed(bits)) + "}") for bits in sums]
+
+    def lut(self, init: str, i1: str, i2: str, i3: str) -> str:
+        o = self.name()
+        self.decls.append(f"    wire {o};")
+        self.decls.append(f"    SB_LUT4 #(.LUT_INIT({init})) {o}_lut (.O({o}), .I0(1'b0), .I1({i1}), "
+                          f".I2({i2}), .I3({i3}));")
+        return o
+
+    def carry(self, i0: str, i1: str, ci: str) -> str:
+        o = self.name()
+        self.decls.append(f"    wire {o};")
+        self.decls.append(f"    SB_CARRY {o}_carry (.CO({o}), .I0({i0}), .I1({i1}), .CI({ci}));")
+        return o
 
 
 def rom_module(rom_inputs: int) -> Iterator[str]:
@@ -502,6 +729,14 @@ class GroupSum:
                         for c, r in enumerate(per_class)]
         self.bits = self._counts[0].bits
         self.latency = max(pc.latency for pc in self._counts)
+        pad = [(self.latency - pc.latency) * self.bits for pc in self._counts]
+        self.luts = sum(pc.luts for pc in self._counts)
+        self.carries = sum(pc.carries for pc in self._counts)
+        self.ffs = sum(pc.ffs for pc in self._counts) + sum(pad)
+        self.lone_ffs = sum(pc.lone_ffs for pc in self._counts) + sum(pad)
+        self.carry_cells = sum(pc.carry_cells for pc in self._counts)
+        self.brams = sum(pc.roms for pc in self._counts)
+        self.cones = list(cones) if cones is not None else []
 
     def terms(self) -> list[tuple]:
         """Per class, :meth:`PopCount.terms`: positions within the class's group."""
@@ -535,3 +770,17 @@ class GroupSum:
         rom_inputs = {pc.rom_inputs for pc in self._counts if pc.roms}
         for n in sorted(rom_inputs):
             yield from rom_module(n)
+
+
+# Behaviour of the iCE40 cells that ``adders="ice40"`` instances, for simulators and for the
+# proof (synthesis uses Yosys's own cell library instead; tests/test_popcount.py checks these
+# against it).
+ICE40_CELL_MODELS = """\
+// Simulation models of the iCE40 cells lgn2rtl instances (SB_LUT4, SB_CARRY). Not for synthesis.
+module SB_LUT4 #(parameter [15:0] LUT_INIT = 16'h0000) (output wire O, input wire I0, I1, I2, I3);
+    assign O = LUT_INIT[{I3, I2, I1, I0}];
+endmodule
+module SB_CARRY (output wire CO, input wire I0, I1, CI);
+    assign CO = (I0 & I1) | ((I0 | I1) & CI);
+endmodule
+"""
