@@ -1,35 +1,72 @@
 """Pipelined argmax with ties to the lowest index."""
 from functools import lru_cache
 
-from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.hdl import Const, Instance, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 
-__all__ = ["Argmax"]
+__all__ = ["Argmax", "COMPARES"]
+
+COMPARES = ("carry", "ice40", "lut")
 
 
 @lru_cache(maxsize=None)
-def _shape(n, depth):
-    """``(cherries, tree)``: a tree over leaves ``0..n-1`` in order, at most ``depth`` levels deep,
-    with the fewest nodes whose children are both leaves ("cherries"); None if none fits.
+def _shape(n, width, stage_levels, offset):
+    """``(cost, tree)``: the tree over leaves ``0..n-1`` in order, ``ceil_log2(n)`` levels deep,
+    that costs the fewest logic cells on an iCE40 (see :func:`_options`).
 
     ``tree`` is a leaf index or a pair ``(left, right)``. Among equals the most balanced wins.
     """
-    if n == 1:
-        return 0, 0
-    if n > 1 << depth:
-        return None
-    best = None
-    for a in range(n // 2, 0, -1):  # most balanced split first
-        left, right = _shape(a, depth - 1), _shape(n - a, depth - 1)
-        if left is None or right is None:
-            continue
-        cherries = left[0] + right[0] + (a == 1 and n == 2)
-        if best is None or cherries < best[0]:
-            best = (cherries, (left[1], _shift(right[1], a)))
-    return best
+    options = _options(0, n, n, width, stage_levels, offset)
+    return min((cost, tree) for level, (cost, tree) in options.items()
+               if level <= max(1, ceil_log2(n)))
+
+
+def _stage(level, stage_levels, offset):
+    """The stage in which a node at ``level`` compares."""
+    return offset + (level - 1) // stage_levels
+
+
+@lru_cache(maxsize=None)
+def _options(lo, hi, n, width, stage_levels, offset):
+    """``{level: (cost, tree)}``: the cheapest subtree over leaves ``lo..hi-1`` for each level of
+    its root.  A node pays its compare's carry cells, the cell that brings the result out and
+    its register, its select LUTs, inverters for a cherry, and every register its operands wait
+    in: a leaf waits from the argmax's input to its compare stage in flip-flops of its own (a
+    logic cell each on iCE40), a subtree from the stage its value is ready in."""
+    if hi - lo == 1:
+        return {0: (0, lo)}
+    idx = max(1, ceil_log2(n))
+    best = {}
+    for mid in range(lo + 1, hi):
+        for la, (ca, ta) in _options(lo, mid, n, width, stage_levels, offset).items():
+            for lb, (cb, tb) in _options(mid, hi, n, width, stage_levels, offset).items():
+                level = max(la, lb) + 1
+                stage = _stage(level, stage_levels, offset)
+                cost = ca + cb + 2 * width + 2 + idx  # compare chain, result out and its register, selects
+                if la == lb == 0:
+                    cost += width + (stage * width if offset else 0)  # inverters; the other leaf waits
+                for lc in (la, lb):
+                    if lc == 0:
+                        cost += 0 if la == lb == 0 else stage * width
+                        continue
+                    ready = _stage(lc, stage_levels, offset) + (lc % stage_levels == 0)
+                    registered = lc % stage_levels == 0
+                    cost += max(0, stage - ready - (not registered)) * (width + idx)
+                balance = abs((mid - lo) - (hi - mid))
+                if level not in best or (cost, balance) < best[level][:2]:
+                    best[level] = (cost, balance, (ta, tb))
+    return {level: (cost, tree) for level, (cost, _, tree) in best.items()}
+
+
+def _cherries(tree):
+    if isinstance(tree, int):
+        return 0
+    if isinstance(tree[0], int) and isinstance(tree[1], int):
+        return 1
+    return _cherries(tree[0]) + _cherries(tree[1])
 
 
 def _shift(tree, k):
@@ -44,14 +81,14 @@ class Argmax(wiring.Component):
     """Index of the largest of ``n`` unsigned scores; ties go to the lowest index.
 
     ``i`` holds the scores packed, score ``k`` in ``i[k*width:(k+1)*width]``.  ``index`` is
-    the argmax of the scores ``i`` had ``latency`` cycles earlier and ``scores`` is ``i``
-    delayed by the same ``latency``.  A new ``i`` is accepted every cycle; there is no reset
+    the argmax of the scores ``i`` had ``latency`` cycles earlier (the scores themselves wait
+    in a ``delay.Delay`` beside it).  A new ``i`` is accepted every cycle; there is no reset
     or enable on the datapath.
 
     The scores meet in a binary tree of compare-and-select nodes over the leaves in index
     order; a node takes its right operand only if it is strictly greater, so ties go left.
-    Registers follow every ``stage_levels`` tree levels and the last level.  The ``scores``
-    delay line doubles as the pipeline registers of the leaves.  A node's index is selected a
+    Registers follow every ``stage_levels`` tree levels and the last level; a leaf compared at
+    a later level waits in registers of its own.  A node's index is selected a
     stage after its compare, by the registered compare result (so the last select is logic
     after the last register): selects between constant leaf indices become flip-flop resets,
     and a reset pin right behind a compare was the slowest path of the design.
@@ -70,8 +107,9 @@ class Argmax(wiring.Component):
         Bits per score (>= 1).
     stage_levels : int
         Tree levels per pipeline stage (>= 1).
-    compare : ``"carry"`` or ``"lut"``
-        ``"carry"`` compares on the carry chain (``b > a`` is the carry out of ``b + ~a``).
+    compare : ``"carry"``, ``"ice40"`` or ``"lut"``
+        ``"carry"`` compares on the carry chain (``b > a`` is the carry out of ``b + ~a``),
+        ``"ice40"`` the same in iCE40 ``SB_CARRY`` cells with the result in a LUT of the chain;
         ``"lut"`` compares in LUT logic (more LUTs, deeper).
     invert_stage : bool
         With ``compare="carry"``, register the inverted scores of the cherries in a stage of
@@ -80,7 +118,7 @@ class Argmax(wiring.Component):
     Attributes
     ----------
     latency : int
-        Clock cycles from ``i`` to ``index`` and ``scores`` (0 for ``n == 1``).
+        Clock cycles from ``i`` to ``index`` (0 for ``n == 1``).
     cherries : int
         Compare nodes that pay ``width`` inverter LUTs (``compare="carry"``).
     """
@@ -89,43 +127,77 @@ class Argmax(wiring.Component):
         for name, value in (("n", n), ("width", width), ("stage_levels", stage_levels)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, not {value!r}")
-        if compare not in ("carry", "lut"):
-            raise ValueError(f"compare must be 'carry' or 'lut', not {compare!r}")
+        if compare not in COMPARES:
+            raise ValueError(f"compare must be one of {', '.join(COMPARES)}, not {compare!r}")
         self.n = n
         self.width = width
         self.stage_levels = stage_levels
         self.compare = compare
-        self.cherries, self._tree = _shape(n, ceil_log2(n))
+        self._offset = int(compare != "lut" and invert_stage and n > 1)
+        self._tree = _shape(n, width, stage_levels, self._offset)[1]
+        self.cherries = _cherries(self._tree)
         self.depth = _depth(self._tree)
-        self._offset = int(compare == "carry" and invert_stage and n > 1)
         self.latency = self._offset + -(-self.depth // stage_levels)
         super().__init__({
             "i": In(n * width),
             "index": Out(max(1, ceil_log2(n))),
-            "scores": Out(n * width),
         })
+
+    def resources(self) -> dict:
+        """Planned ``luts``, ``carries``, ``ffs`` and ``lone_ffs`` (flip-flops that do not follow a
+        LUT of their own): a select LUT per score bit and node but the root, an inverter per bit
+        of a cherry, about one LUT per node for the index; a carry chain per compare."""
+        self.elaborate(None)._MustUse__used = True  # built to count its registers, not to be used
+        nodes = self.n - 1
+        carry = self.compare != "lut"
+        return {"luts": max(0, nodes - 1) * self.width + (self.cherries * self.width if carry else
+                                                           nodes * self.width) + nodes,
+                "carries": nodes * self.width if carry else 0,
+                "ffs": self._ffs["all"], "lone_ffs": self._ffs["lone"]}
 
     def elaborate(self, platform):
         m = Module()
         w = self.width
-        carry = self.compare == "carry"
+        carry = self.compare != "lut"
         names = iter(range(1 << 30))
 
-        def register(v):
+        def carry_out(x, y, cin):
+            """The carry out of ``x + y + cin`` (``w`` bits each)."""
+            if self.compare == "carry":
+                return (x + y + cin)[w]
+            # iCE40 cells: the chain, and a cell of it whose LUT passes the carry out to the
+            # fabric (written as ``+``, nextpnr adds that cell after packing, a routing hop away)
+            c = Const(cin, 1)
+            for i in range(w):
+                co = Signal(name=f"co{next(names)}")
+                m.submodules += Instance("SB_CARRY", o_CO=co, i_I0=x[i], i_I1=y[i], i_CI=c)
+                c = co
+            o = Signal(name=f"gt{next(names)}")
+            m.submodules += Instance("SB_LUT4", p_LUT_INIT=Const(0xFF00, 16), o_O=o,
+                                     i_I0=0, i_I1=0, i_I2=0, i_I3=c)
+            return o
+
+        ffs = self._ffs = {"all": 0, "lone": 0}
+
+        def register(v, packs=True):
+            # packs: v is a LUT's output, which the register shares a logic cell with
             r = Signal(len(v), name=f"r{next(names)}", reset_less=True)
             m.d.sync += r.eq(v)
+            ffs["all"] += len(v)
+            ffs["lone"] += 0 if packs and not isinstance(v, Const) else len(v)
             return r
 
-        delayed = [self.i]
+        delayed = {}  # (leaf, stage): its score as it was ``stage`` cycles ago
 
         def score(k, stage):
-            while len(delayed) <= stage:
-                delayed.append(register(delayed[-1]))
-            return delayed[stage][k * w:(k + 1) * w]
+            if (k, stage) not in delayed:
+                delayed[k, stage] = self.i[k * w:(k + 1) * w] if stage == 0 else \
+                    register(score(k, stage - 1), packs=False)
+            return delayed[k, stage]
 
         def delay(v, cycles):
-            for _ in range(cycles):
-                v = register(v)
+            for k in range(cycles):
+                v = register(v, packs=k == 0)
             return v
 
         # build(t, inv) -> (value in polarity inv, its stage, index, its stage, level); the stage
@@ -152,18 +224,18 @@ class Argmax(wiring.Component):
             if not carry:
                 m.d.comb += c.eq(vb > va)
             elif inv_a:
-                m.d.comb += c.eq((vb + va)[w])                    # b > a: b + ~a >= 2**w
+                m.d.comb += c.eq(carry_out(vb, va, 0))            # b > a: b + ~a >= 2**w
             elif inv_b:
-                m.d.comb += c.eq((va + vb + 1)[w])                # b > a: a + ~b + 1 < 2**w
+                m.d.comb += c.eq(carry_out(va, vb, 1))            # b > a: a + ~b + 1 < 2**w
                 flip = True
             else:  # a cherry: the inverted left score, registered in a stage of its own or not
                 na = delay(~score(a, 0), 1) if self._offset else ~va
-                m.d.comb += c.eq((vb + na)[w])
+                m.d.comb += c.eq(carry_out(vb, na, 0))
 
             def select(c, b_value, a_value):
                 return Mux(c, a_value, b_value) if flip else Mux(c, b_value, a_value)
 
-            index = select(register(c),
+            index = select(register(c, packs=not carry),
                            ib if b_leaf else delay(ib, stage - jb + 1),
                            ia if a_leaf else delay(ia, stage - ja + 1))
             if root:
@@ -177,6 +249,4 @@ class Argmax(wiring.Component):
             m.d.comb += self.index.eq(0)
         else:
             m.d.comb += self.index.eq(build(self._tree, False, root=True)[2])
-        for k in range(self.n):
-            m.d.comb += self.scores[k * w:(k + 1) * w].eq(score(k, self.latency))
         return m
