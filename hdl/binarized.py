@@ -19,12 +19,7 @@ from typing import TextIO
 from ..ir import Binarized
 from .popcount import PopCount
 
-__all__ = ["cost", "latency", "write_layer"]
-
-
-def latency(layer: Binarized) -> int:
-    """Clock cycles from the layer's inputs to its output bits."""
-    return PopCount(layer.fan_in).latency
+__all__ = ["cost", "write_layer"]
 
 
 def cost(fan_in: int) -> tuple[int, int]:

@@ -3,7 +3,8 @@
 Amaranth needs minutes and gigabytes to elaborate a million single-bit gates
 (TOOLCHAIN.md), and its netlist-style output is slow for Icarus, so the
 layers are printed straight from the IR and, chained with the GroupSum trees,
-instanced from Amaranth (``Datapath``). Pipeline registers sit after every ``pipeline`` layers, but
+instanced from Amaranth (``Datapath``). Pipeline registers sit after the layers the schedule
+names (``schedule.Schedule.core_cuts``), but
 never after the last layer: the GroupSum's leaves follow combinationally so synthesis can
 merge last-stage gates into their LUTs, and :func:`cones` tells the GroupSum which inputs
 those gates are, so that it places them in its leaves (``passes.prune`` moves the small
@@ -12,9 +13,8 @@ layer (``binarized.py``) pipelines itself: its popcounts start in the stage
 of the layer before it and take their own latency.
 
 With an on-chip encoder (``features``, lgn2rtl/features.py) the core takes raw feature codes
-and its first "layer" is the thermometer's comparators, counted like a logic layer for the
-pipeline: with ``pipeline=1`` they are a stage of their own, with more they share the first
-stage with the first logic layers.
+and its first "layer" is the thermometer's comparators: a cut at ``schedule.ENCODER`` gives
+them a stage of their own, otherwise they share the first stage with the first logic layers.
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from ..ir import Binarized, Layer, Network
 from ..passes import depends
 from . import binarized
 from .popcount import MODULE as GROUPSUM, Cone, GroupSum
+from .schedule import binarized_latency, layer_stages
 
 MODULE = "lgn_core"
 DATAPATH = "lgn_datapath"
@@ -47,29 +48,15 @@ _GATE2 = {
 _GATE1 = {0: "1'b0", 1: "~{a}", 2: "{a}", 3: "1'b1"}
 
 
-def stages(net: Network, pipeline: int, features: FeatureFormat | None = None) -> np.ndarray:
-    """Pipeline stage in which each layer's outputs are ready.
-
-    Registers follow LUT layers pipeline, 2*pipeline, ...; an on-chip encoder counts as one
-    layer before layer 0. A binarized layer adds its popcount's latency; its compare then
-    counts as the first layer of the new stage.
-    """
-    out, stage, run = [], 0, int(features is not None)
-    for layer in net.layers:
-        if isinstance(layer, Binarized):
-            stage, run = stage + binarized.latency(layer), 1
-        else:
-            if run == pipeline:
-                stage, run = stage + 1, 0
-            run += 1
-        out.append(stage)
-    return np.array(out, dtype=np.int64)
+def stages(net: Network, cuts: tuple[int, ...], features: FeatureFormat | None = None) -> np.ndarray:
+    """Pipeline stage in which each layer's outputs are ready (``schedule.layer_stages``)."""
+    return layer_stages(net, cuts, features)
 
 
-def read_stages(net: Network, pipeline: int, features: FeatureFormat | None = None) -> np.ndarray:
+def read_stages(net: Network, cuts: tuple[int, ...], features: FeatureFormat | None = None) -> np.ndarray:
     """Pipeline stage in which each layer reads its inputs (a binarized layer: before its popcount)."""
-    return stages(net, pipeline, features) - [binarized.latency(layer) if isinstance(layer, Binarized) else 0
-                                              for layer in net.layers]
+    return stages(net, cuts, features) - [binarized_latency(layer) if isinstance(layer, Binarized) else 0
+                                          for layer in net.layers]
 
 
 def bus_width(net: Network, features: FeatureFormat | None = None) -> int:
@@ -77,9 +64,9 @@ def bus_width(net: Network, features: FeatureFormat | None = None) -> int:
     return net.n_inputs if features is None else features.width
 
 
-def latency(net: Network, pipeline: int, features: FeatureFormat | None = None) -> int:
+def latency(net: Network, cuts: tuple[int, ...], features: FeatureFormat | None = None) -> int:
     """Register stages the core adds between its input and its (combinational) outputs."""
-    return int(stages(net, pipeline, features)[-1])
+    return int(stages(net, cuts, features)[-1])
 
 
 def expression(table: int, names: list[str]) -> str:
@@ -94,12 +81,12 @@ def expression(table: int, names: list[str]) -> str:
     return f"{1 << k}'h{table:0{1 << (k - 2)}x} >> {{{', '.join(reversed(names))}}}"
 
 
-def made_in(net: Network, pipeline: int, features: FeatureFormat | None = None) -> np.ndarray:
+def made_in(net: Network, cuts: tuple[int, ...], features: FeatureFormat | None = None) -> np.ndarray:
     """Pipeline stage in which each signal is computed (model inputs: stage 0)."""
-    return np.concatenate([[0], stages(net, pipeline, features)])[net.signal_layer() + 1]
+    return np.concatenate([[0], stages(net, cuts, features)])[net.signal_layer() + 1]
 
 
-def cones(net: Network, pipeline: int, features: FeatureFormat | None = None) -> list[Cone]:
+def cones(net: Network, cuts: tuple[int, ...], features: FeatureFormat | None = None) -> list[Cone]:
     """What the GroupSum counts at each output (``popcount.Cone``).
 
     A LUT node of the last stage that no node reads is the set of signals it reads: a popcount
@@ -108,7 +95,7 @@ def cones(net: Network, pipeline: int, features: FeatureFormat | None = None) ->
     read = np.zeros(net.n_signals, dtype=bool)
     for layer in net.layers:
         read[layer.inputs[depends(layer)]] = True
-    late = made_in(net, pipeline, features) == stages(net, pipeline, features)[-1]
+    late = made_in(net, cuts, features) == stages(net, cuts, features)[-1]
     own = np.zeros(net.n_signals, dtype=bool)
     own[net.outputs] = True
     own &= late & ~read
@@ -122,24 +109,48 @@ def cones(net: Network, pipeline: int, features: FeatureFormat | None = None) ->
     return [cone.get(s, s) for s in net.outputs.tolist()]
 
 
-def write_core(net: Network, pipeline: int, out: TextIO, features: FeatureFormat | None = None) -> None:
+def _last_read(net: Network, cuts: tuple[int, ...], features: FeatureFormat | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per signal: the stage it is made in, and the last stage that reads it (the GroupSum
+    reads the outputs in the core's last stage)."""
+    made = made_in(net, cuts, features)
+    last = made.copy()
+    for layer, s in zip(net.layers, read_stages(net, cuts, features)):
+        np.maximum.at(last, layer.inputs.ravel(), s)
+    np.maximum.at(last, net.outputs, stages(net, cuts, features)[-1])
+    return made, last
+
+
+def register_cost(net: Network, cuts: tuple[int, ...], features: FeatureFormat | None = None) -> tuple[int, int]:
+    """``(flip-flops, lone)`` of the core's pipeline registers; ``lone`` are those that do not
+    follow a LUT of their own: a model input, a signal that also has a reader in the stage
+    it is made in, or any register after the first on a signal that skips stages."""
+    made, last = _last_read(net, cuts, features)
+    ffs = np.maximum(last - made, 0)
+    reads_here = np.zeros(net.n_signals, dtype=bool)
+    for layer, s in zip(net.layers, read_stages(net, cuts, features)):
+        ins = layer.inputs.ravel()
+        reads_here[ins[made[ins] == s]] = True
+    lut = np.arange(net.n_signals) >= net.n_inputs
+    packs = lut & (ffs > 0) & ~reads_here
+    return int(ffs.sum()), int(ffs.sum() - packs.sum())
+
+
+def write_core(net: Network, cuts: tuple[int, ...], out: TextIO, features: FeatureFormat | None = None) -> None:
     """Print module ``lgn_core(clk, i_data, o_bits)``; o_bits[j] is signal net.outputs[j].
 
-    ``i_data`` holds the input bits, or with ``features`` the raw feature codes.
+    ``i_data`` holds the input bits, or with ``features`` the raw feature codes.  ``cuts`` are
+    the layers after which a register stage sits (``schedule.Schedule.core_cuts``).
     Written a layer at a time: a million nodes take seconds, not minutes.
     """
-    stage_of_layer, reads = stages(net, pipeline, features), read_stages(net, pipeline, features)
-    made = made_in(net, pipeline, features)
+    stage_of_layer, reads = stages(net, cuts, features), read_stages(net, cuts, features)
     # the last stage a signal is read in decides how many registered copies it needs
-    last = made.copy()
-    for layer, s in zip(net.layers, reads):
-        np.maximum.at(last, layer.inputs.ravel(), s)
-    np.maximum.at(last, net.outputs, stage_of_layer[-1])
+    made, last = _last_read(net, cuts, features)
     # cur[sig]: the name under which the stage being written reads signal sig
     cur = [f"i_data[{i}]" for i in range(net.n_inputs)] + [""] * net.n_nodes
 
+    where = ", ".join(map(str, cuts)) if cuts else "none"
     out.write(f"// Generated by lgn2rtl: {len(net.layers)} layers, {net.n_nodes} nodes, "
-              f"registers after every {pipeline} layer(s), latency {latency(net, pipeline, features)}.\n"
+              f"registers after layers: {where}; latency {latency(net, cuts, features)}.\n"
               f"module {MODULE} (\n    input wire clk,\n    input wire [{bus_width(net, features) - 1}:0] i_data,\n"
               f"    output wire [{len(net.outputs) - 1}:0] o_bits\n);\n")
     if features is not None:
@@ -157,7 +168,7 @@ def write_core(net: Network, pipeline: int, out: TextIO, features: FeatureFormat
         sigs = range(start, start + len(layer))
         if isinstance(layer, Binarized):
             out.write(f"    // layer {i}: {len(layer)} binarized neurons, fan-in {layer.fan_in}, "
-                      f"popcount latency {binarized.latency(layer)}\n")
+                      f"popcount latency {binarized_latency(layer)}\n")
             binarized.write_layer(layer, start, cur, out)
             cur[start:start + len(layer)] = [f"n{sig}" for sig in sigs]
             continue
@@ -207,14 +218,14 @@ def _registers(stage: int, crossing: list[int], n_inputs: int, cur: list[str], o
         cur[sig] = r
 
 
-def write_datapath(net: Network, pipeline: int, groupsum: GroupSum, out: TextIO,
+def write_datapath(net: Network, cuts: tuple[int, ...], groupsum: GroupSum, out: TextIO,
                    features: FeatureFormat | None = None) -> None:
     """Print ``lgn_core``, ``lgn_groupsum`` and ``lgn_datapath(clk, i_data, o_scores)`` chaining them.
 
     The chain lives in Verilog because the bus between the two can be wider than the
     65535 bits Amaranth allows a signal.
     """
-    write_core(net, pipeline, out, features)
+    write_core(net, cuts, out, features)
     groupsum.write(out)
     n_bits, n_scores = len(net.outputs), groupsum.classes * groupsum.bits
     out.write(f"""module {DATAPATH} (
@@ -235,8 +246,9 @@ class Datapath(wiring.Component):
     The Verilog itself comes from :func:`write_datapath`; Amaranth only sees a black box.
     """
 
-    def __init__(self, net: Network, pipeline: int, groupsum: GroupSum, features: FeatureFormat | None = None):
-        self.latency = latency(net, pipeline, features) + groupsum.latency
+    def __init__(self, net: Network, cuts: tuple[int, ...], groupsum: GroupSum,
+                 features: FeatureFormat | None = None):
+        self.latency = latency(net, cuts, features) + groupsum.latency
         super().__init__({"i": In(bus_width(net, features)), "o": Out(groupsum.classes * groupsum.bits)})
 
     def elaborate(self, platform) -> Module:

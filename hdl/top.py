@@ -10,7 +10,9 @@ from ..features import FeatureFormat
 from ..ir import Network
 from .argmax import Argmax
 from .core import Datapath, cones, latency
+from .delay import Delay
 from .popcount import GroupSum
+from .schedule import Schedule
 
 # Nets of the flattened top where lgn2rtl.sim.prove cuts its proof: the core's output bits as
 # the GroupSum reads them, and the GroupSum's scores (named by elaborate below,
@@ -20,11 +22,13 @@ SCORES_NET = "datapath.datapath.o_scores"
 ROM_INPUTS = 10  # address bits of a popcount ROM: 1024 x 4 fits an iCE40 SB_RAM40_4K and an ECP5 DP16KD
 
 
-def group_sum(net: Network, pipeline: int, roms: int = 0, features: FeatureFormat | None = None) -> GroupSum:
-    """The GroupSum popcounts of ``net``'s classes, ``roms`` ROM leaves per class, planned for
-    what the core computes in its last stage (``core.cones``)."""
-    return GroupSum(net.head.classes, net.group_size, roms=roms, rom_inputs=ROM_INPUTS,
-                    cones=cones(net, pipeline, features))
+def group_sum(net: Network, schedule: Schedule, features: FeatureFormat | None = None) -> GroupSum:
+    """The GroupSum popcounts of ``net``'s classes as ``schedule`` has them, planned for what the
+    core computes in its last stage (``core.cones``)."""
+    return GroupSum(net.head.classes, net.group_size, roms=schedule.roms, rom_inputs=ROM_INPUTS,
+                    rom_stages=schedule.rom_stages, stage_levels=schedule.popcount_levels,
+                    adders=schedule.adders, ff_cost=schedule.ff_cost,
+                    cones=cones(net, schedule.core_cuts, features))
 
 
 class Top(wiring.Component):
@@ -36,15 +40,21 @@ class Top(wiring.Component):
     of the maximum score. There is no backpressure: the design never stalls,
     so a sample presented with ``i_valid`` is always taken. Only the valid
     pipeline is reset; the datapath carries don't-care values while invalid.
-    ``roms`` block-RAM lookup tables per class each count ``ROM_INPUTS`` output bits.
+    ``schedule`` decides where the registers go and what becomes which hardware;
+    ``groupsum`` is ``group_sum(net, schedule, features)`` when the caller has it already.
     """
 
-    def __init__(self, net: Network, pipeline: int, roms: int = 0, features: FeatureFormat | None = None):
-        self.groupsum = group_sum(net, pipeline, roms, features)
+    def __init__(self, net: Network, schedule: Schedule, features: FeatureFormat | None = None,
+                 groupsum: GroupSum | None = None):
+        self.schedule = schedule
+        self.groupsum = groupsum or group_sum(net, schedule, features)
         self.bits_per_class = self.groupsum.bits
-        self.core_latency = latency(net, pipeline, features)
-        self.datapath = Datapath(net, pipeline, self.groupsum, features)
-        self.argmax = Argmax(net.head.classes, self.bits_per_class)
+        self.core_latency = latency(net, schedule.core_cuts, features)
+        self.datapath = Datapath(net, schedule.core_cuts, self.groupsum, features)
+        self.argmax = Argmax(net.head.classes, self.bits_per_class, stage_levels=schedule.argmax_levels,
+                             invert_stage=schedule.argmax_invert,
+                             compare="ice40" if schedule.adders == "ice40" else "carry")
+        self.scores = Delay(net.head.classes * self.bits_per_class, self.argmax.latency, ram=schedule.delay_ram)
         self.latency = self.datapath.latency + self.argmax.latency
         super().__init__({
             "i_valid": In(1),
@@ -58,11 +68,13 @@ class Top(wiring.Component):
         m = Module()
         m.submodules.datapath = self.datapath
         m.submodules.argmax = self.argmax
+        m.submodules.scores = self.scores
         m.d.comb += [
             self.datapath.i.eq(self.i_data),
             self.argmax.i.eq(self.datapath.o),
+            self.scores.i.eq(self.datapath.o),
             self.o_class.eq(self.argmax.index),
-            self.o_scores.eq(self.argmax.scores),
+            self.o_scores.eq(self.scores.o),
         ]
         valid = Signal(self.latency)
         m.d.sync += valid.eq((valid << 1) | self.i_valid)

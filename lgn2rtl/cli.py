@@ -21,6 +21,10 @@ from .passes import PIPELINE, live_signals, lut4_estimate
 from .boards.synth import TARGETS, synthesize, synthesize_netlist
 from .boards.table import BOARDS
 from .errors import UserError
+from .hdl.parts import PARTS
+from .hdl.plan import GOALS
+
+DEFAULT_PART = "ice40-up5k"
 
 # markup off: messages carry user data such as "[out, 16]" that rich would eat as style tags
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
@@ -47,12 +51,20 @@ format_opt = click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)),
 opt_opt = click.option("-O", "opt_level", type=click.IntRange(0, 1), default=1, show_default=True,
                        help="-O0 compiles the network as given; -O1 first folds constants, wires, "
                             "inverters and duplicates into their readers and drops dead nodes (always bit-exact).")
-roms_opt = click.option("--roms", type=click.IntRange(min=0), default=0, show_default=True,
-                        help="Block-RAM ROMs per class that each count 10 bits in place of adder LUTs "
-                             "(an iCE40 UP5K has 30 block RAMs, an ECP5-85k 208).")
-pipeline_opt = click.option("--pipeline", type=click.IntRange(min=1), default=2, show_default=True,
-                            help="Register after every N logic layers: 1 is the shortest paths, larger N "
-                                 "lets synthesis merge gates into fewer LUTs.")
+roms_opt = click.option("--roms", type=click.IntRange(min=0),
+                        help="Expert: block-RAM ROMs per class that each count 10 bits in place of adder LUTs "
+                             "(an iCE40 UP5K has 30 block RAMs, an ECP5-85k 208) [default: the goal decides].")
+pipeline_opt = click.option("--pipeline", type=click.IntRange(min=1),
+                            help="Expert: a register after every N logic layers (1 is the shortest paths) "
+                                 "[default: the goal decides].")
+target_opt = click.option("--target", type=click.Choice(list(PARTS)), default=DEFAULT_PART, show_default=True,
+                          help="The FPGA part the design is shaped for: where registers go, how adders "
+                               "are written, what waits in block RAM. 'generic' is portable Verilog.")
+goal_opt = click.option("--goal", type=click.Choice(GOALS), default="balanced", show_default=True,
+                        help="balanced: the smallest design within 10% of the fastest that fits the part; "
+                             "fmax: the fastest that fits; area: the smallest.")
+target_mhz_opt = click.option("--target-mhz", type=click.FloatRange(min=1, max=2000),
+                              help="The smallest design whose estimated Fmax reaches this clock (overrides --goal).")
 
 
 ENCODER_OPTIONS = (
@@ -119,9 +131,22 @@ def _golden(net: Network, features: FeatureFormat | None, data: dict) -> tuple[n
     return golden.predict_features(net, data["features"]) if features else golden.predict(net, data["x"])
 
 
+def shape_options(fn):
+    """The options that shape the generated hardware beyond the part, handed to ``fn`` as one
+    ``shape`` dict of ``compile_design`` keywords."""
+    @functools.wraps(fn)
+    def wrapper(*args, goal: str, target_mhz: float | None, pipeline: int | None, opt_level: int,
+                roms: int | None, **kwargs):
+        shape = {"goal": goal, "target_mhz": target_mhz, "pipeline": pipeline, "roms": roms, "opt": bool(opt_level)}
+        return fn(*args, shape=shape, **kwargs)
+    for option in reversed((goal_opt, target_mhz_opt, pipeline_opt, opt_opt, roms_opt)):
+        wrapper = option(wrapper)
+    return wrapper
+
+
 def design_options(fn):
-    """MODEL plus the options that shape the generated hardware (compile, simulate, synth, build)."""
-    for option in reversed((model_arg, format_opt, pipeline_opt, opt_opt, roms_opt, encoder_options)):
+    """MODEL plus the options that shape the generated hardware (compile, simulate, prove, synth, build)."""
+    for option in reversed((model_arg, format_opt, shape_options, encoder_options)):
         fn = option(fn)
     return fn
 
@@ -255,36 +280,52 @@ def predict(model: Path, fmt: str | None, vec: Path, output: Path | None) -> Non
 
 @main.command(name="compile")
 @design_options
+@target_opt
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory for the Verilog and manifest.json (replaced as a whole).")
 @_user_errors
-def compile_(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int, encoder: dict | None,
-             output: Path) -> None:
-    """Compile MODEL to pipelined Verilog plus manifest.json."""
+def compile_(model: Path, fmt: str | None, shape: dict, encoder: dict | None, target: str, output: Path) -> None:
+    """Compile MODEL to pipelined Verilog plus manifest.json, shaped for the --target part.
+
+    \b
+    The design is chosen by an estimate of area and speed on the part (printed), before
+    any synthesis: --goal and --target-mhz pick which; --pipeline and --roms fix choices.
+    A model that fits the part in no way is refused with the numbers.
+    """
     net = load_model(model, fmt)
     features = _features(model, net, encoder)
     from .hdl.emit import compile_design  # after loading: a bad model fails fast
     with err.status("compiling") as status:
-        m = compile_design(net, output, pipeline, opt=bool(opt_level), roms=roms, progress=status.update,
-                           features=features)
-    out.print(f"wrote {output}/: {', '.join(m['files'])}, manifest.json")
+        m = compile_design(net, output, part=target, **shape, progress=status.update, features=features)
+    out.print(f"wrote {output}/: {', '.join(m['files'] + m['sim_files'])}, manifest.json")
     if features is not None:
         out.print(f"on-chip thermometer encoder: {features.count} features x {features.describe()}, "
                   f"feature f at i_data[{features.bits}*f +: {features.bits}]")
     out.print(f"top {m['top']}: {m['inputs']['data']['width']} input bits, {m['classes']} classes x "
               f"{m['outputs']['scores']['bits_per_class']}-bit scores, latency {m['latency']} cycles, "
               f"one sample per clock")
+    _print_estimate(m)
 
 
-def _record(command: str, model: Path, manifest: dict, pipeline: int, opt_level: int, roms: int) -> dict:
+def _print_estimate(m: dict) -> None:
+    """The design's estimate on its part, one line plus where the logic goes."""
+    e, part = m["estimate"], PARTS[m["part"]]
+    capacity = f" of {part.logic:,}" if part.logic else ""
+    out.print(f"estimate for {part.name}: {e['logic']:,}{capacity} {part.logic_unit} "
+              f"({e['luts']:,} LUT4, {e['ffs']:,} FF of which {e['lone_ffs']:,} without their own LUT, "
+              f"{e['carries']:,} carry, {e['brams']} block RAM), about {e['fmax_mhz']:.0f} MHz")
+    out.print("  " + ", ".join(f"{k} {v:,}" for k, v in e["by_part"].items()))
+
+
+def _record(command: str, model: Path, manifest: dict) -> dict:
     """What a result file of ``command`` (prove, simulate) is about: the model and the design."""
-    return {"format": f"lgn2rtl-{command}/1", "model": str(model),
-            "options": {"pipeline": pipeline, "opt_level": opt_level, "roms": roms},
-            "design": {k: manifest[k] for k in ("top", "latency", "nodes")}}
+    return {"format": f"lgn2rtl-{command}/1", "model": str(model), "options": manifest["options"],
+            "design": {k: manifest[k] for k in ("top", "latency", "nodes", "part", "schedule")}}
 
 
 @main.command()
 @design_options
+@target_opt
 @click.option("--vectors", "vec", type=click.Path(dir_okay=False, path_type=Path),
               help="Input .npz with x [N, n_inputs] bits or raw features [N, n_features] "
                    "(with --encoder: features).")
@@ -303,7 +344,7 @@ def _record(command: str, model: Path, manifest: dict, pipeline: int, opt_level:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write what was simulated (RTL or which netlist) and the result as JSON here.")
 @_user_errors
-def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int, encoder: dict | None,
+def simulate(model: Path, fmt: str | None, shape: dict, encoder: dict | None, target: str,
              vec: Path | None, n_random: int | None, seed: int, simulator: str, netlist: str | None,
              keep: Path | None, output: Path | None) -> None:
     """Compile MODEL, simulate it with cocotb, check every output against the golden model.
@@ -331,8 +372,7 @@ def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
         work = keep or Path(tmp)
         design = work / "design"
         with err.status("compiling") as status:
-            m = compile_design(net, design, pipeline, opt=bool(opt_level), roms=roms,
-                               progress=status.update, features=features)
+            m = compile_design(net, design, part=target, **shape, progress=status.update, features=features)
             if netlist:
                 gates = synthesize_netlist(design, m, netlist, work / "netlist", progress=status.update)
                 design = work / "netlist"
@@ -355,7 +395,7 @@ def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
     for problem in r.errors:
         out.print(problem, style="red")
     if output:
-        record = {**_record("simulate", model, m, pipeline, opt_level, roms),
+        record = {**_record("simulate", model, m),
                   "simulated": gates["netlist"] if netlist else "rtl",
                   "inputs": str(vec) if vec else {"random": n_random, "seed": seed},
                   "result": "pass" if r.ok else "fail", **asdict(r)}
@@ -367,6 +407,7 @@ def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
 
 @main.command()
 @design_options
+@target_opt
 @click.option("--timeout", type=click.FloatRange(min=1), default=600, show_default=True,
               help="Seconds the formal proof may take in all. Past that, nothing is claimed and the "
                    "design is simulated against the golden model instead (see --samples).")
@@ -381,7 +422,7 @@ def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path),
               help="Keep the compiled design, the reference Verilog and the Yosys scripts and logs here.")
 @_user_errors
-def prove(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int, encoder: dict | None,
+def prove(model: Path, fmt: str | None, shape: dict, encoder: dict | None, target: str,
           timeout: float, samples: int, seed: int, output: Path | None, cex_path: Path | None,
           keep: Path | None) -> None:
     """Prove the compiled RTL equal to MODEL as imported, on all 2^n inputs (Yosys SAT).
@@ -412,8 +453,8 @@ def prove(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int
     with tempfile.TemporaryDirectory(prefix="lgn2rtl-prove-") as tmp:
         work = keep or Path(tmp)
         with err.status("compiling") as status:
-            m = compile_design(net, work / "design", pipeline, opt=bool(opt_level), roms=roms, progress=status.update)
-            r = run_proof(net, work / "design", pipeline, bool(opt_level), roms, work / "prove", timeout=timeout,
+            m = compile_design(net, work / "design", part=target, **shape, progress=status.update)
+            r = run_proof(net, work / "design", work / "prove", timeout=timeout,
                           samples=samples, seed=seed, progress=status.update)
     out.print(f"{m['top']} (latency {m['latency']}, {net.n_inputs} inputs, {m['nodes']['after_opt']} nodes) "
               f"against {model.name} as imported ({net.n_nodes} nodes)")
@@ -445,7 +486,7 @@ def prove(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int
             vectors.save(cex_path, x=x, scores=golden.predict(net, x)[0])
             out.print(f"  written to {cex_path}")
     if output:
-        output.write_text(json.dumps({**_record("prove", model, m, pipeline, opt_level, roms), **asdict(r)},
+        output.write_text(json.dumps({**_record("prove", model, m), **asdict(r)},
                                      indent=1) + "\n")
     verdict = {"proven": ("PROVEN: the RTL equals the network on all inputs", "bold green", 0),
                "counterexample": ("COUNTEREXAMPLE", "bold red", 1),
@@ -462,7 +503,7 @@ def prove(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int
               help="Directory for report.json, report.txt, the design and tool logs.")
 @click.option("--seed", type=int, default=1, show_default=True, help="nextpnr placement seed.")
 @_user_errors
-def synth(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int, encoder: dict | None, target: str,
+def synth(model: Path, fmt: str | None, shape: dict, encoder: dict | None, target: str,
           output: Path, seed: int) -> None:
     """Synthesize MODEL with Yosys + nextpnr (YoWASP) and report LUTs, FFs, Fmax, latency.
 
@@ -474,8 +515,8 @@ def synth(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int
     features = _features(model, net, encoder)
     with tempfile.TemporaryDirectory(prefix="lgn2rtl-synth-") as tmp:
         with err.status("compiling") as status:
-            m = compile_design(net, Path(tmp) / "design", pipeline, opt=bool(opt_level), roms=roms,
-                               progress=status.update, features=features)
+            m = compile_design(net, Path(tmp) / "design", part=target, **shape, progress=status.update,
+                               features=features)
             synthesize(Path(tmp) / "design", m, target, output, seed=seed, progress=status.update)
     out.print((output / "report.txt").read_text().rstrip())
     out.print(f"written to {output}/report.json")
@@ -510,7 +551,7 @@ def boards() -> None:
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory for the bitstream, build.json, the design and tool logs (replaced as a whole).")
 @_user_errors
-def build(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int, encoder: dict | None,
+def build(model: Path, fmt: str | None, shape: dict, encoder: dict | None,
           board_name: str, output: Path) -> None:
     """Build a bitstream of MODEL behind a UART link for a board, with YoWASP Yosys + nextpnr.
 
@@ -524,8 +565,7 @@ def build(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int
     with err.status("") as status:
         def progress(step: str) -> None:
             status.update(f"{step} (step {STEPS.index(step) + 1} of {len(STEPS)}, {board.name})")
-        r = run_build(net, board, output, pipeline, opt=bool(opt_level), roms=roms, progress=progress,
-                      features=features)
+        r = run_build(net, board, output, shape, progress=progress, features=features)
     t = Table(title=f"{board.name} ({board.fpga}): {output / r['bitstream']}")
     for col in ("resource", "used", "available", "%"):
         t.add_column(col, justify="left" if col == "resource" else "right")

@@ -43,7 +43,8 @@ class LinkBench:
         top, wrapper = self.build_dir / f"{toplevel}.v", self.build_dir / f"{WRAPPER}.v"
         top.write_text(top_verilog)
         wrapper.write_text(_wrapper(toplevel))
-        sources = [wrapper, top] + [(Path(design_dir) / f).resolve() for f in manifest["files"]]
+        sources = [wrapper, top] + [(Path(design_dir) / f).resolve()
+                                    for f in [*manifest["files"], *manifest.get("sim_files", [])]]
         log = self.build_dir / "build.log"
         with _environ(self.env), _runner_log(self.build_dir / "runner.log") as runner_log:
             self.runner = get_runner("icarus")

@@ -65,6 +65,7 @@ import numpy as np
 from .. import golden, vectors
 from ..errors import UserError
 from ..hdl.emit import copy_design, hardware_network, yosys_reads
+from ..hdl.schedule import Schedule
 from ..hdl.top import CORE_BITS_NET, SCORES_NET, group_sum
 from ..ir import Binarized, Network
 from .runner import simulate
@@ -111,22 +112,23 @@ class ProofResult:
     notes: list[str] = field(default_factory=list)
 
 
-def prove(net: Network, design_dir: Path, pipeline: int, opt: bool, roms: int, work: Path,
+def prove(net: Network, design_dir: Path, work: Path,
           timeout: float = DEFAULT_TIMEOUT, samples: int = DEFAULT_SAMPLES, seed: int = 0,
           progress: Callable[[str], None] = lambda step: None) -> ProofResult:
     """Prove the design in ``design_dir`` equal to ``net`` (the unoptimized network).
 
-    ``pipeline``, ``opt`` and ``roms`` are the options it was compiled with: they tell which
-    network output each core bit is and how the hardware parenthesizes its counts, so the
-    reference can follow it (a wrong hint makes a stage fail, never pass). ``work`` receives
-    the reference, the Yosys scripts and logs. See the module docstring for what is proven.
+    The manifest's ``options.opt_level`` and ``schedule`` tell which network output each core
+    bit is and how the hardware parenthesizes its counts, so the reference can follow it (a
+    wrong hint makes a stage fail, never pass). ``work`` receives the reference, the Yosys
+    scripts and logs. See the module docstring for what is proven.
     """
     start = time.monotonic()
     manifest = _manifest(design_dir)
-    hw = hardware_network(net, opt)
+    hw = hardware_network(net, bool(manifest["options"]["opt_level"]))
+    terms = group_sum(hw, Schedule.from_json(manifest["schedule"])).terms()
     work.mkdir(parents=True, exist_ok=True)
-    sources = copy_design(design_dir, manifest, work)
-    (work / "reference.v").write_text(_network_verilog(net) + _count_verilog(net, manifest, group_sum(hw, pipeline, roms).terms())
+    sources = copy_design(design_dir, manifest, work, simulation=True)
+    (work / "reference.v").write_text(_network_verilog(net) + _count_verilog(net, manifest, terms)
                                       + _argmax_verilog(manifest) + _miter_verilog(manifest, len(net.outputs)))
     deadline = start + timeout
     lat = manifest["pipeline"]
@@ -183,10 +185,11 @@ def _manifest(design_dir: Path) -> dict:
     try:
         manifest = json.loads(path.read_text())
         for key in ("top", "files", "latency", "classes", "pipeline.core", "pipeline.groupsum", "pipeline.argmax",
-                    "outputs.scores.bits_per_class", "outputs.class.width"):
+                    "outputs.scores.bits_per_class", "outputs.class.width", "options.opt_level", "schedule"):
             node = manifest
             for part in key.split("."):
                 node = node[part]
+        Schedule.from_json(manifest["schedule"])
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ProveError(f"cannot read {path} as a manifest of lgn2rtl compile: {e!r}") from None
     return manifest

@@ -296,7 +296,7 @@ def _build(runner, design_dir: Path, manifest: dict, simulator: str, build_dir: 
     log = None if verbose else build_dir / "build.log"
     try:
         runner.build(
-            sources=[(design_dir / f).resolve() for f in manifest["files"]],
+            sources=[(design_dir / f).resolve() for f in [*manifest["files"], *manifest.get("sim_files", [])]],
             hdl_toplevel=manifest["top"],
             build_dir=build_dir,
             build_args=VERILATOR_ARGS if simulator == "verilator" else [],

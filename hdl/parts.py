@@ -1,0 +1,65 @@
+"""The FPGA parts lgn2rtl designs for: what a part holds, and what its cells cost and take.
+
+A design is shaped for one part (``compile --part``): where its registers go, how its adders
+are written and what waits in block RAM all depend on what is cheap there.  On an iCE40 a
+logic cell holds one LUT4 and one flip-flop, so a flip-flop that does not follow its own LUT
+costs a whole cell; an ECP5 slice holds two LUT4s and two flip-flops that need not follow
+them, so registers are nearly free and its LUT4 count is what fills the part.
+
+The timing figures are a coarse model of nextpnr's report, calibrated on this project's
+designs (docs/fit.md): a stage takes ``fixed`` nanoseconds plus ``level`` per LUT level on
+its longest path plus ``carry`` per bit of carry chain.  Routing dominates on these parts, so
+the model ranks designs well and predicts Fmax to about 15 %.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .popcount import ADDERS
+
+__all__ = ["Part", "PARTS"]
+
+
+@dataclass(frozen=True)
+class Part:
+    """One FPGA part, or ``generic`` (portable Verilog, no capacity).
+
+    ``logic`` is the part's capacity in its unit of logic (``logic_unit``): iCE40 logic cells,
+    ECP5 LUT4s.  ``ff_cost`` is what a flip-flop that does not follow its own LUT costs in
+    that unit.  ``adders`` says how popcount adders are written (see ``popcount.PopCount``).
+    """
+    name: str
+    family: str
+    device: str
+    logic: int
+    logic_unit: str
+    ffs: int
+    brams: int
+    adders: str
+    ff_cost: float
+    fixed_ns: float
+    level_ns: float
+    carry_ns: float
+
+    def __post_init__(self):
+        assert self.adders in ADDERS, self.adders
+
+    def stage_mhz(self, levels: float, carry_bits: int = 0) -> float:
+        """Estimated Fmax of a stage whose longest path has ``levels`` LUT levels and a carry
+        chain of ``carry_bits`` bits."""
+        return 1000.0 / (self.fixed_ns + self.level_ns * max(levels, 1) + self.carry_ns * carry_bits)
+
+
+PARTS: dict[str, Part] = {p.name: p for p in [
+    Part("ice40-up5k", "ice40", "iCE40UP5K-SG48", logic=5280, logic_unit="logic cells", ffs=5280, brams=30,
+         adders="ice40", ff_cost=1.0, fixed_ns=2.6, level_ns=3.2, carry_ns=0.3),
+    Part("ice40-hx1k", "ice40", "iCE40HX1K-TQ144", logic=1280, logic_unit="logic cells", ffs=1280, brams=16,
+         adders="ice40", ff_cost=1.0, fixed_ns=1.5, level_ns=1.9, carry_ns=0.15),
+    Part("ice40-lp8k", "ice40", "iCE40LP8K-CM81", logic=7680, logic_unit="logic cells", ffs=7680, brams=32,
+         adders="ice40", ff_cost=1.0, fixed_ns=2.2, level_ns=2.8, carry_ns=0.25),
+    # An ECP5 slice's flip-flops are free to take any signal: a delay register uses a spare one
+    Part("ecp5-85k", "ecp5", "LFE5U-85F-CABGA381", logic=83640, logic_unit="LUT4s", ffs=83640, brams=208,
+         adders="generic", ff_cost=0.05, fixed_ns=1.1, level_ns=1.25, carry_ns=0.05),
+    Part("generic", "generic", "any", logic=0, logic_unit="LUT4s", ffs=0, brams=0,
+         adders="generic", ff_cost=0.5, fixed_ns=1.1, level_ns=1.25, carry_ns=0.05),
+]}
