@@ -21,6 +21,8 @@ from .passes import PIPELINE, live_signals, lut4_estimate
 from .boards.synth import TARGETS, synthesize, synthesize_netlist
 from .boards.table import BOARDS
 from .errors import UserError
+from .examples import EXAMPLES, example_files
+from .outdir import OutputError
 
 # markup off: messages carry user data such as "[out, 16]" that rich would eat as style tags
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
@@ -133,6 +135,7 @@ def main() -> None:
 
     \b
     A typical session:
+      lgn2rtl example  digits -o ex/                 a shipped model and its test vectors to try
       lgn2rtl info     model.json                    what is in the model
       lgn2rtl predict  model.json --vectors v.npz    golden-model scores and classes
       lgn2rtl compile  model.json -o out/            Verilog + manifest.json
@@ -209,6 +212,39 @@ def _neurons(layer: Binarized) -> str:
 def _function_name(table: int, k: int) -> str:
     """A 1- or 2-input gate by its name in the op table; wider LUTs by their truth table."""
     return _GATE_NAMES[table] if k == 2 else ("0", "~a", "a", "1")[table] if k == 1 else f"T={table:#x}"
+
+
+@main.command()
+@click.argument("name", required=False, type=click.Choice(sorted(EXAMPLES)))
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Directory for NAME.lgn and NAME_vectors.npz (created if missing).")
+@_user_errors
+def example(name: str | None, output: Path) -> None:
+    """Write the shipped example model NAME and its test vectors; without NAME, list the examples."""
+    if name is None:
+        t = Table(title="examples shipped with lgn2rtl (lgn2rtl example NAME -o DIR)")
+        t.add_column("NAME")
+        t.add_column("model")
+        for key, what in EXAMPLES.items():
+            t.add_row(key, what)
+        out.print(t)
+        return
+    content = example_files(name)
+    paths = [output / f for f in content]
+    for path, data in zip(paths, content.values()):  # all checked before anything is written
+        if path.exists() and (not path.is_file() or path.read_bytes() != data):
+            raise OutputError(f"{path} exists and is not the example's; choose another directory")
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        for path, data in zip(paths, content.values()):
+            partial = path.with_name(f".{path.name}.partial")
+            partial.write_bytes(data)
+            partial.replace(path)
+    except OSError as e:
+        raise OutputError(f"cannot write {e.filename}: {e.strerror}") from None
+    model, vecs = paths
+    out.print(f"wrote {model} and {vecs}: {EXAMPLES[name]}")
+    out.print(f"try: lgn2rtl simulate {model} --vectors {vecs}")
 
 
 @main.command(name="import")
