@@ -35,7 +35,7 @@ NAME = "top"  # amaranth's name for the board top: top.ys, top.bin, ...
 STAT_SCRIPT = "tee -q -o stat.json stat -json"
 # --timing-allow-fail: a missed clock becomes our own message instead of a bare nextpnr error.
 NEXTPNR_OPTS = ["--report", "report.json", "--timing-allow-fail"]
-# The default ECP5 router did not finish on randomly wired networks (TOOLCHAIN.md).
+# The default ECP5 router did not finish on randomly wired networks (docs/toolchain.md).
 ROUTER = {"ice40": [], "ecp5": ["--router", "router2"]}
 
 # nextpnr's "Device utilisation" lines: "Info:         ICESTORM_LC:    2418/   1280   188%"

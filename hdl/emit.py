@@ -26,7 +26,7 @@ DEFAULT_PIPELINE = 2
 
 def manifest(net: Network, top: Top, pipeline: int, nodes_before: int,
              features: FeatureFormat | None = None) -> dict:
-    """The ports, timing and model facts of ``top`` (DESIGN.md "manifest.json").
+    """The ports, timing and model facts of ``top`` (docs/semantics.md, "manifest.json").
 
     With an on-chip encoder ``inputs.data.features`` says how raw features sit on the bus
     and ``input_encoding.integer_thresholds`` what the comparators compare (docs/encoder.md).

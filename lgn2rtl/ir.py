@@ -10,7 +10,7 @@ GroupSum head counts, grouped contiguously by class.
 A layer is either a ``Layer`` of LUT nodes or a ``Binarized`` layer of BNN
 neurons; the two kinds mix freely (a BNN front end feeding logic gates).
 
-Node semantics (DESIGN.md): ``out = (T >> addr) & 1`` with
+Node semantics (docs/semantics.md): ``out = (T >> addr) & 1`` with
 ``addr = sum(in[m] << m)``, so ``in[0]`` is the least significant address bit.
 A binarized neuron reads bits as ±1 values (bit 1 = +1, bit 0 = -1) and fires
 iff ``popcount(XNOR(x, w)) >= theta``.
@@ -31,7 +31,7 @@ class ModelError(UserError, ValueError):
     """A model, or a file that should hold one, breaks the contract."""
 
 
-# DESIGN.md op table, by difflogic/torchlogix op id
+# the op table of docs/semantics.md, by difflogic/torchlogix op id
 OP_NAMES = ("0", "a&b", "a&~b", "a", "~a&b", "b", "a^b", "a|b",
             "~(a|b)", "~(a^b)", "~b", "a|~b", "~a", "~a|b", "~(a&b)", "1")
 

@@ -1,4 +1,4 @@
-"""Vectors files (DESIGN.md): ``.npz`` with ``x`` uint8 [N, n_inputs] bits, optional ``y`` and ``scores``.
+"""Vectors files (docs/semantics.md): ``.npz`` with ``x`` uint8 [N, n_inputs] bits, optional ``y`` and ``scores``.
 
 A model with a thermometer encoder may be fed ``features`` [N, n_features] (raw values, any
 numeric dtype) instead of, or beside, ``x``: the encoder turns them into ``x``.

@@ -1,4 +1,4 @@
-"""Every malformed model from DESIGN.md "Errors", fed to `lgn2rtl compile`: one line, exit 2, no traceback."""
+"""Every malformed model from docs/semantics.md "Errors", fed to `lgn2rtl compile`: one line, exit 2, no traceback."""
 import json
 import subprocess
 import sys
