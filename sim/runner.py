@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -196,8 +197,10 @@ def _simulator_env(simulator: str) -> dict[str, str]:
         # The wheel's makefiles otherwise include a precompiled header large builds lack.
         # -O0: g++ at -O2 spent minutes on a 100k-gate design's 25 MB of C++ to save about a
         # second of simulation (benchmarks/simulate_scale.py).
+        # They also run `python` (PYTHON3) to merge a small design's C++ files, and Debian
+        # has no `python` on PATH: the interpreter running lgn2rtl does it.
         makeflags = (f"{os.environ.get('MAKEFLAGS', '')} CFG_CXXFLAGS_PCH_I=-include "
-                     "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0").strip()
+                     f"OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0 PYTHON3={sys.executable}").strip()
         return {"PATH": path, "MAKEFLAGS": makeflags}
     raise SimError(f"unknown simulator {simulator!r}: use 'icarus' or 'verilator'")
 

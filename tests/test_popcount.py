@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import streaming
+from lgn2rtl import yowasp
 from lgn2rtl.hdl.core import cones
 from lgn2rtl.hdl.popcount import GroupSum, PopCount, rom_module
 from lgn2rtl.ir import GroupSum as Head, Layer, Network

