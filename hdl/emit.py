@@ -98,12 +98,12 @@ def compile_design(net: Network, out_dir: str | Path, pipeline: int = DEFAULT_PI
     if roms * ROM_INPUTS > net.group_size:
         raise UserError(f"--roms {roms}: each ROM counts {ROM_INPUTS} bits and a class has {net.group_size}; "
                         f"use at most {net.group_size // ROM_INPUTS}")
+    # Amaranth's Verilog backend needs Yosys >= 0.40; the YoWASP build is a dependency, Debian's is too old
+    yowasp.use_for_amaranth()  # before any work: a missing tool is reported at once
     if opt:
         progress(f"optimizing {nodes_before:,} nodes")
     net = hardware_network(net, opt)
     top = Top(net, pipeline, roms, features)
-    # Amaranth's Verilog backend needs Yosys >= 0.40; the YoWASP build is a dependency, Debian's is too old
-    yowasp.use_for_amaranth()
     with atomic_dir(out_dir) as tmp:
         progress(f"writing lgn_core.v: {net.n_nodes:,} nodes, {net.head.classes} popcount trees")
         with open(tmp / "lgn_core.v", "w") as f:
