@@ -52,7 +52,8 @@ def test_installed_wheel_finds_its_examples(tmp_path):
     subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist", src],
                    check=True, capture_output=True)
     wheel, = (tmp_path / "dist").glob("lgn2rtl-*.whl")
-    shipped = set(zipfile.ZipFile(wheel).namelist())
+    with zipfile.ZipFile(wheel) as z:
+        shipped = set(z.namelist())
     for name in EXAMPLES:
         assert {f"lgn2rtl/examples/{name}.lgn", f"lgn2rtl/examples/{name}_vectors.npz"} <= shipped
     subprocess.run([*pip, "install", "--no-deps", "--target", tmp_path / "site", wheel], check=True,
