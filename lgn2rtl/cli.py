@@ -85,11 +85,15 @@ def encoder_options(fn):
 
 
 def _features(model: Path, net: Network, encoder: dict | None) -> FeatureFormat | None:
-    """The raw-feature input format ``--encoder`` asks for, or None for a design that takes bits."""
+    """The raw-feature input format ``--encoder`` asks for, or None for a design that takes bits;
+    refuses a design wider than Amaranth can build, before any work."""
+    from .hdl.emit import check_size
     try:
-        return None if encoder is None else FeatureFormat.for_network(net, **encoder)
+        features = None if encoder is None else FeatureFormat.for_network(net, **encoder)
+        check_size(net, features)
     except ModelError as e:
         raise ModelError(f"{model}: {e}") from None
+    return features
 
 
 def _samples(net: Network, features: FeatureFormat | None, vec: Path | None, n_random: int | None,
@@ -97,12 +101,14 @@ def _samples(net: Network, features: FeatureFormat | None, vec: Path | None, n_r
     """The vectors (``x``; ``features`` and ``y`` if there are) from ``vec`` or ``n_random`` random
     ones, and what drives the design: ``x``, or with ``features`` (--encoder) the feature codes."""
     if vec:
-        data = vectors.load(vec, net.n_inputs, net.encoder)
-    elif features is not None:  # random codes over the whole range, extremes included
-        data = {"features": features.values(features.random_codes(n_random, seed))}
-        data["x"] = net.encoder.encode(data["features"])
+        data = vectors.load(vec, net.n_inputs, net.encoder, net.head.classes)
     else:
-        data = {"x": vectors.random(n_random, net.n_inputs, seed)}
+        vectors.check_samples(n_random, net.n_inputs, net.head.classes, f"--random {n_random}")
+        if features is not None:  # random codes over the whole range, extremes included
+            data = {"features": features.values(features.random_codes(n_random, seed))}
+            data["x"] = net.encoder.encode(data["features"])
+        else:
+            data = {"x": vectors.random(n_random, net.n_inputs, seed)}
     if features is None:
         return data, data["x"]
     if "features" not in data:
@@ -236,7 +242,7 @@ def import_(model: Path, fmt: str | None, output: Path) -> None:
 def predict(model: Path, fmt: str | None, vec: Path, output: Path | None) -> None:
     """Run the golden model: exact integer class scores and the argmax class."""
     net = load_model(model, fmt)
-    data = vectors.load(vec, net.n_inputs, net.encoder)
+    data = vectors.load(vec, net.n_inputs, net.encoder, net.head.classes)
     scores, classes = golden.predict(net, data["x"])
     result = {"x": data["x"], "scores": scores, "class": classes}
     if "features" in data:
@@ -409,6 +415,10 @@ def prove(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int
         raise UserError("prove takes designs with input bits on i_data; --encoder is not supported yet "
                         "(prove without it: the same logic, popcount and argmax; simulate --encoder checks the encoder)")
     net = load_model(model, fmt)
+    _features(model, net, None)
+    # a proof that runs out of time simulates min(2^n, --samples) inputs instead
+    vectors.check_samples(min(samples, 1 << min(net.n_inputs, 62)), net.n_inputs, net.head.classes,
+                          f"--samples {samples}")
     with tempfile.TemporaryDirectory(prefix="lgn2rtl-prove-") as tmp:
         work = keep or Path(tmp)
         with err.status("compiling") as status:

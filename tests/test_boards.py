@@ -5,24 +5,15 @@ import shlex
 import subprocess
 
 import pytest
-from click.testing import CliRunner
 
 from conftest import REPO
-from lgn2rtl.cli import main
+from inprocess import lgn2rtl
 from lgn2rtl.boards import build as build_module
 from lgn2rtl.boards.build import BuildError, check_fit
 from lgn2rtl.boards.table import BOARDS
 
 MODEL = REPO / "examples" / "digits.lgn"
 PROGRAMMER_VARS = ("ICEPROG", "TINYPROG", "OPENFPGALOADER", "DFU_UTIL")
-
-
-def lgn2rtl(*args, env=None):
-    """Run the CLI in this process; ``returncode``/``stdout``/``stderr`` as from a subprocess."""
-    r = CliRunner().invoke(main, list(map(str, args)), env=env)
-    if r.exception and not isinstance(r.exception, SystemExit):
-        raise r.exception
-    return subprocess.CompletedProcess(args, r.exit_code, r.stdout, r.stderr)
 
 
 def _env(path, **extra):
