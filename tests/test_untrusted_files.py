@@ -191,3 +191,15 @@ def test_random_count_beyond_memory_is_refused(tmp_path):
     r = lgn2rtl("simulate", lgn(tmp_path), "--random", 10**12)
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert "--random 1000000000000: 1,000,000,000,000 samples of 4 input bits and 2 scores take 28 TB" in r.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["simulate", "--random", 5, "--seed", -1], "Invalid value for '--seed': -1 is not in the range 0<=x<=2147483647"),
+    (["prove", "--timeout", "nan"], "Invalid value for '--timeout': 'nan' is not a finite number"),
+    (["prove", "--timeout", "inf"], "Invalid value for '--timeout': 'inf' is not a finite number"),
+    (["synth", "-o", "syn", "--seed", -5], "Invalid value for '--seed'"),
+])
+def test_numbers_out_of_range_are_refused(tmp_path, args, message):
+    r = lgn2rtl(args[0], lgn(tmp_path), *args[1:])
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
