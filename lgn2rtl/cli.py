@@ -4,7 +4,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import tempfile
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
@@ -14,7 +13,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from . import golden, native, vectors
+from . import golden, native, outdir, vectors
 from .features import MAX_BITS, FeatureError, FeatureFormat
 from .importers import FORMATS, load_model
 from .ir import OP_NAMES, Binarized, ModelError, Network, op_table
@@ -22,6 +21,7 @@ from .passes import PIPELINE, live_signals, lut4_estimate
 from .boards.synth import TARGETS, synthesize, synthesize_netlist
 from .boards.table import BOARDS
 from .errors import UserError
+from .outdir import check_outputs, scratch_dir
 
 # markup off: messages carry user data such as "[out, 16]" that rich would eat as style tags
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
@@ -39,6 +39,13 @@ def _user_errors(fn):
         except KeyboardInterrupt:
             err.print("interrupted; nothing was written")
             raise SystemExit(130)
+        except outdir.Terminated:
+            err.print("terminated; nothing was written")
+            raise SystemExit(143)
+        except MemoryError:  # the limits should come first; if they did not, still no traceback
+            err.print("error: out of memory; the model or the vectors are too large for this machine",
+                      style="bold red")
+            raise SystemExit(2)
     return wrapper
 
 
@@ -150,7 +157,8 @@ def design_options(fn):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="lgn2rtl")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Compile trained logic-gate networks to pipelined, verified FPGA RTL.
 
     \b
@@ -165,6 +173,8 @@ def main() -> None:
     MODEL is a native .lgn file, a torchlogix circuit JSON, or a difflogic, torch-dwn or
     BNN npz layout (detected automatically; --format overrides).
     """
+    # SIGTERM unwinds like Ctrl-C, so that no temporary directory outlives it
+    ctx.call_on_close(outdir.raise_on_sigterm())
 
 
 @main.command()
@@ -241,6 +251,7 @@ def _function_name(table: int, k: int) -> str:
 @_user_errors
 def import_(model: Path, fmt: str | None, output: Path) -> None:
     """Convert MODEL to the native .lgn format (fast to load, lossless)."""
+    check_outputs([model], files=[output])
     net = load_model(model, fmt)
     native.save(net, output)
     out.print(f"wrote {output}: {net.n_nodes} nodes in {len(net.layers)} layers")
@@ -257,6 +268,7 @@ def import_(model: Path, fmt: str | None, output: Path) -> None:
 @_user_errors
 def predict(model: Path, fmt: str | None, vec: Path, output: Path | None) -> None:
     """Run the golden model: exact integer class scores and the argmax class."""
+    check_outputs([model, vec], files=[output])
     net = load_model(model, fmt)
     data = vectors.load(vec, net.n_inputs, net.encoder, net.head.classes)
     scores, classes = golden.predict(net, data["x"])
@@ -283,6 +295,7 @@ def predict(model: Path, fmt: str | None, vec: Path, output: Path | None) -> Non
 def compile_(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int, encoder: dict | None,
              output: Path) -> None:
     """Compile MODEL to pipelined Verilog plus manifest.json."""
+    check_outputs([model], dirs=[output])
     net = load_model(model, fmt)
     features = _features(model, net, encoder)
     from .hdl.emit import compile_design  # after loading: a bad model fails fast
@@ -296,6 +309,12 @@ def compile_(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
     out.print(f"top {m['top']}: {m['inputs']['data']['width']} input bits, {m['classes']} classes x "
               f"{m['outputs']['scores']['bits_per_class']}-bit scores, latency {m['latency']} cycles, "
               f"one sample per clock")
+
+
+def _write_json(path: Path, record: dict) -> None:
+    """Write a result file whole or not at all (its path was checked before the run)."""
+    with outdir.atomic_file(path) as f:
+        f.write((json.dumps(record, indent=1) + "\n").encode())
 
 
 def _record(command: str, model: Path, manifest: dict, pipeline: int, opt_level: int, roms: int) -> dict:
@@ -345,12 +364,13 @@ def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
     from .sim.runner import choose_simulator, design_size, simulate as run
     if (vec is None) == (n_random is None):
         raise click.UsageError("give exactly one of --vectors F.npz or --random N")
+    check_outputs([model, vec], files=[output], work=[keep])
     net = load_model(model, fmt)
     features = _features(model, net, encoder)
     data, drive = _samples(net, features, vec, n_random, seed)
     scores, classes = _golden(net, features, data)
-    with tempfile.TemporaryDirectory(prefix="lgn2rtl-sim-") as tmp:
-        work = keep or Path(tmp)
+    with scratch_dir("sim") as tmp:
+        work = keep or tmp
         design = work / "design"
         with err.status("compiling") as status:
             m = compile_design(net, design, pipeline, opt=bool(opt_level), roms=roms,
@@ -381,7 +401,7 @@ def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
                   "simulated": gates["netlist"] if netlist else "rtl",
                   "inputs": str(vec) if vec else {"random": n_random, "seed": seed},
                   "result": "pass" if r.ok else "fail", **asdict(r)}
-        output.write_text(json.dumps(record, indent=1) + "\n")
+        _write_json(output, record)
     out.print("PASS" if r.ok else "FAIL", style="bold green" if r.ok else "bold red")
     if not r.ok:
         raise SystemExit(1)
@@ -430,13 +450,14 @@ def prove(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int
     if encoder is not None:
         raise UserError("prove takes designs with input bits on i_data; --encoder is not supported yet "
                         "(prove without it: the same logic, popcount and argmax; simulate --encoder checks the encoder)")
+    check_outputs([model], files=[output, cex_path], work=[keep])
     net = load_model(model, fmt)
     _features(model, net, None)
     # a proof that runs out of time simulates min(2^n, --samples) inputs instead
     vectors.check_samples(min(samples, 1 << min(net.n_inputs, 62)), net.n_inputs, net.head.classes,
                           f"--samples {samples}")
-    with tempfile.TemporaryDirectory(prefix="lgn2rtl-prove-") as tmp:
-        work = keep or Path(tmp)
+    with scratch_dir("prove") as tmp:
+        work = keep or tmp
         with err.status("compiling") as status:
             m = compile_design(net, work / "design", pipeline, opt=bool(opt_level), roms=roms, progress=status.update)
             r = run_proof(net, work / "design", pipeline, bool(opt_level), roms, work / "prove", timeout=timeout,
@@ -471,8 +492,7 @@ def prove(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int
             vectors.save(cex_path, x=x, scores=golden.predict(net, x)[0])
             out.print(f"  written to {cex_path}")
     if output:
-        output.write_text(json.dumps({**_record("prove", model, m, pipeline, opt_level, roms), **asdict(r)},
-                                     indent=1) + "\n")
+        _write_json(output, {**_record("prove", model, m, pipeline, opt_level, roms), **asdict(r)})
     verdict = {"proven": ("PROVEN: the RTL equals the network on all inputs", "bold green", 0),
                "counterexample": ("COUNTEREXAMPLE", "bold red", 1),
                "not proven": ("NOT PROVEN", "bold yellow", 3)}[r.result]
@@ -496,13 +516,14 @@ def synth(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int
     pipelined XOR-reduce of every output bit out), so nothing is optimized away.
     """
     from .hdl.emit import compile_design
+    check_outputs([model], dirs=[output])
     net = load_model(model, fmt)
     features = _features(model, net, encoder)
-    with tempfile.TemporaryDirectory(prefix="lgn2rtl-synth-") as tmp:
+    with scratch_dir("synth") as tmp:
         with err.status("compiling") as status:
-            m = compile_design(net, Path(tmp) / "design", pipeline, opt=bool(opt_level), roms=roms,
+            m = compile_design(net, tmp / "design", pipeline, opt=bool(opt_level), roms=roms,
                                progress=status.update, features=features)
-            synthesize(Path(tmp) / "design", m, target, output, seed=seed, progress=status.update)
+            synthesize(tmp / "design", m, target, output, seed=seed, progress=status.update)
     out.print((output / "report.txt").read_text().rstrip())
     out.print(f"written to {output}/report.json")
 
@@ -544,6 +565,7 @@ def build(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int
     place-and-route; a design that misses the board clock fails too.
     """
     from .boards.build import STEPS, build as run_build
+    check_outputs([model], dirs=[output])
     net = load_model(model, fmt)
     features = _features(model, net, encoder)
     board = BOARDS[board_name]
@@ -617,9 +639,9 @@ def infer(model: Path, fmt: str | None, port: str, board_name: str | None, vec: 
     data, drive = _samples(net, features, vec, None, 0)
     x = data["x"]
     scores, classes = _golden(net, features, data)
-    with tempfile.TemporaryDirectory(prefix="lgn2rtl-infer-") as tmp, err.status("compiling"):
+    with scratch_dir("infer") as tmp, err.status("compiling"):
         # the widths on the board
-        frames = Format.from_manifest(compile_design(net, Path(tmp), features=features))
+        frames = Format.from_manifest(compile_design(net, tmp / "design", features=features))
     try:
         with Client(port, frames, baud) as board, err.status(f"classifying {len(x)} samples on {port}"):
             start = time.perf_counter()

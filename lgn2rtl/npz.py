@@ -8,9 +8,7 @@ than :data:`limits.MAX_ARRAY_BYTES` in all, and exactly as many bytes as the mem
 from __future__ import annotations
 
 import math
-import os
 import re
-import tempfile
 import zipfile
 import zlib
 from collections import Counter
@@ -22,6 +20,7 @@ from numpy.lib import format as npy
 
 from .errors import quote
 from .limits import MAX_ARRAY_BYTES, size
+from .outdir import atomic_file
 
 KINDS = "biufU"  # bool, int, uint, float, str: what any lgn2rtl file holds
 # what a damaged or forged archive raises from zipfile, zlib and numpy's .npy reader
@@ -119,15 +118,5 @@ def check_marker(arrays: dict[str, np.ndarray], key: str, expected: str, writer:
 def write(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
     """Write ``arrays`` to ``path`` (the name as given: ``np.savez`` would append ".npz"), so
     that ``path`` holds the whole archive or is left as it was."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a model file is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_file(path) as f:
+        np.savez_compressed(f, **arrays)
