@@ -2,6 +2,7 @@
 import contextlib
 import json
 import shlex
+import shutil
 import subprocess
 
 import pytest
@@ -150,6 +151,59 @@ def test_flash_checks_what_was_built(tmp_path):
     assert r.returncode == 2 and "top.bin is missing" in r.stderr
     r = lgn2rtl("flash", tmp_path / "nowhere", "--board", "icebreaker", "--dry-run")
     assert r.returncode == 2 and "no readable build.json" in r.stderr
+
+
+@pytest.mark.parametrize("report, message", [
+    ("[]", "build.json must hold a JSON object"),
+    ('{"board": "icebreaker", "bitstream": 5}', "'bitstream' must be a file name, got 5"),
+    ('{"board": "icebreaker", "bitstream": "../top.bin"}', "bitstream '../top.bin' is not inside"),
+    ('{"board": "icebreaker", "bitstream": "/etc/passwd"}', "bitstream '/etc/passwd' is not inside"),
+    ('{"board": "icebreaker", "bitstream": "."}', "bitstream '.' is not inside"),
+    ('{"board": ["icebreaker"]}', "was built for ['icebreaker'], not icebreaker"),
+    (b'{"board": "ice\xffbreaker"}', "is not UTF-8 text"),
+    ('{"board": "icebreaker", "board": "icestick"}', "key 'board' appears twice"),
+])
+def test_hostile_build_json_is_one_line(tmp_path, report, message):
+    out = _fake_build(tmp_path, BOARDS["icebreaker"])
+    (tmp_path / "top.bin").write_bytes(b"outside")
+    (out / "build.json").write_bytes(report if isinstance(report, bytes) else report.encode())
+    r = lgn2rtl("flash", out, "--board", "icebreaker", "--dry-run")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
+
+
+def test_bitstream_named_like_an_option_is_passed_as_a_path(tmp_path):
+    board = BOARDS["icebreaker"]
+    out = _fake_build(tmp_path, board)
+    (out / "-b").write_bytes(b"\xff\x00")
+    (out / "build.json").write_text(json.dumps({"board": board.name, "bitstream": "-b"}))
+    _script(tmp_path / "bin", "iceprog", "VERIFY OK", 0)
+    r = lgn2rtl("flash", out, "--board", board.name, env=_env(tmp_path / "bin"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "bin" / "iceprog.args").read_text().split() == [str(out.resolve() / "-b")]
+
+
+def test_programmer_output_that_is_not_utf8(tmp_path):
+    out = _fake_build(tmp_path, BOARDS["icestick"])
+    (tmp_path / "bin").mkdir()
+    prog = tmp_path / "bin" / "iceprog"
+    prog.write_text("#!/bin/sh\nprintf 'flash ID: \\377\\376 \\033[31mbad\\n' >&2\nexit 3\n")
+    prog.chmod(0o755)
+    r = lgn2rtl("flash", out, "--board", "icestick", env=_env(tmp_path / "bin"))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "iceprog failed (exit 3): flash ID: \ufffd\ufffd [31mbad" in r.stderr  # no escape byte reaches the terminal
+
+
+def test_a_hung_programmer_is_stopped(tmp_path, monkeypatch):
+    from lgn2rtl.boards import flash
+    monkeypatch.setattr(flash, "PROGRAMMER_TIMEOUT", 1)
+    out = _fake_build(tmp_path, BOARDS["icestick"])
+    (tmp_path / "bin").mkdir()
+    prog = tmp_path / "bin" / "iceprog"
+    prog.write_text(f"#!/bin/sh\nexec {shutil.which('sleep')} 60\n")
+    prog.chmod(0o755)
+    r = lgn2rtl("flash", out, "--board", "icestick", env=_env(tmp_path / "bin"))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "iceprog did not finish within 1 s and was stopped" in r.stderr
 
 
 def test_boards_lists_every_board(tmp_path):

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from textwrap import shorten
 from typing import Any
 
 import jsonschema
 import numpy as np
 
 from .. import jsontext
+from ..errors import clip
 from ..ir import MAX_K, GroupSum, Layer, ModelError, Network, Thermometer, from_gates, op_table
 from ..limits import MAX_SIGNALS
 from . import live
@@ -75,7 +75,7 @@ def from_dict(doc: Any, source: str = "torchlogix-json") -> Network:
     if error is not None:
         where = "/".join(map(str, error.absolute_path)) or "top level"
         # the message quotes the offending value, which a hostile file makes as long as it likes
-        raise ModelError(f"not a torchlogix circuit: {where[:100]}: {shorten(error.message, 200, placeholder=' ...')}")
+        raise ModelError(f"not a torchlogix circuit: {where[:100]}: {clip(error.message)}")
     gates = doc["gates"]
     if not gates:
         raise ModelError("empty network: the circuit has no gates, so every output is a model input "
