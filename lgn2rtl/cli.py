@@ -384,7 +384,7 @@ def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
         if simulator == "auto":
             # the cell models are tried with Icarus only
             simulator, why = ("icarus", "gate-level netlist") if netlist else \
-                choose_simulator(design_size(m), len(drive))
+                choose_simulator(design_size(m), len(drive), [design, work / "sim"])
             err.print(f"simulator {simulator}: {why}")
         with err.status(f"simulating {len(drive)} samples with {simulator}"):
             r = run(design, drive, scores, classes, simulator=simulator, build_dir=work / "sim")
