@@ -71,7 +71,7 @@ class Fields:
         finite; ``shape`` pins the sizes that are not None."""
         v = self._get(key)
         if v.ndim != ndim or v.dtype.kind not in kinds:
-            want = {INTEGER: "integers", REAL: "numbers", BITS: "0/1 bits"}.get(kinds, f"dtype kind {kinds}")
+            want = {INTEGER: "integers", REAL: "numbers", BITS: "0/1 bits", "f": "floats"}.get(kinds, f"dtype kind {kinds}")
             raise self.error(f"{self.name(key)} must be {want} in {ndim} dimension{'s' * (ndim != 1)}, "
                              f"got {_describe(v)}")
         if shape is not None and any(want not in (None, got) for want, got in zip(shape, v.shape)):
