@@ -76,13 +76,18 @@ def _native_schema(arrays: dict) -> dict:
     return schema
 
 
+def _with_encoder():
+    """A 6-input network behind a thermometer of 3 features x 2 levels."""
+    net = random_network(6, [6, 4], classes=2)
+    net.encoder = Thermometer(np.sort(np.random.default_rng(1).random((3, 2)), axis=1))
+    return net.validate()
+
+
 def _bases() -> dict[str, tuple[dict, dict]]:
     """Valid model files as arrays, each with its schema."""
     luts = _native(random_network(6, [6, 4], classes=2))
     bnn_layers = _native(random_network(6, [4, 4], k=[-3, 2], classes=2))
-    encoded = random_network(6, [6, 4], classes=2)
-    encoded.encoder = Thermometer(np.sort(np.random.default_rng(1).random((3, 2)), axis=1))
-    encoded = _native(encoded)
+    encoded = _native(_with_encoder())
     difflogic = dict(layer0_weights=np.eye(16, dtype=np.float32)[[1, 6, 7, 9]],
                      layer0_indices=np.array([[0, 1, 2, 3], [1, 2, 3, 0]]), group_k=np.array(2),
                      tau=np.array(1.0), thresholds=np.array([0.5, 1.5]), n_inputs=np.array(4))
@@ -177,6 +182,7 @@ def work():
     with tempfile.TemporaryDirectory(prefix="lgn2rtl-fuzz-") as tmp:
         work = Path(tmp)
         native.save(random_network(6, [6, 4], classes=2), work / "good.lgn")
+        native.save(_with_encoder(), work / "good_encoder.lgn")
         npzfiles.write(work / "good_vectors.npz", {"x": np.random.default_rng(0).integers(0, 2, (5, 6), dtype=np.uint8)})
         yield work
 
@@ -294,29 +300,35 @@ def test_mutated_json_models(work):
     assert len(count) >= CASES["json models"]
 
 
-VECTORS_FOR = {
+VECTORS_FOR = {  # for good.lgn (6 input bits, 2 classes), and raw features for good_encoder.lgn (3 features)
     "bits": ({"x": np.random.default_rng(2).integers(0, 2, (5, 6), dtype=np.uint8), "y": np.array([0, 1, 1, 0, 1]),
               "scores": np.zeros((5, 2), np.int64)},
              {"x": Field("biu", (2,), True), "y": Field("iu", (1,), True, required=False),
               "scores": Field("iu", (2,), required=False)}),
+    "features": ({"features": np.random.default_rng(3).random((5, 3)), "y": np.array([1, 1, 0, 0, 1])},
+                 {"features": Field("biuf", (2,)), "y": Field("iu", (1,), True, required=False)}),
 }
 
 
 @st.composite
 def broken_vectors(draw):
-    arrays, schema = VECTORS_FOR["bits"]
-    how = draw(st.sampled_from(["generic", "x width", "y length", "scores shape"]))
+    kind = draw(st.sampled_from(sorted(VECTORS_FOR)))
+    arrays, schema = VECTORS_FOR[kind]
+    how = draw(st.sampled_from(["generic", "features width"] if kind == "features" else
+                               ["generic", "x width", "y length", "scores shape"]))
     if how == "generic":
-        return draw(broken_arrays(arrays, schema, extra_names_ok=True))
+        return kind, *draw(broken_arrays(arrays, schema, extra_names_ok=True))
     arrays = dict(arrays)
     n = draw(st.integers(0, 7))
-    if how == "x width":
+    if how == "features width":
+        arrays["features"] = np.zeros((5, draw(st.sampled_from([0, 1, 2, 4, 6]))))
+    elif how == "x width":
         arrays["x"] = np.zeros((5, draw(st.sampled_from([0, 1, 5, 7, 64]))), np.uint8)
     elif how == "y length":
         arrays["y"] = np.zeros(draw(st.sampled_from([0, 1, 4, 6, 50])), np.int64)
     else:
         arrays["scores"] = np.zeros(draw(st.sampled_from([(5, 1), (5, 3), (4, 2), (n, 2) if n != 5 else (0, 2)])), np.int64)
-    return arrays, []
+    return kind, arrays, []
 
 
 def test_mutated_vectors(work):
@@ -325,9 +337,9 @@ def test_mutated_vectors(work):
     @settings(max_examples=CASES["vectors"], **SETTINGS)
     @given(broken_vectors(), st.sampled_from(VECTOR_COMMANDS))
     def case(mutated, command):
-        arrays, extra = mutated
+        kind, arrays, extra = mutated
         target = npzfiles.write(work / "vectors.npz", arrays, extra)
-        refused(work, target, command)
+        refused(work, target, [a.replace("good.lgn", "good_encoder.lgn") if kind == "features" else a for a in command])
         count.append(1)
 
     case()
@@ -432,8 +444,9 @@ def test_good_bases_are_accepted(work):
         assert r.returncode == 0, (name, r.stderr)
     (work / "base.json").write_bytes(_json_text(GOOD_JSON))
     assert lgn2rtl("info", work / "base.json").returncode == 0
-    r = lgn2rtl("predict", work / "good.lgn", "--vectors", npzfiles.write(work / "v.npz", VECTORS_FOR["bits"][0]))
-    assert r.returncode == 0, r.stderr
+    for kind, model in (("bits", "good.lgn"), ("features", "good_encoder.lgn")):
+        r = lgn2rtl("predict", work / model, "--vectors", npzfiles.write(work / "v.npz", VECTORS_FOR[kind][0]))
+        assert r.returncode == 0, r.stderr
     for path in (work / "base.npz", work / "base.json", work / "v.npz"):
         path.unlink()
 
