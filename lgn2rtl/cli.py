@@ -155,7 +155,27 @@ def design_options(fn):
     return fn
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _UsageError(click.ClickException):
+    """A bad command line, shown like every other error: one line, exit code 2."""
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        err.print(f"error: {self.format_message()}", style="bold red")
+
+
+class _Group(click.Group):
+    """click prints a usage error as four lines (usage, hint, blank, error); here it is one,
+    with the hint at its end."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as e:
+            command = e.ctx.command_path if e.ctx is not None else ctx.command_path
+            raise _UsageError(f"{e.format_message().rstrip('.')} (see {command} --help)") from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="lgn2rtl")
 @click.pass_context
 def main(ctx: click.Context) -> None:

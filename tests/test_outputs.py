@@ -92,14 +92,12 @@ def test_outputs_are_checked_before_the_run(tmp_path, model, vec, args, message)
 
 
 @pytest.mark.parametrize("args, message", [
-    (["predict", "{model}", "--vectors", "{vec}", "-o", "{tmp}"], "is a directory."),
-    (["compile", "{model}", "-o", "{vec}"], "v.npz' is a file."),
+    (["predict", "{model}", "--vectors", "{vec}", "-o", "{tmp}"], "Invalid value for '-o' / '--output': File"),
+    (["compile", "{model}", "-o", "{vec}"], "v.npz' is a file (see lgn2rtl compile --help)"),
 ])
 def test_file_for_directory_is_a_usage_error(tmp_path, model, vec, args, message):
-    """click's path types refuse these while parsing: its usage message, exit 2, nothing run."""
-    r = lgn2rtl(*[a.format(model=model, vec=vec, tmp=tmp_path) for a in args])
-    assert r.returncode == 2 and "Error: Invalid value for '-o' / '--output'" in r.stderr and message in r.stderr
-    assert "Traceback" not in r.stderr
+    """click's path types refuse these while parsing, before anything runs."""
+    one_line(lgn2rtl(*[a.format(model=model, vec=vec, tmp=tmp_path) for a in args]), message)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
