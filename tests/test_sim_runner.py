@@ -11,6 +11,7 @@ import shutil
 import numpy as np
 import pytest
 
+from fake_tools import hanging
 from lgn2rtl.sim import runner
 from lgn2rtl.sim.runner import SimError, choose_simulator, design_size, simulate
 
@@ -185,10 +186,7 @@ def test_verilator_under_a_path_with_spaces_is_one_line(design, vectors, tmp_pat
 
 def test_a_hung_simulator_is_stopped(design, vectors, tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "_run_timeout", lambda manifest, samples, gaps: 1.0)
-    (tmp_path / "bin").mkdir()
-    vvp = tmp_path / "bin" / "vvp"
-    vvp.write_text(f"#!/bin/sh\nexec {shutil.which('sleep')} 60\n")  # hangs instead of simulating
-    vvp.chmod(0o755)
+    hanging(tmp_path / "bin", "vvp")  # instead of simulating
     (tmp_path / "bin" / "iverilog").symlink_to(shutil.which("iverilog"))
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
     with pytest.raises(SimError, match="vvp did not finish within 1 s and was stopped"):

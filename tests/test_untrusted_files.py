@@ -11,6 +11,7 @@ import pytest
 
 import npzfiles
 from inprocess import lgn2rtl
+from test_cli_errors import GOOD as GOOD_JSON
 from lgn2rtl import native
 from lgn2rtl.ir import Binarized, GroupSum, Network
 from lgn2rtl.limits import MAX_PORT_BITS
@@ -18,11 +19,6 @@ from lgn2rtl.synthetic import random_network
 
 pytestmark = pytest.mark.filterwarnings("ignore:Duplicate name")  # the duplicates are the point
 
-GOOD_JSON = {"n_inputs": 2,
-             "gates": [{"gate_id": 2, "op": "AND", "in0": 0, "in1": 1}, {"gate_id": 3, "op": "XOR", "in0": 0, "in1": 2}],
-             "sum_nodes": [{"node_id": 9, "input_ids": [2], "tau": 1.0, "beta": 0.0},
-                           {"node_id": 10, "input_ids": [3], "tau": 1.0, "beta": 0.0}],
-             "outputs": [9, 10]}
 DIFFLOGIC = dict(layer0_weights=np.eye(16, dtype=np.float32)[[1, 6]], layer0_indices=np.array([[0, 1], [1, 2]]),
                  group_k=np.array(2), tau=np.array(1.0))
 BNN = dict(bnn_format=np.array("lgn2rtl-bnn/1"), layer0_weight=np.ones((3, 4), np.float32),
