@@ -10,6 +10,10 @@ from __future__ import annotations
 # and bytes of input bits --random may make. A million-gate model is about 16 MB.
 MAX_ARRAY_BYTES = 2_000_000_000
 
+# Members of one archive: a model has two arrays per layer, and networks have tens of layers.
+# Each member's header is read before any array, so a million of them would take minutes.
+MAX_MEMBERS = 10_000
+
 # Signals (model inputs plus nodes) of one network: far more than the largest FPGA holds
 # (about 9 million LUTs), small enough that per-signal arrays stay far below MAX_ARRAY_BYTES.
 MAX_SIGNALS = 1 << 26

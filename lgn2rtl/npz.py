@@ -19,7 +19,7 @@ import numpy as np
 from numpy.lib import format as npy
 
 from .errors import quote
-from .limits import MAX_ARRAY_BYTES, size
+from .limits import MAX_ARRAY_BYTES, MAX_MEMBERS, size
 from .outdir import atomic_file
 
 KINDS = "biufU"  # bool, int, uint, float, str: what any lgn2rtl file holds
@@ -69,6 +69,9 @@ def _members(path: str | Path, z: zipfile.ZipFile, error: type[Exception],
              known: re.Pattern | None) -> dict[str, zipfile.ZipInfo]:
     """The ``.npy`` members by array name; refuses anything else and names given twice."""
     infos = z.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise error(f"{path}: holds {len(infos):,} members; lgn2rtl reads archives of at most {MAX_MEMBERS:,} "
+                    "arrays (a model has two per layer)")
     twice = [name for name, n in Counter(i.filename for i in infos).items() if n > 1]
     if twice:
         raise error(f"{path}: member {twice[0]!r} appears twice; an archive holds each array once")

@@ -98,6 +98,9 @@ MODELS = {
     "dwn complex luts": (lambda p: layout(p, DWN, layer0_luts=DWN["layer0_luts"].astype(complex)),
                          "array 'layer0_luts' holds complex128 values"),
     "dwn nan luts": (lambda p: layout(p, DWN, layer0_luts=np.full((4, 4), np.nan)), "'layer0_luts' holds NaN"),
+    "native 10,011 members": (lambda p: npzfiles.write(p / "m.lgn", npzfiles.arrays(lgn(p)),
+                                                       [(f"layer{i}_inputs.npy", b"") for i in range(2, 10_001)]),
+                              "holds 10,011 members; lgn2rtl reads archives of at most 10,000 arrays"),
     "dwn foreign member": (lambda p: layout(p, DWN, extra=[("x/y.npy", b"")]), "member 'x/y.npy' is not a .npy array"),
 }
 
