@@ -107,7 +107,14 @@ def simulate(
         _no_spaces([Path(design_dir).resolve(), build_dir])
     build_dir.mkdir(parents=True, exist_ok=True)
     timeout = _run_timeout(manifest, len(x), gaps)
-    result = _run(Path(design_dir), manifest, job, simulator, build_dir, env, seed, verbose, timeout)
+    try:
+        result = _run(Path(design_dir), manifest, job, simulator, build_dir, env, seed, verbose, timeout)
+    except SimError:
+        raise  # the build directory stays for inspection, as the message says
+    except BaseException:  # Ctrl-C, SIGTERM (outdir.Terminated), a bug: nothing worth keeping
+        if own_dir:
+            shutil.rmtree(build_dir, ignore_errors=True)
+        raise
     if own_dir:
         shutil.rmtree(build_dir, ignore_errors=True)
     return result
