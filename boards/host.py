@@ -110,9 +110,10 @@ class _Exchange:
             for answer in client.fmt.answers(buffer):
                 if answer is None:
                     client.stats["garbled"] += 1
-                    continue
-                last_answer = time.monotonic()
-                self._take(answer)
+                elif self._take(answer):
+                    # only an answer to an open request counts: a board that repeats stale tags
+                    # forever must still time out
+                    last_answer = time.monotonic()
             if self.open and time.monotonic() - last_answer > client.timeout:
                 self._time_out()
                 last_answer = time.monotonic()
@@ -132,14 +133,15 @@ class _Exchange:
         if frames:
             self.client._write(b"".join(frames))
 
-    def _take(self, answer: Answer) -> None:
+    def _take(self, answer: Answer) -> bool:
+        """Take an answer; False if it answers no open request."""
         self.answered = True
         if answer.tag not in self.open:
-            return  # a stale answer to a request already sent again, or a garbled tag
+            return False  # a stale answer to a request already sent again, or a garbled tag
         if answer.status != Status.OK:
             self.client.stats[getattr(answer.status, "name", f"status {answer.status}")] += 1
             self._retry(self.open.pop(answer.tag), f"the board reported {answer.status!r}")
-            return
+            return True
         # Answers come in sending order: requests sent before this one were lost.
         while (tag := next(iter(self.open))) != answer.tag:
             self._retry(self.open.pop(tag), "the board did not answer")
@@ -147,6 +149,7 @@ class _Exchange:
         self.classes[sample] = answer.klass
         self.scores[sample] = answer.scores
         self.left -= 1
+        return True
 
     def _retry(self, sample: int, reason: str) -> None:
         if self.attempts[sample] > self.client.retries:

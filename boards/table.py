@@ -22,6 +22,8 @@ from amaranth_boards.tinyfpga_bx import TinyFPGABXPlatform
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 from amaranth_boards.upduino_v3 import UpduinoV3Platform
 
+from ..hdl.parts import PARTS
+
 
 __all__ = ["Programmer", "Board", "BOARDS"]
 
@@ -65,21 +67,34 @@ DFU_UTIL = Programmer("dfu-util", "DFU_UTIL", ("-a", "0", "-D", "{bitstream}"),
 class Board:
     """One FPGA board: its amaranth-boards platform and what its part holds.
 
-    Capacities are the part's datasheet figures: ``luts`` 4-input LUTs (iCE40
-    logic cells), ``ffs`` flip-flops, ``brams`` block RAMs (iCE40 4 kbit
-    EBR, ECP5 18 kbit DP16KD).
+    ``part`` names the FPGA in ``hdl.parts.PARTS``: what it holds (``logic`` in its
+    ``logic_unit``, ``brams``) and what the design is shaped for.
     """
     name: str
     platform_class: type[Platform]
-    family: str            # "ice40" or "ecp5": the Yosys synth_<family> command
-    luts: int
-    ffs: int
-    brams: int
+    part: str
     programmer: Programmer
     bitstream: str         # file the programmer takes: "top.bin" or "top.bit"
     note: str = ""
     extra_resources: tuple[Resource, ...] = field(default=(), repr=False)
     uart_wiring: str | None = None  # None: the board's own USB-serial bridge
+
+    @property
+    def family(self) -> str:
+        """``ice40`` or ``ecp5``: the Yosys ``synth_<family>`` command and the nextpnr flavour."""
+        return PARTS[self.part].family
+
+    @property
+    def logic(self) -> int:
+        return PARTS[self.part].logic
+
+    @property
+    def logic_unit(self) -> str:
+        return PARTS[self.part].logic_unit
+
+    @property
+    def brams(self) -> int:
+        return PARTS[self.part].brams
 
     @property
     def fpga(self) -> str:
@@ -98,23 +113,23 @@ class Board:
 
 
 BOARDS: dict[str, Board] = {b.name: b for b in [
-    Board("icebreaker", ICEBreakerPlatform, "ice40", luts=5280, ffs=5280, brams=30,
+    Board("icebreaker", ICEBreakerPlatform, "ice40-up5k",
           programmer=ICEPROG, bitstream="top.bin"),
-    Board("icestick", ICEStickPlatform, "ice40", luts=1280, ffs=1280, brams=16,
+    Board("icestick", ICEStickPlatform, "ice40-hx1k",
           programmer=ICEPROG, bitstream="top.bin", note="tiny models only"),
-    Board("tinyfpga_bx", TinyFPGABXPlatform, "ice40", luts=7680, ffs=7680, brams=32,
+    Board("tinyfpga_bx", TinyFPGABXPlatform, "ice40-lp8k",
           programmer=TINYPROG, bitstream="top.bin",
           extra_resources=(UARTResource(0, rx="1", tx="2", conn=("gpio", 0),
                                         attrs=Attrs(IO_STANDARD="SB_LVCMOS")),),
           uart_wiring="3.3 V USB-serial adapter: its TX to pin 1, its RX to pin 2"),
-    Board("upduino_v3", UpduinoV3Platform, "ice40", luts=5280, ffs=5280, brams=30,
+    Board("upduino_v3", UpduinoV3Platform, "ice40-up5k",
           programmer=ICEPROG, bitstream="top.bin",
           note="48 MHz internal oscillator",
           extra_resources=(UARTResource(0, rx="4", tx="3", attrs=Attrs(IO_STANDARD="SB_LVCMOS")),),
           uart_wiring="3.3 V USB-serial adapter: its TX to pin 4, its RX to pin 3"),
-    Board("ulx3s-85f", ULX3S_85F_Platform, "ecp5", luts=83640, ffs=83640, brams=208,
+    Board("ulx3s-85f", ULX3S_85F_Platform, "ecp5-85k",
           programmer=OPENFPGALOADER, bitstream="top.bit"),
-    Board("orangecrab-85f", OrangeCrabR0_2_85FPlatform, "ecp5", luts=83640, ffs=83640, brams=208,
+    Board("orangecrab-85f", OrangeCrabR0_2_85FPlatform, "ecp5-85k",
           programmer=DFU_UTIL, bitstream="top.bit", note="r0.2",
           extra_resources=(UARTResource(0, rx="0", tx="1", conn=("io", 0),
                                         attrs=Attrs(IO_TYPE="LVCMOS33")),),

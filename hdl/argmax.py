@@ -114,6 +114,10 @@ class Argmax(wiring.Component):
     invert_stage : bool
         With ``compare="carry"``, register the inverted scores of the cherries in a stage of
         their own (one more cycle of latency), which keeps the inverter LUTs off the compare path.
+    select_stage : bool
+        Select a node's larger value a stage after its compare, from the registered result (a
+        level takes two stages): the compare chain and the select LUT no longer share a path,
+        for parts where registers are cheap.
 
     Attributes
     ----------
@@ -123,10 +127,12 @@ class Argmax(wiring.Component):
         Compare nodes that pay ``width`` inverter LUTs (``compare="carry"``).
     """
 
-    def __init__(self, n, width, *, stage_levels=1, compare="carry", invert_stage=True):
+    def __init__(self, n, width, *, stage_levels=1, compare="carry", invert_stage=True, select_stage=False):
         for name, value in (("n", n), ("width", width), ("stage_levels", stage_levels)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        if select_stage and stage_levels != 1:
+            raise ValueError(f"select_stage takes one level per stage, not stage_levels={stage_levels!r}")
         if compare not in COMPARES:
             raise ValueError(f"compare must be one of {', '.join(COMPARES)}, not {compare!r}")
         self.n = n
@@ -137,7 +143,9 @@ class Argmax(wiring.Component):
         self._tree = _shape(n, width, stage_levels, self._offset)[1]
         self.cherries = _cherries(self._tree)
         self.depth = _depth(self._tree)
-        self.latency = self._offset + -(-self.depth // stage_levels)
+        self.select_stage = select_stage and n > 1
+        self.latency = self._offset + -(-self.depth // stage_levels) * (2 if self.select_stage else 1) \
+            - self.select_stage
         super().__init__({
             "i": In(n * width),
             "index": Out(max(1, ceil_log2(n))),
@@ -216,7 +224,7 @@ class Argmax(wiring.Component):
             va, sa, ia, ja, la = build(a, inv_a)
             vb, sb, ib, jb, lb = build(b, inv_b)
             level = max(la, lb) + 1
-            stage = self._offset + (level - 1) // self.stage_levels
+            stage = self._offset + (level - 1) // self.stage_levels * (2 if self.select_stage else 1)
             va = score(a, stage) if a_leaf else delay(va, stage - sa)
             vb = score(b, stage) if b_leaf else delay(vb, stage - sb)
             # c is the carry out; gt = c ^ flip, so that no inverter sits behind the carry chain
@@ -235,12 +243,16 @@ class Argmax(wiring.Component):
             def select(c, b_value, a_value):
                 return Mux(c, a_value, b_value) if flip else Mux(c, b_value, a_value)
 
-            index = select(register(c, packs=not carry),
-                           ib if b_leaf else delay(ib, stage - jb + 1),
+            rc = register(c, packs=not carry)
+            index = select(rc, ib if b_leaf else delay(ib, stage - jb + 1),
                            ia if a_leaf else delay(ia, stage - ja + 1))
             if root:
                 return None, None, index, stage + 1, level
-            value = select(c, ~vb if inv != inv_b else vb, ~va if inv != inv_a else va)
+            vb, va = (~vb if inv != inv_b else vb), (~va if inv != inv_a else va)
+            if self.select_stage:  # the operands wait a stage for the registered compare
+                value = select(rc, register(vb, packs=False), register(va, packs=False))
+                return register(value), stage + 2, index, stage + 1, level
+            value = select(c, vb, va)
             if level % self.stage_levels == 0:
                 return register(value), stage + 1, index, stage + 1, level
             return value, stage, index, stage + 1, level

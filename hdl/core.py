@@ -1,7 +1,7 @@
 """The logic layers as a structural Verilog module, written as text.
 
 Amaranth needs minutes and gigabytes to elaborate a million single-bit gates
-(TOOLCHAIN.md), and its netlist-style output is slow for Icarus, so the
+(docs/toolchain.md), and its netlist-style output is slow for Icarus, so the
 layers are printed straight from the IR and, chained with the GroupSum trees,
 instanced from Amaranth (``Datapath``). Pipeline registers sit after the layers the schedule
 names (``schedule.Schedule.core_cuts``), but
@@ -35,7 +35,7 @@ from .schedule import binarized_latency, layer_stages
 MODULE = "lgn_core"
 DATAPATH = "lgn_datapath"
 
-# Verilog for each 2-input truth table over addr = a + 2b (DESIGN.md op table, re-indexed by
+# Verilog for each 2-input truth table over addr = a + 2b (docs/semantics.md op table, re-indexed by
 # table); f-strings because a million nodes make str.format's cost show
 _GATE2 = {
     0: lambda a, b: "1'b0", 8: lambda a, b: f"{a} & {b}", 2: lambda a, b: f"{a} & ~{b}",
@@ -107,6 +107,23 @@ def cones(net: Network, cuts: tuple[int, ...], features: FeatureFormat | None = 
             dep = depends(layer)
             cone.update((start + r, frozenset(layer.inputs[r][dep[r]].tolist())) for r in rows)
     return [cone.get(s, s) for s in net.outputs.tolist()]
+
+
+def depths(net: Network, cuts: tuple[int, ...], features: FeatureFormat | None = None) -> list[int]:
+    """LUT levels in front of each output within the core's last stage: 0 for a model input or
+    a register, a layer's position in the stage for a node of it (the GroupSum's ROM leaves
+    take only shallow inputs: a block RAM sits in a column a long route away)."""
+    stage_of = stages(net, cuts, features)
+    last = stage_of[-1]
+    level = np.zeros(net.n_signals, dtype=np.int64)
+    depth = 0
+    for i, (start, layer) in enumerate(zip(net.layer_starts.tolist(), net.layers)):
+        if stage_of[i] == last:
+            depth += 1
+            level[start:start + len(layer)] = depth
+    made = made_in(net, cuts, features)
+    level[made < last] = 0
+    return level[net.outputs].tolist()
 
 
 def _last_read(net: Network, cuts: tuple[int, ...], features: FeatureFormat | None) -> tuple[np.ndarray, np.ndarray]:

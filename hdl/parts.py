@@ -40,26 +40,28 @@ class Part:
     fixed_ns: float
     level_ns: float
     carry_ns: float
+    bram_ns: float  # a block RAM's clock to data out
 
     def __post_init__(self):
         assert self.adders in ADDERS, self.adders
 
-    def stage_mhz(self, levels: float, carry_bits: int = 0) -> float:
+    def stage_mhz(self, levels: float, carry_bits: int = 0, bram: bool = False) -> float:
         """Estimated Fmax of a stage whose longest path has ``levels`` LUT levels and a carry
-        chain of ``carry_bits`` bits."""
-        return 1000.0 / (self.fixed_ns + self.level_ns * max(levels, 1) + self.carry_ns * carry_bits)
+        chain of ``carry_bits`` bits, starting at a block RAM's data out if ``bram``."""
+        return 1000.0 / (self.fixed_ns + self.level_ns * max(levels, 1) + self.carry_ns * carry_bits
+                         + self.bram_ns * bram)
 
 
 PARTS: dict[str, Part] = {p.name: p for p in [
     Part("ice40-up5k", "ice40", "iCE40UP5K-SG48", logic=5280, logic_unit="logic cells", ffs=5280, brams=30,
-         adders="ice40", ff_cost=1.0, fixed_ns=2.6, level_ns=3.2, carry_ns=0.3),
+         adders="ice40", ff_cost=1.0, fixed_ns=2.6, level_ns=3.2, carry_ns=0.3, bram_ns=2.5),
     Part("ice40-hx1k", "ice40", "iCE40HX1K-TQ144", logic=1280, logic_unit="logic cells", ffs=1280, brams=16,
-         adders="ice40", ff_cost=1.0, fixed_ns=1.5, level_ns=1.9, carry_ns=0.15),
+         adders="ice40", ff_cost=1.0, fixed_ns=1.5, level_ns=1.9, carry_ns=0.15, bram_ns=2.5),
     Part("ice40-lp8k", "ice40", "iCE40LP8K-CM81", logic=7680, logic_unit="logic cells", ffs=7680, brams=32,
-         adders="ice40", ff_cost=1.0, fixed_ns=2.2, level_ns=2.8, carry_ns=0.25),
+         adders="ice40", ff_cost=1.0, fixed_ns=2.2, level_ns=2.8, carry_ns=0.25, bram_ns=2.5),
     # An ECP5 slice's flip-flops are free to take any signal: a delay register uses a spare one
     Part("ecp5-85k", "ecp5", "LFE5U-85F-CABGA381", logic=83640, logic_unit="LUT4s", ffs=83640, brams=208,
-         adders="generic", ff_cost=0.05, fixed_ns=1.1, level_ns=1.25, carry_ns=0.05),
+         adders="ecp5", ff_cost=0.05, fixed_ns=1.1, level_ns=1.25, carry_ns=0.05, bram_ns=5.6),
     Part("generic", "generic", "any", logic=0, logic_unit="LUT4s", ffs=0, brams=0,
-         adders="generic", ff_cost=0.5, fixed_ns=1.1, level_ns=1.25, carry_ns=0.05),
+         adders="generic", ff_cost=0.5, fixed_ns=1.1, level_ns=1.25, carry_ns=0.05, bram_ns=5.6),
 ]}

@@ -6,8 +6,8 @@ leaves count bits, whether the scores wait in block RAM), estimates each one
 Fmax, before any synthesis) and picks one by the goal:
 
 * ``balanced`` (the default): the fastest design at most ``BALANCED_SLACK`` larger than the
-  smallest one that fits: area is what fills a small part, and a little more of it may buy a
-  lot of speed (on an ECP5, where registers are nearly free, the deepest pipeline);
+  smallest one that fits, or ``BALANCED_PART`` of the part larger: area is what fills a small
+  part, and a little more of it may buy a lot of speed (on a large part, the deepest pipeline);
 * ``fmax``: the fastest design that fits;
 * ``area``: the smallest design;
 * a target clock: the smallest design whose estimated Fmax reaches it.
@@ -33,11 +33,14 @@ from .popcount import GroupSum
 from .schedule import Schedule, pipeline_cuts
 from .top import ROM_INPUTS, Top, group_sum
 
-__all__ = ["GOALS", "Estimate", "FitError", "estimate", "plan"]
+__all__ = ["AUTO", "GOALS", "Estimate", "FitError", "estimate", "plan"]
 
 GOALS = ("balanced", "fmax", "area")
+AUTO = "auto"  # the first of LADDER the design fits, else portable Verilog
+LADDER = ("ice40-up5k", "ecp5-85k")
 FIT_MARGIN = 0.85
 BALANCED_SLACK = 0.10
+BALANCED_PART = 0.02
 # Yosys's ABC maps the core's LUT nodes into fewer LUT4s than the nodes themselves: it merges
 # small nodes across layers.  Measured on three trained models (docs/fit.md): 0.78 to 0.83.
 CORE_MAPPING = 0.8
@@ -80,9 +83,10 @@ def _gate_nodes(gs: GroupSum) -> int:
 
 
 @lru_cache(maxsize=None)
-def _argmax(n: int, width: int, stage_levels: int, invert: bool, compare: str) -> tuple[int, dict]:
+def _argmax(n: int, width: int, stage_levels: int, invert: bool, select: bool, compare: str) -> tuple[int, dict]:
     """An argmax's latency and :meth:`Argmax.resources`, without keeping the component."""
-    argmax = Argmax(n, width, stage_levels=stage_levels, invert_stage=invert, compare=compare)
+    argmax = Argmax(n, width, stage_levels=stage_levels, invert_stage=invert, select_stage=select,
+                    compare=compare)
     argmax._MustUse__used = True  # built to be measured
     return argmax.latency, argmax.resources()
 
@@ -108,17 +112,15 @@ def estimate(net: Network, schedule: Schedule, gs: GroupSum, features: FeatureFo
     if features is not None:  # a comparator per thermometer bit: a carry chain over the code
         core_luts += net.n_inputs
     core_ffs, core_lone = register_cost(net, s.core_cuts, features)
-    am_latency, am = _argmax(net.head.classes, gs.bits, s.argmax_levels, s.argmax_invert,
+    am_latency, am = _argmax(net.head.classes, gs.bits, s.argmax_levels, s.argmax_invert, s.argmax_select,
                              "ice40" if s.adders == "ice40" else "carry")
     delay = Delay.cost(net.head.classes * gs.bits, am_latency, ram=s.delay_ram)
     latency = valid = core_latency(net, s.core_cuts, features) + gs.latency + am_latency
-    # iCE40 cells with a carry and no LUT: a compare's chain and the cell that brings its
-    # result out; a carry-in that opens a popcount chain
+    # iCE40 cells with a carry and no LUT: a compare's chain, and the cell that brings its result out
     am_cells = am["carries"] + (net.head.classes - 1) if part.family == "ice40" else 0
-    gs_cells = gs.carry_cells if part.family == "ice40" else 0
     by_part = {
         "core": _logic(part, core_luts + neuron_luts, 0, core_lone + neuron_ffs, 0),
-        "popcount": _logic(part, gs.luts, gs_cells, gs.lone_ffs, gs.carries),
+        "popcount": _logic(part, gs.luts, 0, gs.lone_ffs, gs.carries),
         "argmax": _logic(part, am["luts"], am_cells, am["lone_ffs"], am["carries"]),
         "score delay": _logic(part, delay["luts"], 0, delay["lone_ffs"], 0),
         "valid": valid,
@@ -150,9 +152,9 @@ def _fmax(net: Network, s: Schedule, gs: GroupSum, part: Part, features: Feature
     w = gs.bits
     speeds = [part.stage_mhz(core, 0),
               part.stage_mhz(s.popcount_levels, s.popcount_levels * w),
-              part.stage_mhz(s.argmax_levels * 2, s.argmax_levels * w)]
-    if s.roms and s.rom_stages == 1:  # the block RAM's slow data out, then an adder
-        speeds.append(part.stage_mhz(2, w))
+              part.stage_mhz(s.argmax_levels * (1 if s.argmax_select else 2), s.argmax_levels * w)]
+    if s.roms:  # the block RAM's slow data out, then an adder or a register
+        speeds.append(part.stage_mhz(1, w if s.rom_stages == 1 else 0, bram=True))
     return float(min(speeds))
 
 
@@ -162,40 +164,52 @@ def _candidates(net: Network, part: Part, features: FeatureFormat | None, pipeli
     # on iCE40 a register costs a cell: cherries invert in the compare's stage, and ROMs are read
     # straight into the adders; elsewhere the extra stages are free and buy speed
     base = Schedule(part=part.name, adders=part.adders, ff_cost=part.ff_cost, rom_stages=1 if ice40 else 2,
-                    argmax_invert=not ice40)
+                    argmax_invert=not ice40, argmax_select=not ice40)
     if pipeline is not None:
         cut_options = [pipeline_cuts(net, pipeline, features)]
     else:
         cut_options = list(dict.fromkeys(
             [pipeline_cuts(net, k, features) for k in range(1, len(net.layers) + 2)]))
-    max_roms = net.group_size // ROM_INPUTS
+    classes, max_roms = net.head.classes, net.group_size // ROM_INPUTS
+    ring = -(-(classes * net.group_size.bit_length()) // 16)  # block RAMs the score delay takes
     if roms is not None:
-        rom_options = [roms]
+        totals = [(roms * classes, ice40 and part.brams - roms * classes >= ring)]
     elif part.brams:
-        fit = min(max_roms, part.brams // net.head.classes)
-        rom_options = sorted({0, fit, max(0, fit - 1), fit // 2})
+        # every block RAM counting bits, or all but the delay ring's, or none
+        most = min(max_roms * classes, part.brams)
+        totals = [(0, ice40), (most, False)]
+        if ice40 and part.brams >= ring:
+            totals.append((min(most, part.brams - ring), True))
     else:
-        rom_options = [0]
+        totals = [(0, False)]
     out = []
     for cuts in cut_options:
-        for r in rom_options:
-            s = replace(base, core_cuts=cuts, roms=r)
-            delay_brams = -(-(net.head.classes * net.group_size.bit_length()) // 16)
-            ram = ice40 and part.brams - r * net.head.classes >= delay_brams
-            out.append(replace(s, delay_ram=ram))
+        for total, ram in dict.fromkeys(totals):
+            spread = tuple(total // classes + (c < total % classes) for c in range(classes))
+            out.append(replace(base, core_cuts=cuts, delay_ram=ram,
+                               roms=spread[0] if len(set(spread)) == 1 else spread))
     return out
 
 
 def plan(net: Network, part: str, goal: str = "balanced", target_mhz: float | None = None,
          pipeline: int | None = None, roms: int | None = None,
-         features: FeatureFormat | None = None) -> tuple[Top, Estimate]:
+         features: FeatureFormat | None = None, reserve: int = 0) -> tuple[Top, Estimate]:
     """The design of ``net`` for ``part`` that ``goal`` (or ``target_mhz``) asks for, and its estimate.
 
-    ``pipeline`` and ``roms`` fix those choices (experts); the rest is searched.  Raises
-    :class:`FitError` when no design fits the part.
+    ``part`` may be ``auto``: the first part of ``LADDER`` the design fits, else ``generic``.
+    ``pipeline`` and ``roms`` fix those choices (experts); the rest is searched.  ``reserve``
+    logic units of the part are left for what surrounds the design (a board's UART link).
+    Raises :class:`FitError` when no design fits the part.
     """
+    if part == AUTO:
+        for candidate in LADDER:
+            try:
+                return plan(net, candidate, goal, target_mhz, pipeline, roms, features, reserve)
+            except FitError:
+                continue
+        return plan(net, "generic", goal, target_mhz, pipeline, roms, features, reserve)
     if part not in PARTS:
-        raise UserError(f"unknown part {part!r}; choose one of {', '.join(PARTS)}")
+        raise UserError(f"unknown part {part!r}; choose one of {', '.join([AUTO, *PARTS])}")
     if goal not in GOALS:
         raise UserError(f"unknown goal {goal!r}; choose one of {', '.join(GOALS)}")
     if roms is not None and roms * ROM_INPUTS > net.group_size:
@@ -206,10 +220,10 @@ def plan(net: Network, part: str, goal: str = "balanced", target_mhz: float | No
     for schedule in _candidates(net, p, features, pipeline, roms):
         gs = group_sum(net, schedule, features)
         designs.append((schedule, gs, estimate(net, schedule, gs, features)))
-    capacity = p.logic * FIT_MARGIN if p.logic else float("inf")
+    capacity = p.logic * FIT_MARGIN - reserve if p.logic else float("inf")
     fits = [d for d in designs if d[2].logic <= capacity and (not p.logic or d[2].brams <= p.brams)]
     if not fits:
-        raise FitError(_refusal(p, designs))
+        raise FitError(_refusal(p, designs, reserve))
     if target_mhz is not None:
         fits = [d for d in fits if d[2].fmax_mhz >= target_mhz]
         if not fits:
@@ -219,7 +233,8 @@ def plan(net: Network, part: str, goal: str = "balanced", target_mhz: float | No
     if target_mhz is None and goal in ("fmax", "balanced"):
         if goal == "balanced":
             smallest = min(e.logic for _, _, e in fits)
-            fits = [d for d in fits if d[2].logic <= (1 + BALANCED_SLACK) * smallest]
+            room = max(BALANCED_SLACK * smallest, BALANCED_PART * p.logic)
+            fits = [d for d in fits if d[2].logic <= smallest + room]
         key = lambda d: (-d[2].fmax_mhz, d[2].logic)  # noqa: E731
     else:
         key = lambda d: (d[2].logic, -d[2].fmax_mhz)  # noqa: E731
@@ -227,12 +242,14 @@ def plan(net: Network, part: str, goal: str = "balanced", target_mhz: float | No
     return Top(net, schedule, features, groupsum=gs), est
 
 
-def _refusal(part: Part, designs: list) -> str:
+def _refusal(part: Part, designs: list, reserve: int) -> str:
     e = min(designs, key=lambda d: d[2].logic)[2]
-    bigger = [p.name for p in PARTS.values() if p.family == part.family and p.logic * FIT_MARGIN >= e.logic]
+    bigger = [p.name for p in PARTS.values()
+              if p.family == part.family and p.logic * FIT_MARGIN - reserve >= e.logic]
     hints = [f"a larger part ({', '.join(bigger)})" if bigger else
              "a larger part (ecp5-85k)" if part.family != "ecp5" else "",
-             "a smaller model"]
+             "a smaller model", "--target generic for Verilog with no part in mind"]
+    around = f", {reserve:,} of them kept for the UART link" if reserve else ""
     return (f"the smallest design of this model needs about {e.logic:,} {part.logic_unit} "
             f"({e.brams} block RAMs), and {part.name} holds {part.logic:,} "
-            f"(a design may fill {FIT_MARGIN:.0%} of it to place); try " + " or ".join(h for h in hints if h))
+            f"(a design may fill {FIT_MARGIN:.0%} of it to place{around}); try " + " or ".join(h for h in hints if h))

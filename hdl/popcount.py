@@ -36,10 +36,11 @@ from typing import Iterator, TextIO, Union
 from amaranth.utils import ceil_log2
 
 
-__all__ = ["ADDERS", "ICE40_CELL_MODELS", "Cone", "PopCount", "GroupSum", "rom_module"]
+__all__ = ["ADDERS", "CELL_MODELS", "ECP5_CELL_MODELS", "ICE40_CELL_MODELS", "Cone", "PopCount", "GroupSum",
+           "rom_module"]
 
 MODULE = "lgn_groupsum"
-ADDERS = ("generic", "ice40")
+ADDERS = ("generic", "ice40", "ecp5")
 
 Cone = Union[int, frozenset]
 """What feeds one input of a count: an ``int`` is a plain signal (a register output, say) that
@@ -91,12 +92,13 @@ class _Config:
         return 1 if self.rom_stages == 1 else 1 + self.stage_levels
 
     def adder(self, total: int, cin: int) -> float:
-        """Cost of an adder whose result counts up to ``total``: a cell per result bit on iCE40
-        (half a cell more with a carry-in, for the chain cell it enters through when it opens a
-        chain), and for ``+`` also the cells nextpnr adds to bring a carry in and out."""
+        """Cost of an adder whose result counts up to ``total``: a cell per result bit on iCE40,
+        and for ``+`` also the cells nextpnr adds to bring a carry in and out."""
         bits = _bits(total)
         if self.adders == "ice40":
-            return bits + 0.5 * cin
+            return bits
+        if self.adders == "ecp5":
+            return bits / 2  # a CCU2C holds two bits
         return bits + 1 + cin if bits > 2 else 2 + cin
 
 
@@ -162,7 +164,7 @@ def _plan(n, gates, roms, cfg):
         extra = max(0, ga - a) + max(0, gates - ga - b)
         return _join(n, cin, extra, left, right, cfg)
     cands = _leaf(n, gates, roms, cfg)
-    for cin in (1, 0):
+    for cin in (1, 0) if cfg.adders == "generic" else (0,):
         rest = n - cin
         half = rest // 2
         # Good trees are near balanced; limiting the splits keeps large widths fast.
@@ -190,14 +192,15 @@ def _signals(cone):
     return frozenset((cone,)) if isinstance(cone, int) else cone
 
 
-def _fills(cones):
-    """Group the gates among ``cones`` (indices into it) for the full-adder leaves.
+def _fills(cones, exclude=frozenset()):
+    """Group the gates among ``cones`` (indices into it, but those in ``exclude``) for the
+    full-adder leaves.
 
     Returns ``(fills, lone)``: each fill is two or three gates, and maybe one more input, whose
     signals fit one LUT4 (gates that share a signal, or two gates and a plain bit or inverter
     of a signal one of them reads); ``lone`` are the other gates.
     """
-    gates = [j for j, c in enumerate(cones) if isinstance(c, frozenset) and len(c) == 2]
+    gates = [j for j, c in enumerate(cones) if isinstance(c, frozenset) and len(c) == 2 and j not in exclude]
     readers = defaultdict(list)
     for j in gates:
         for s in cones[j]:
@@ -214,7 +217,7 @@ def _fills(cones):
     for j, c in enumerate(cones):
         if len(free) < 2:
             break
-        if len(_signals(c)) != 1:
+        if len(_signals(c)) != 1 or j in exclude:
             continue
         (s,) = _signals(c)
         mate = next((g for g in readers.get(s, ()) if g in free), None)
@@ -269,11 +272,15 @@ class PopCount:
     cones : sequence of :data:`Cone`, optional
         What feeds each input.  The plan then counts the input logic its leaves cannot absorb
         and shapes the tree to absorb the most.
-    adders : ``"generic"`` or ``"ice40"``
-        ``+`` for any tool, or iCE40 ``SB_LUT4``/``SB_CARRY`` chains (see the module docstring).
+    adders : ``"generic"``, ``"ice40"`` or ``"ecp5"``
+        ``+`` for any tool, iCE40 ``SB_LUT4``/``SB_CARRY`` chains (see the module docstring), or
+        ECP5 ``CCU2C`` chains.
     ff_cost : float
         What a flip-flop that does not follow its own LUT costs, in LUTs: 1.0 on iCE40 (a
         whole logic cell), less where slices hold spare flip-flops.
+    depths : sequence of int, optional
+        LUT levels in front of each input in its stage: ROM addresses take the shallowest
+        inputs (a block RAM sits in a column a long route away).
 
     Attributes
     ----------
@@ -287,13 +294,11 @@ class PopCount:
         Planned LUT4s (of the tree, and with ``cones`` of the input logic left to LUTs of its
         own), carry cells (``SB_CARRY``, or adder bits on a generic chain), flip-flops, and
         those flip-flops that do not follow a LUT of their own (delays).
-    carry_cells : int
-        With ``adders="ice40"``, logic cells that hold a carry and no LUT.
     """
 
     def __init__(self, width: int, *, stage_levels: int = 1, roms: int = 0, rom_inputs: int = 10,
                  rom_stages: int = 2, cones: Sequence[Cone] | None = None, adders: str = "generic",
-                 ff_cost: float = 1.0):
+                 ff_cost: float = 1.0, depths: Sequence[int] | None = None):
         for name, value in (("width", width), ("stage_levels", stage_levels), ("rom_inputs", rom_inputs)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, not {value!r}")
@@ -303,6 +308,8 @@ class PopCount:
             raise ValueError(f"roms must be an integer from 0 to width // rom_inputs, not {roms!r}")
         if cones is not None and len(cones) != width:
             raise ValueError(f"{len(cones)} cones given for a {width}-bit count")
+        if depths is not None and len(depths) != width:
+            raise ValueError(f"{len(depths)} depths given for a {width}-bit count")
         if adders not in ADDERS:
             raise ValueError(f"adders must be one of {', '.join(ADDERS)}, not {adders!r}")
         self.width = width
@@ -318,11 +325,11 @@ class PopCount:
         self.roms = _count(self._tree, "rom")
         self._root = self._placed()
         self.latency = self._cfg.avail(level) + (not self._cfg.registered(level))
+        self._depths = depths
         self._order = list(range(width))
         if cones is not None:
-            self._order = self._arrange(cones, fills, lone)
+            self._order = self._arrange(cones)
         self.luts, self.carries, self.ffs, self.lone_ffs = self._resources(cones)
-        self.carry_cells = self._carry_cells()
 
     # -- the placed tree -------------------------------------------------------------
 
@@ -412,9 +419,21 @@ class PopCount:
             plain.append((1, self._root.slots[0]))
         return [slots for _, slots in sorted(leaves, key=lambda leaf: leaf[0])], plain
 
-    def _arrange(self, cones, fills, lone):
+    def _arrange(self, cones):
         """``order[slot]``: the input that each slot of :meth:`lines` counts."""
         leaves, plain = self._plain_slots()
+        order = [None] * self.width
+        # ROM addresses first, from the shallow inputs: plain signals (the lowest ids, model
+        # inputs, have no logic in front of them), constants, then gates of shallow signals
+        depth = self._depths or [0] * self.width
+        kind = lambda j: 0 if isinstance(cones[j], int) else 1 if not cones[j] else 2  # noqa: E731
+        shallow = sorted(range(self.width), key=lambda j: (depth[j], kind(j), max(_signals(cones[j]), default=-1)))
+        addresses = [slot for d, slot in plain if d == 0]
+        for slot, j in zip(addresses, shallow):
+            order[slot] = j
+        reserved = frozenset(shallow[:len(addresses)])
+        plain = [(d, slot) for d, slot in plain if d > 0]
+        fills, lone = _fills(cones, reserved)
         fulls = sum(len(slots) == 3 for slots in leaves)
         members = [[] for _ in leaves]
         # Full adders take the fills of two or three gates, then one gate each, half adders
@@ -429,48 +448,25 @@ class PopCount:
         # all), then gates (the first register packs with the gate's LUT), then the highest
         # signal ids: a model input (lowest ids in core.py) delayed is a copy of a bus bit, which
         # Yosys merges with the registers that drive the bus (a shift register in
-        # boards/synth.py), and those then route across the chip.  ROM addresses (registered by
-        # the block RAM) take plain signals, the shallowest first.  The leaves take what is left.
-        inverters = iter(j for j in range(self.width)
-                         if j not in taken and isinstance(cones[j], frozenset) and len(cones[j]) == 1)
+        # boards/synth.py), and those then route across the chip.  The leaves take what is left.
+        inverters = iter(j for j in range(self.width) if j not in taken and j not in reserved
+                         and isinstance(cones[j], frozenset) and len(cones[j]) == 1)
         for slots, m in zip(leaves, members):
             m.extend(j for _, j in zip(range(len(slots) - len(m)), inverters))
-        left = [j for j in range(self.width) if j not in {j for m in members for j in m}]
+        left = [j for j in range(self.width) if j not in {j for m in members for j in m} | reserved]
         consts = [j for j in left if cones[j] == frozenset()]
         gates = [j for j in left if isinstance(cones[j], frozenset) and cones[j]]
         plains = sorted((j for j in left if isinstance(cones[j], int)), key=lambda j: -cones[j])
-        order = [None] * self.width
         pool = consts + gates + plains
-        for (_, slot), j in zip(sorted((c for c in plain if c[0] > 0), key=lambda c: -c[0]), pool):
+        delayed = sorted(plain, key=lambda c: -c[0])
+        for (_, slot), j in zip(delayed, pool):
             order[slot] = j
-        # ROM addresses: the lowest ids first, model inputs, whose path to the far block RAM
-        # column has no logic in front of it
-        pool = [j for j in plains[::-1] + consts + gates if j not in order]
-        for (_, slot), j in zip((c for c in plain if c[0] == 0), pool):
-            order[slot] = j
-        rest = iter(j for j in pool if j not in order)
+        rest = iter(pool[len(delayed):])
         for slots, m in zip(leaves, members):
             m.extend(j for _, j in zip(range(len(slots) - len(m)), rest))
             for slot, j in zip(slots, m):
                 order[slot] = j
         return order
-
-    def _carry_cells(self) -> int:
-        """iCE40 cells with a carry and no LUT: a carry-in that opens a chain (see ``_Writer.chain``)."""
-        if self.adders != "ice40":
-            return 0
-        cells = 0
-        by_level = defaultdict(list)
-        for node in self._nodes():
-            if node.kind == "add":
-                by_level[node.level].append(node)
-        for adds in by_level.values():
-            for chain in _Writer.group(adds):
-                top = False
-                for node in chain:
-                    cells += bool(node.slots) and not top
-                    top = _bits(node.total) > max(_bits(c.total) for c in node.children)
-        return cells
 
     def _resources(self, cones):
         """``(luts, carries, ffs, lone_ffs)`` of the tree as placed and arranged."""
@@ -535,12 +531,7 @@ class PopCount:
 
 
 class _Writer:
-    """Prints one :class:`PopCount`: leaves first, then the adders level by level, so that an
-    iCE40 level's adders can share carry chains."""
-
-    # Longest carry chain: nextpnr's timing analysis walks the carry through every cell of a
-    # chain, whether or not the logic lets it pass (a carry-in cell does not).
-    MAX_CHAIN = 12
+    """Prints one :class:`PopCount`: leaves first, then the adders level by level."""
 
     def __init__(self, pc: PopCount, bits: list[str], prefix: str):
         self.pc, self.bits, self.prefix = pc, bits, prefix
@@ -557,12 +548,26 @@ class _Writer:
         return name
 
     def delay(self, v: str, width: int, cycles: int) -> str:
+        """``v`` ``cycles`` clocks late.  With iCE40 cells in ``SB_DFF`` cells: Yosys turns a plain
+        register behind logic such as ``a & ~b`` into a flip-flop with a reset pin and no LUT, and
+        the reset nets then keep eight-cell blocks apart and slow the design down; a cell keeps
+        the logic in a LUT whose register packs with it."""
+        if cycles and self.pc.adders == "ice40" and not v.isidentifier():
+            v = self.wire(width, v)  # a name, for the bit selects below
         for _ in range(cycles):
             r = self.name()
-            self.decls.append(f"    reg [{width - 1}:0] {r};")
-            self.regs.append(f"        {r} <= {v};")
+            if self.pc.adders == "ice40":
+                self.decls.append(f"    wire [{width - 1}:0] {r};")
+                self.decls += [f"    SB_DFF {r}_ff{k} (.Q({r}[{k}]), .C(clk), .D({v}[{k}]));" for k in range(width)]
+            else:
+                self.decls.append(f"    reg [{width - 1}:0] {r};")
+                self.regs.append(f"        {r} <= {v};")
             v = r
         return v
+
+    def bit_delay(self, v: str, cycles: int) -> str:
+        """An input bit ``cycles`` clocks late, as a name that takes a bit select like every operand."""
+        return self.delay(self.wire(1, v), 1, cycles)
 
     def lines(self, out: str) -> Iterator[str]:
         pc, cfg = self.pc, self.pc._cfg
@@ -573,14 +578,14 @@ class _Writer:
         for level in sorted(by_level):
             adds = [n for n in by_level[level] if n.kind == "add"]
             for node in by_level[level]:
-                if node.kind != "add":
+                if node.kind not in ("add", "bit"):  # a bit is read where it is used
                     value[id(node)] = self.leaf(node)
             if adds:
                 stage = pc._stage(level)
                 operands = []
                 for node in adds:
                     ops = [self.operand(c, value, stage) for c in node.children]
-                    cin = self.delay(self.bits[node.slots[0]], 1, stage) if node.slots else None
+                    cin = self.bit_delay(self.bits[node.slots[0]], stage) if node.slots else None
                     operands.append((node, ops, cin))
                 for node, sum_ in zip(adds, self.adders(operands)):
                     reg = cfg.registered(level)
@@ -597,7 +602,7 @@ class _Writer:
 
     def operand(self, node: _Node, value: dict, stage: int) -> str:
         if node.kind == "bit":
-            return self.delay(self.bits[node.slots[0]], 1, stage)
+            return self.bit_delay(self.bits[node.slots[0]], stage)
         v, ready = value[id(node)]
         return self.delay(v, _bits(node.total), stage - ready)
 
@@ -626,52 +631,55 @@ class _Writer:
             # re-maps it badly; keep stops that, so the tree shape survives synthesis.
             return [self.wire(_bits(node.total), " + ".join([*ops, *([cin] if cin else [])]), keep=True)
                     for node, ops, cin in operands]
-        by_node = {id(node): (node, ops, cin) for node, ops, cin in operands}
-        return [s for chain in self.group([node for node, _, _ in operands])
-                for s in self.chain([by_node[id(node)] for node in chain])]
+        if any(cin is not None for _, _, cin in operands):
+            raise ValueError("adders of cells take no carry-in; the plan gives them none")
+        if self.pc.adders == "ecp5":
+            return [self.ccu2c_chain(node, ops) for node, ops, _ in operands]
+        return [self.chain(node, ops) for node, ops, _ in operands]
 
-    @classmethod
-    def group(cls, adds: list[_Node]) -> list[list[_Node]]:
-        """A level's adders in carry chains of at most ``MAX_CHAIN`` cells."""
-        chains, length = [[]], 0
-        for node in adds:
-            width = _bits(node.total) + 1
-            if chains[-1] and length + width > cls.MAX_CHAIN:
-                chains.append([])
-                length = 0
-            chains[-1].append(node)
-            length += width
-        return [c for c in chains if c]
+    def ccu2c_chain(self, node: _Node, operands: list[str]) -> str:
+        """An adder as ECP5 ``CCU2C`` cells, two bits each (the propagate LUT ``A ^ B``, the carry
+        ``A`` where it does not propagate), as Yosys maps adders of five bits and more: it
+        maps smaller ones to LUT4s, and a popcount is mostly small adders."""
+        a, b = operands
+        widths = [_bits(child.total) for child in node.children]
+        width = _bits(node.total)
+        x = [f"{a}[{i}]" if i < widths[0] else "1'b0" for i in range(width + width % 2)]
+        y = [f"{b}[{i}]" if i < widths[1] else "1'b0" for i in range(width + width % 2)]
+        s = self.name()
+        self.decls.append(f"    wire [{len(x) - 1}:0] {s};")
+        carry = "1'b0"
+        for i in range(0, len(x), 2):
+            cout = self.name()
+            self.decls.append(f"    wire {cout};")
+            self.decls.append(
+                f"    CCU2C #(.INIT0(16'h96aa), .INIT1(16'h96aa), .INJECT1_0(\"NO\"), .INJECT1_1(\"NO\")) "
+                f"{cout}_ccu (.CIN({carry}), .A0({x[i]}), .B0({y[i]}), .C0(1'b0), .D0(1'b1), "
+                f".A1({x[i + 1]}), .B1({y[i + 1]}), .C1(1'b0), .D1(1'b1), .S0({s}[{i}]), .S1({s}[{i + 1}]), "
+                f".COUT({cout}));")
+            carry = cout
+        return self.wire(width, f"{s}[{width - 1}:0]")
 
-    def chain(self, segments: list) -> list[str]:
-        """One iCE40 carry chain of adders: a cell per sum bit (LUT = I1 ^ I2 ^ carry in,
-        SB_CARRY the majority of the same); an adder's top bit, when it is the carry out, is a
-        cell whose LUT passes the carry, and whose carry logic starts the next adder's carry
-        with its carry-in (the majority of cin, cin and anything is cin)."""
-        sums, carry, top = [], "1'b0", None  # top: the open top bit's sum list, awaiting its cell
-        for node, (a, b), cin in segments:
-            width = _bits(node.total)
-            wa, wb = (_bits(child.total) for child in node.children)
-            if top is not None or cin is not None:
-                g = cin or "1'b0"
-                if top is not None:
-                    top.append(self.lut(_PASS, g, g, carry))
-                carry = self.carry(g, g, carry) if cin is not None else "1'b0"
-            bits = []
-            for i in range(width):
-                if i == max(wa, wb):  # the carry out: a cell of its own closes this adder
-                    top = bits
-                    break
-                x = f"{a}[{i}]" if i < wa else "1'b0"
-                y = f"{b}[{i}]" if i < wb else "1'b0"
-                bits.append(self.lut(_SUM, x, y, carry))
-                carry = self.carry(x, y, carry) if i + 1 < width else "1'b0"
-            else:
-                top = None
-            sums.append(bits)
-        if top is not None:
-            top.append(self.lut(_PASS, "1'b0", "1'b0", carry))
-        return [self.wire(len(bits), "{" + ", ".join(reversed(bits)) + "}") for bits in sums]
+    def chain(self, node: _Node, operands: list[str]) -> str:
+        """An adder as an iCE40 carry chain: a cell per sum bit (LUT = I1 ^ I2 ^ carry in,
+        SB_CARRY the majority of the same) and, when the top bit is the carry out, a cell whose
+        LUT passes the carry (its register then packs with it; written as ``+``, nextpnr adds a
+        cell to bring the carry out and the register takes another).  No carry-in: feeding one
+        through a chain cell (I1 = I2 = cin) crowded the routing so that a 4 x 1000-gate
+        model did not route on an UP5K."""
+        a, b = operands
+        wa, wb = (_bits(child.total) for child in node.children)
+        bits, carry = [], "1'b0"
+        for i in range(_bits(node.total)):
+            if i == max(wa, wb):
+                bits.append(self.lut(_PASS, "1'b0", "1'b0", carry))
+                break
+            x = f"{a}[{i}]" if i < wa else "1'b0"
+            y = f"{b}[{i}]" if i < wb else "1'b0"
+            bits.append(self.lut(_SUM, x, y, carry))
+            if i + 1 < _bits(node.total):
+                carry = self.carry(x, y, carry)
+        return self.wire(len(bits), "{" + ", ".join(reversed(bits)) + "}")
 
     def lut(self, init: str, i1: str, i2: str, i3: str) -> str:
         o = self.name()
@@ -708,12 +716,13 @@ class GroupSum:
     Class ``c`` counts ``i_bits[c*group_size +: group_size]``; its score is
     ``o_scores[c*bits +: bits]`` with ``bits = ceil_log2(group_size + 1)``, ``latency`` cycles
     later.  ``roms`` is the number of ROM leaves per class, or a sequence with one number per
-    class (classes with shorter trees are delayed to the common ``latency``).  ``cones``, one
-    per input bit, say what feeds each (see :class:`PopCount`).  Other keyword arguments go to
+    class (classes with shorter trees are delayed to the common ``latency``).  ``cones`` and
+    ``depths``, one per input bit, say what feeds each (see :class:`PopCount`).  Other keyword arguments go to
     every :class:`PopCount`.  An iCE40 UP5K has 30 block RAMs, an ECP5-85 208.
     """
 
-    def __init__(self, classes: int, group_size: int, *, roms=0, cones: Sequence[Cone] | None = None, **kwargs):
+    def __init__(self, classes: int, group_size: int, *, roms=0, cones: Sequence[Cone] | None = None,
+                 depths: Sequence[int] | None = None, **kwargs):
         if not isinstance(classes, int) or classes < 1:
             raise ValueError(f"classes must be a positive integer, not {classes!r}")
         per_class = [roms] * classes if isinstance(roms, int) else list(roms)
@@ -725,7 +734,8 @@ class GroupSum:
         self.group_size = group_size
         self.roms = roms
         g = group_size
-        self._counts = [PopCount(g, roms=r, cones=None if cones is None else cones[c * g:(c + 1) * g], **kwargs)
+        part = lambda seq, c: None if seq is None else seq[c * g:(c + 1) * g]  # noqa: E731
+        self._counts = [PopCount(g, roms=r, cones=part(cones, c), depths=part(depths, c), **kwargs)
                         for c, r in enumerate(per_class)]
         self.bits = self._counts[0].bits
         self.latency = max(pc.latency for pc in self._counts)
@@ -734,7 +744,6 @@ class GroupSum:
         self.carries = sum(pc.carries for pc in self._counts)
         self.ffs = sum(pc.ffs for pc in self._counts) + sum(pad)
         self.lone_ffs = sum(pc.lone_ffs for pc in self._counts) + sum(pad)
-        self.carry_cells = sum(pc.carry_cells for pc in self._counts)
         self.brams = sum(pc.roms for pc in self._counts)
         self.cones = list(cones) if cones is not None else []
 
@@ -772,15 +781,33 @@ class GroupSum:
             yield from rom_module(n)
 
 
-# Behaviour of the iCE40 cells that ``adders="ice40"`` instances, for simulators and for the
-# proof (synthesis uses Yosys's own cell library instead; tests/test_popcount.py checks these
-# against it).
+# Behaviour of the vendor cells that ``adders="ice40"`` and ``"ecp5"`` instance, for simulators
+# and for the proof (synthesis uses Yosys's own cell library instead; tests/test_popcount.py
+# checks these against it).
 ICE40_CELL_MODELS = """\
-// Simulation models of the iCE40 cells lgn2rtl instances (SB_LUT4, SB_CARRY). Not for synthesis.
+// Simulation models of the iCE40 cells lgn2rtl instances (SB_LUT4, SB_CARRY, SB_DFF). Not for synthesis.
 module SB_LUT4 #(parameter [15:0] LUT_INIT = 16'h0000) (output wire O, input wire I0, I1, I2, I3);
     assign O = LUT_INIT[{I3, I2, I1, I0}];
 endmodule
 module SB_CARRY (output wire CO, input wire I0, I1, CI);
     assign CO = (I0 & I1) | ((I0 | I1) & CI);
 endmodule
+module SB_DFF (output reg Q, input wire C, D);
+    always @(posedge C) Q <= D;
+endmodule
 """
+ECP5_CELL_MODELS = """\
+// Simulation model of the ECP5 cell lgn2rtl instances (CCU2C, without INJECT1). Not for synthesis.
+module CCU2C #(parameter [15:0] INIT0 = 16'h0000, INIT1 = 16'h0000, parameter INJECT1_0 = "YES",
+               INJECT1_1 = "YES") (input wire CIN, A0, B0, C0, D0, A1, B1, C1, D1,
+                                   output wire S0, S1, COUT);
+    wire p0 = INIT0[{D0, C0, B0, A0}], g0 = INIT0[{B0, A0}];
+    wire p1 = INIT1[{D1, C1, B1, A1}], g1 = INIT1[{B1, A1}];
+    wire c1 = p0 ? CIN : g0;
+    assign S0 = p0 ^ CIN;
+    assign S1 = p1 ^ c1;
+    assign COUT = p1 ? c1 : g1;
+endmodule
+"""
+CELL_MODELS = {"ice40": ICE40_CELL_MODELS, "ecp5": ECP5_CELL_MODELS}
+"""The simulation models a design with ``adders=...`` needs, by that value."""

@@ -28,24 +28,28 @@ class Schedule:
     ``core_cuts``: the layers after which a pipeline register sits (``ENCODER`` for the
     on-chip encoder); never the last layer, whose gates the GroupSum's leaves absorb.
     ``popcount_levels`` and ``argmax_levels``: adder and compare levels per pipeline stage.
-    ``roms``: block-RAM ROM leaves per class (``rom_stages`` 1 or 2 read stages).
-    ``argmax_invert``: the argmax inverts its first compares' operands in a stage of its own.
+    ``roms``: block-RAM ROM leaves per class, or one number per class (``rom_stages`` 1 or 2
+    read stages).
+    ``argmax_invert``: the argmax inverts its first compares' operands in a stage of its own;
+    ``argmax_select``: it selects a stage after each compare.
     ``delay_ram``: the scores wait for the argmax in block RAM instead of flip-flops.
     ``adders`` and ``ff_cost``: as ``popcount.PopCount`` takes them (from the part).
     """
     part: str = "generic"
     core_cuts: tuple[int, ...] = ()
     popcount_levels: int = 1
-    roms: int = 0
+    roms: int | tuple[int, ...] = 0
     rom_stages: int = 2
     argmax_levels: int = 1
     argmax_invert: bool = True
+    argmax_select: bool = False
     delay_ram: bool = False
     adders: str = "generic"
     ff_cost: float = 0.5
 
     def to_json(self) -> dict:
-        return {**asdict(self), "core_cuts": list(self.core_cuts)}
+        return {**asdict(self), "core_cuts": list(self.core_cuts),
+                "roms": self.roms if isinstance(self.roms, int) else list(self.roms)}
 
     @classmethod
     def from_json(cls, data: dict) -> "Schedule":
@@ -53,13 +57,16 @@ class Schedule:
         names = {f.name for f in fields(cls)}
         if not isinstance(data, dict) or set(data) != names:
             raise ValueError(f"a schedule has the fields {sorted(names)}, got {sorted(data) if isinstance(data, dict) else data!r}")
-        return cls(**{**data, "core_cuts": tuple(data["core_cuts"])})
+        roms = data["roms"]
+        return cls(**{**data, "core_cuts": tuple(data["core_cuts"]),
+                      "roms": roms if isinstance(roms, int) else tuple(roms)})
 
     def describe(self) -> str:
         """One line for humans."""
         cuts = ("no register inside the logic core" if not self.core_cuts else
                 "registers after layer " + ", ".join("encoder" if c == ENCODER else str(c) for c in self.core_cuts))
-        extras = [f"{self.roms} ROM leaves per class" if self.roms else "",
+        roms = self.roms if isinstance(self.roms, int) else f"{min(self.roms)}-{max(self.roms)}"
+        extras = [f"{roms} ROM leaves per class" if self.roms else "",
                   "scores wait in block RAM" if self.delay_ram else ""]
         return "; ".join(x for x in [cuts, f"popcount {self.popcount_levels} adder level(s) per stage",
                                      f"argmax {self.argmax_levels} level(s) per stage", *extras] if x)

@@ -9,7 +9,7 @@ from amaranth.utils import ceil_log2
 from ..features import FeatureFormat
 from ..ir import Network
 from .argmax import Argmax
-from .core import Datapath, cones, latency
+from .core import Datapath, cones, depths, latency
 from .delay import Delay
 from .popcount import GroupSum
 from .schedule import Schedule
@@ -28,7 +28,8 @@ def group_sum(net: Network, schedule: Schedule, features: FeatureFormat | None =
     return GroupSum(net.head.classes, net.group_size, roms=schedule.roms, rom_inputs=ROM_INPUTS,
                     rom_stages=schedule.rom_stages, stage_levels=schedule.popcount_levels,
                     adders=schedule.adders, ff_cost=schedule.ff_cost,
-                    cones=cones(net, schedule.core_cuts, features))
+                    cones=cones(net, schedule.core_cuts, features),
+                    depths=depths(net, schedule.core_cuts, features))
 
 
 class Top(wiring.Component):
@@ -52,7 +53,7 @@ class Top(wiring.Component):
         self.core_latency = latency(net, schedule.core_cuts, features)
         self.datapath = Datapath(net, schedule.core_cuts, self.groupsum, features)
         self.argmax = Argmax(net.head.classes, self.bits_per_class, stage_levels=schedule.argmax_levels,
-                             invert_stage=schedule.argmax_invert,
+                             invert_stage=schedule.argmax_invert, select_stage=schedule.argmax_select,
                              compare="ice40" if schedule.adders == "ice40" else "carry")
         self.scores = Delay(net.head.classes * self.bits_per_class, self.argmax.latency, ram=schedule.delay_ram)
         self.latency = self.datapath.latency + self.argmax.latency

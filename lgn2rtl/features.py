@@ -3,7 +3,7 @@
 A design with the encoder on chip takes feature ``f`` as a ``bits``-wide integer *code*
 ``q`` at bits ``[f*bits, (f+1)*bits)`` of its input bus (two's complement if ``signed``),
 standing for the value ``x = q * 2**-frac``. Thermometer bit ``j`` of feature ``f`` is
-``x > t[f, j]`` (DESIGN.md). For an integer ``q``::
+``x > t[f, j]`` (docs/semantics.md). For an integer ``q``::
 
     q * 2**-frac > t   <=>   q > t * 2**frac   <=>   q > floor(t * 2**frac)
 

@@ -10,7 +10,7 @@ GroupSum head counts, grouped contiguously by class.
 A layer is either a ``Layer`` of LUT nodes or a ``Binarized`` layer of BNN
 neurons; the two kinds mix freely (a BNN front end feeding logic gates).
 
-Node semantics (DESIGN.md): ``out = (T >> addr) & 1`` with
+Node semantics (docs/semantics.md): ``out = (T >> addr) & 1`` with
 ``addr = sum(in[m] << m)``, so ``in[0]`` is the least significant address bit.
 A binarized neuron reads bits as ±1 values (bit 1 = +1, bit 0 = -1) and fires
 iff ``popcount(XNOR(x, w)) >= theta``.
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import UserError
+from .limits import MAX_SIGNALS
 
 MAX_K = 6  # a truth table must fit one uint64
 
@@ -31,7 +32,7 @@ class ModelError(UserError, ValueError):
     """A model, or a file that should hold one, breaks the contract."""
 
 
-# DESIGN.md op table, by difflogic/torchlogix op id
+# the op table of docs/semantics.md, by difflogic/torchlogix op id
 OP_NAMES = ("0", "a&b", "a&~b", "a", "~a&b", "b", "a^b", "a|b",
             "~(a|b)", "~(a^b)", "~b", "a|~b", "~a", "~a|b", "~(a&b)", "1")
 
@@ -138,10 +139,16 @@ class Network:
         """Raise ModelError naming the first broken rule; return self when the network is sound."""
         if not _is_int(self.n_inputs) or self.n_inputs < 1:
             raise ModelError(f"n_inputs must be a positive integer, got {self.n_inputs!r}")
+        if self.n_inputs > MAX_SIGNALS:
+            raise ModelError(f"n_inputs is {self.n_inputs:,}; lgn2rtl handles at most {MAX_SIGNALS:,} signals "
+                             "(inputs and nodes), more than the largest FPGA holds")
         if not self.layers or any(len(layer) == 0 for layer in self.layers):
             raise ModelError("empty network: it needs at least one layer, and every layer at least one node")
         starts = self.layer_starts
         total = int(starts[-1])
+        if total > MAX_SIGNALS:
+            raise ModelError(f"the network has {total:,} signals (inputs and nodes); "
+                             f"lgn2rtl handles at most {MAX_SIGNALS:,}, more than the largest FPGA holds")
         for i, layer in enumerate(self.layers):
             _check_int_array(layer.inputs, f"layer {i} inputs", ndim=2)
             if isinstance(layer, Binarized):

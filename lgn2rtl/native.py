@@ -6,12 +6,15 @@ file. ``save`` then ``load`` is lossless.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 
-from . import npz
+from . import jsontext, npz
+from .fields import BITS, INTEGER, REAL, Fields
 from .ir import Binarized, GroupSum, Layer, ModelError, Network, Thermometer
+from .limits import MAX_SIGNALS
 
 FORMAT = "lgn2rtl-model/1"
 # files with binarized layers: a /1 reader refuses them with "upgrade lgn2rtl" instead of misreading them
@@ -50,34 +53,53 @@ def is_native(path: str | Path) -> bool:
     return {"format", "n_layers"} <= npz.members(path)
 
 
+# every array the format defines; anything else in the archive is refused
+KNOWN = re.compile(r"format|n_inputs|n_layers|outputs|classes|tau|beta|meta|thresholds"
+                   r"|layer(0|[1-9][0-9]*)_(inputs|tables|signs|thresholds)")
+
+
 def load(path: str | Path) -> Network:
     """Read a ``.lgn`` file; raise ModelError naming the file on any defect."""
-    a = npz.read(path, ModelError)
+    a = npz.read(path, ModelError, KNOWN)
     try:
-        fmt = str(a["format"])
-        if fmt not in (FORMAT, FORMAT_BINARIZED):
-            raise ModelError(f"format {fmt!r} is not {FORMAT!r} or {FORMAT_BINARIZED!r}; "
-                             "upgrade lgn2rtl or re-import the model")
-        layers = [_layer(a, i) for i in range(int(a["n_layers"]))]
-        encoder = Thermometer(a["thresholds"]) if "thresholds" in a else None
-        return Network(int(a["n_inputs"]), layers, a["outputs"].astype(np.int64),
-                       GroupSum(int(a["classes"]), float(a["tau"]), float(a["beta"])),
-                       encoder, json.loads(str(a["meta"]))).validate()
-    except KeyError as e:
-        raise ModelError(f"{path}: missing array {e.args[0]!r} (truncated or not an lgn2rtl model)") from None
+        return _network(Fields(a, ModelError, lambda key: f"array {key!r}"))
     except ModelError as e:
         raise ModelError(f"{path}: {e}") from None
 
 
-def _layer(a: dict[str, np.ndarray], i: int) -> Layer | Binarized:
+def _network(f: Fields) -> Network:
+    """Every field checked for type, shape and range, then the network validated as a whole."""
+    fmt = f.text("format")
+    if fmt not in (FORMAT, FORMAT_BINARIZED):
+        raise ModelError(f"format {fmt[:100]!r} is not {FORMAT!r} or {FORMAT_BINARIZED!r}; "
+                         "upgrade lgn2rtl or re-import the model")
+    n_layers = f.integer("n_layers", 1, MAX_SIGNALS)
+    if f.layer_count("inputs|tables|signs|thresholds") > n_layers:
+        raise ModelError(f"the file has arrays of layer {f.layer_count('inputs|tables|signs|thresholds') - 1}, "
+                         f"but 'n_layers' says there are {n_layers} (layers 0..{n_layers - 1})")
+    n_inputs = f.integer("n_inputs", 1, MAX_SIGNALS)
+    layers = [_layer(f, i) for i in range(n_layers)]
+    encoder = Thermometer(f.array("thresholds", REAL, 2).astype(np.float64)) if "thresholds" in f else None
+    meta = jsontext.parse(f.text("meta"), ModelError, "array 'meta'")
+    if not isinstance(meta, dict):
+        raise ModelError(f"array 'meta' must hold a JSON object, got {type(meta).__name__}")
+    head = GroupSum(f.integer("classes", 1), f.real("tau", positive=True), f.real("beta"))
+    return Network(n_inputs, layers, f.array("outputs", INTEGER, 1).astype(np.int64), head, encoder, meta).validate()
+
+
+def _layer(f: Fields, i: int) -> Layer | Binarized:
     """Layer ``i``: LUT nodes (``tables``) or binarized neurons (``signs`` and ``thresholds``)."""
-    inputs = a[f"layer{i}_inputs"].astype(np.int64)
-    if f"layer{i}_tables" in a:
-        return Layer(inputs, a[f"layer{i}_tables"].astype(np.uint64))
-    if f"layer{i}_signs" not in a and f"layer{i}_thresholds" not in a:
+    inputs = f.array(f"layer{i}_inputs", INTEGER, 2).astype(np.int64)
+    if f"layer{i}_tables" in f:
+        if f"layer{i}_signs" in f or f"layer{i}_thresholds" in f:
+            raise ModelError(f"layer {i} has both 'layer{i}_tables' (LUT nodes) and binarized neurons' arrays")
+        tables = f.array(f"layer{i}_tables", INTEGER, 1)
+        if tables.dtype.kind == "i" and np.any(tables < 0):
+            raise ModelError(f"'layer{i}_tables' holds negative truth tables; they are bit patterns (uint64)")
+        return Layer(inputs, tables.astype(np.uint64))
+    if f"layer{i}_signs" not in f and f"layer{i}_thresholds" not in f:
         raise ModelError(f"layer {i} has neither 'layer{i}_tables' (LUT nodes) nor 'layer{i}_signs' and "
                          f"'layer{i}_thresholds' (binarized neurons)")
-    signs, thresholds = a[f"layer{i}_signs"], a[f"layer{i}_thresholds"]
-    if not np.issubdtype(thresholds.dtype, np.integer):
-        raise ModelError(f"layer {i} thresholds must be integers, got {thresholds.dtype}")
+    signs = f.array(f"layer{i}_signs", BITS, 2)
+    thresholds = f.array(f"layer{i}_thresholds", INTEGER, 1)
     return Binarized(inputs, signs, thresholds.astype(np.int64))

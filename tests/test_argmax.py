@@ -1,15 +1,19 @@
-"""Argmax streamed through Amaranth's simulator, one vector per clock, vs numpy.argmax."""
+"""Argmax streamed through Amaranth's simulator (iCE40 cells through Icarus), one vector per
+clock, vs numpy.argmax."""
 import gc
 import itertools
 
 import numpy as np
 import pytest
+from amaranth.back import verilog
 from amaranth.hdl import Cat, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 import streaming
+from lgn2rtl import yowasp
 from lgn2rtl.hdl.argmax import Argmax
+from lgn2rtl.hdl.popcount import ICE40_CELL_MODELS
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl._ir.UnusedElaboratable")
@@ -30,6 +34,8 @@ CONFIGS = [
     dict(invert_stage=False),
     dict(compare="lut"),
     dict(compare="lut", stage_levels=2),
+    dict(select_stage=True),
+    dict(select_stage=True, invert_stage=False),
 ]
 
 
@@ -38,7 +44,7 @@ def pack(rows, width):
 
 
 def stream(duts):
-    return streaming.stream(duts, lambda ctx, dut: (ctx.get(dut.index), ctx.get(dut.scores)))
+    return streaming.stream(duts, lambda ctx, dut: ctx.get(dut.index))
 
 
 def vectors(rng, n, width, count=40):
@@ -66,7 +72,7 @@ def check(duts_rows):
     duts = [(dut, pack(rows, dut.width)) for dut, rows in duts_rows]
     checked = 0
     for (dut, packed), (_, rows), got in zip(duts, duts_rows, stream(duts)):
-        expected = [(int(np.argmax(row)), p) for row, p in zip(rows, packed)]
+        expected = [int(np.argmax(row)) for row in rows]
         assert len(got) == len(expected) == len(rows)
         assert got == expected, (dut.n, dut.width, dut.stage_levels, dut.compare)
         checked += len(got)
@@ -99,7 +105,7 @@ def test_all_equal_goes_to_zero():
     rows = np.repeat(rng.integers(0, 64, size=(30, 1)), 10, axis=1)
     dut = Argmax(10, 6)
     got = stream([(dut, pack(rows, 6))])[0]
-    assert [index for index, _ in got] == [0] * 30
+    assert got == [0] * 30
 
 
 def test_latency_contract():
@@ -107,13 +113,14 @@ def test_latency_contract():
     one = Argmax(1, 6)
     assert len(one.index) == 1
     dut = Argmax(10, 6)
-    assert len(dut.index) == 4 and len(dut.scores) == 60 and len(dut.i) == 60
+    assert len(dut.index) == 4 and len(dut.i) == 60
     # 4 levels, one per stage, after the stage of inverted left operands.
-    assert dut.latency == 5
+    assert dut.depth == 4 and dut.latency == 5
     assert Argmax(10, 6, invert_stage=False).latency == 4
     assert Argmax(10, 6, stage_levels=2, invert_stage=False).latency == 2
+    assert Argmax(10, 6, select_stage=True).latency == 1 + 2 * 4 - 1
     for bad in [dict(n=0, width=3), dict(n=3, width=0), dict(n=3, width=3, compare="x"),
-                dict(n=3, width=3, stage_levels=0)]:
+                dict(n=3, width=3, stage_levels=0), dict(n=3, width=3, stage_levels=2, select_stage=True)]:
         with pytest.raises(ValueError):
             Argmax(**bad)
 
@@ -125,8 +132,7 @@ class TiesToHighest(wiring.Component):
         self.n, self.width, self.stage_levels, self.compare = n, width, 1, "mutant"
         self._inner = Argmax(n, width)
         self.latency = self._inner.latency
-        super().__init__({"i": In(n * width), "index": Out(len(self._inner.index)),
-                          "scores": Out(n * width)})
+        super().__init__({"i": In(n * width), "index": Out(len(self._inner.index))})
 
     def elaborate(self, platform):
         m = Module()
@@ -134,7 +140,6 @@ class TiesToHighest(wiring.Component):
         w = self.width
         m.d.comb += inner.i.eq(Cat(*[self.i[k * w:(k + 1) * w] for k in reversed(range(self.n))]))
         m.d.comb += self.index.eq(self.n - 1 - inner.index)
-        m.d.comb += self.scores.eq(Cat(*[inner.scores[k * w:(k + 1) * w] for k in reversed(range(self.n))]))
         return m
 
 
@@ -145,26 +150,39 @@ def test_checker_catches_wrong_tie_rule():
     assert last != [int(np.argmax(row)) for row in rows]  # the vectors do exercise ties
     # The mutant is right except on ties ...
     got = stream([(TiesToHighest(5, 2), pack(rows, 2))])[0]
-    assert [index for index, _ in got] == last
+    assert got == last
     # ... and the checker rejects it.
     with pytest.raises(AssertionError):
         check([(TiesToHighest(5, 2), rows)])
 
 
-def test_fewest_cherries_for_the_depth():
-    # every tree shape over n ordered leaves, by brute force: (depth, cherries) of each
-    def shapes(n):
-        if n == 1:
-            yield 0, 0
-            return
-        for a in range(1, n):
-            for da, ca in shapes(a):
-                for db, cb in shapes(n - a):
-                    yield 1 + max(da, db), ca + cb + (a == 1 and n == 2)
+def test_shape_spends_the_fewest_cells():
+    # the shortest tree (ceil(log2 n) levels) whose leaves wait the least: a leaf compared at a
+    # later level waits in registers of its own, which on an iCE40 cost a logic cell each
+    for n in range(2, 18):
+        dut = Argmax(n, 6, invert_stage=False)
+        assert dut.depth == (n - 1).bit_length()
+    lone = {inv: Argmax(10, 6, invert_stage=inv).resources()["lone_ffs"] for inv in (False, True)}
+    # ten 6-bit scores: five cherries would leave a score waiting three stages; the plan
+    # keeps the waiting to a few registers, and inverting in a stage of its own costs more
+    assert lone[False] <= 30 < lone[True]
+    r = Argmax(10, 6, invert_stage=False).resources()
+    assert r["carries"] == 9 * 6 and r["ffs"] > r["lone_ffs"]
 
-    for n in range(1, 11):
-        dut = Argmax(n, 6)
-        depth = max(1, (n - 1).bit_length()) if n > 1 else 0
-        assert dut.depth == depth
-        assert dut.cherries == min(c for d, c in shapes(n) if d <= depth)
-    assert Argmax(10, 6).cherries == 3  # a balanced tree has 5: five inverted scores
+
+def test_ice40_cells_compare_like_carry_chains(tmp_path):
+    # the iCE40 compare is Instances, which Amaranth's simulator leaves out: Verilog + Icarus
+    yowasp.use_for_amaranth()
+    rng = np.random.default_rng(11)
+    duts = []
+    for n, width, kw in [(10, 6, {}), (5, 3, dict(invert_stage=False)), (7, 4, dict(stage_levels=2)), (2, 1, {})]:
+        dut = Argmax(n, width, compare="ice40", **kw)
+        text = verilog.convert(dut, name=f"am{n}", ports=[dut.i, dut.index], emit_src=False)
+        rows = vectors(rng, n, width, count=40)
+        wrapper = (f"module w{n} (input wire clk, input wire [{n * width - 1}:0] i, output wire [{len(dut.index) - 1}:0] o);\n"
+                   f"    am{n} u (.clk(clk), .rst(1'b0), .i(i), .index(o));\nendmodule\n")
+        duts.append((text + wrapper, f"w{n}", n * width, len(dut.index), dut.latency, pack(rows, width), rows))
+    duts[0] = (duts[0][0] + ICE40_CELL_MODELS, *duts[0][1:])
+    got = streaming.stream_verilog([d[:6] for d in duts], tmp_path)
+    for (*_, rows), out in zip(duts, got):
+        assert out == [int(np.argmax(row)) for row in rows]

@@ -1,4 +1,4 @@
-"""Every malformed model from DESIGN.md "Errors", fed to `lgn2rtl compile`: one line, exit 2, no traceback."""
+"""Every malformed model from docs/semantics.md "Errors", fed to `lgn2rtl compile`: one line, exit 2, no traceback."""
 import json
 import subprocess
 import sys
@@ -88,7 +88,7 @@ def test_too_many_roms_is_one_line(tmp_path):
 
 @pytest.mark.parametrize("arrays, message", [
     (dict(layer0_indices=np.zeros((2, 0), np.int64)), "layer0_indices must be integer [2, 2]"),
-    (dict(group_k=np.array([2, 3])), "'group_k' (GroupSum classes) must be a number"),
+    (dict(group_k=np.array([2, 3])), "array 'group_k' must be an integer scalar"),
     (dict(layer0_weights=np.zeros((0, 16), np.float32)), "layer0_weights must be float [out, 16] with out > 0"),
 ])
 def test_malformed_difflogic_layout(tmp_path, arrays, message):
@@ -142,7 +142,7 @@ BNN_CASES = {
     "truncated": (lambda p: (bnn_layout(p), p.write_bytes(p.read_bytes()[:200]), p)[2], "not a readable .npz",
                   "--format", "bnn-npz"),
     "native signs": (lambda p: bnn_native(p, layer0_signs=np.full((2, 4), 3, np.uint8)), "sign 0 is 3"),
-    "native thresholds": (lambda p: bnn_native(p, layer0_thresholds=np.array([1.5, 2.0])), "thresholds must be integers"),
+    "native thresholds": (lambda p: bnn_native(p, layer0_thresholds=np.array([1.5, 2.0])), "'layer0_thresholds' must be integers"),
     "native missing": (lambda p: bnn_native(p, layer0_thresholds=None, layer0_signs=None),
                        "neither 'layer0_tables' (LUT nodes) nor"),
     "native length": (lambda p: bnn_native(p, layer0_thresholds=np.array([1, 2, 3])), "2 neurons but 3 thresholds"),

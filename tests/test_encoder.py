@@ -129,7 +129,7 @@ def test_golden_raw_path_reproduces_torch(fixture_dir, digits_features):
 
 
 def run_raw(net, fmt, codes, tmp_path, pipeline, expected=None):
-    manifest = compile_design(net, tmp_path / "design", pipeline, features=fmt)
+    manifest = compile_design(net, tmp_path / "design", pipeline=pipeline, features=fmt)
     scores, classes = expected or golden.predict_features(net, fmt.values(codes))
     result = simulate(tmp_path / "design", codes, scores, classes, build_dir=tmp_path / "sim")
     return manifest, result
@@ -142,7 +142,7 @@ def test_raw_digits_pass_cocotb(tmp_path, fixture_dir, digits_features, pipeline
     manifest, result = run_raw(net, fmt, fmt.codes(digits_features), tmp_path, pipeline)
     assert_passes(manifest, result, 397)
     # the encoder counts as a logic layer for --pipeline: its own stage at 1, shared at 2
-    plain = compile_design(net, tmp_path / "plain", pipeline)
+    plain = compile_design(net, tmp_path / "plain", pipeline=pipeline)
     assert manifest["latency"] - plain["latency"] == (1 if pipeline == 1 else 0)
 
 
@@ -159,7 +159,7 @@ def test_wrong_comparator_constant_fails_cocotb(tmp_path, fixture_dir, digits_fe
             break
     manifest, result = run_raw(bad, fmt, fmt.codes(digits_features), tmp_path, 2, expected=expected)
     assert not result.ok and result.mismatches > 0
-    compile_design(net, tmp_path / "good", 2, features=fmt)
+    compile_design(net, tmp_path / "good", pipeline=2, features=fmt)
     comparators = [[line for line in (tmp_path / d / "lgn_core.v").read_text().splitlines()
                     if line.startswith("    wire e")] for d in ("design", "good")]
     assert sum(a != b for a, b in zip(*comparators)) == 1  # exactly one comparator constant differs

@@ -9,7 +9,7 @@ from lgn2rtl.synthetic import random_network
 
 
 def naive_scores(net, x):
-    """One sample, one node at a time, straight from the DESIGN.md formula."""
+    """One sample, one node at a time, straight from the docs/semantics.md formula."""
     out = np.zeros((len(x), net.head.classes), dtype=np.int64)
     for s, row in enumerate(x):
         val = list(int(b) for b in row)

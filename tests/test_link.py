@@ -20,7 +20,7 @@ from lgn2rtl.features import FeatureFormat
 from lgn2rtl.importers import load_model
 from lgn2rtl.boards.host import Client, LinkError
 from lgn2rtl.boards.link import BoardTop, Link, divisor
-from lgn2rtl.boards.protocol import Format, Status
+from lgn2rtl.boards.protocol import CRC, Format, Status
 from lgn2rtl.errors import UserError
 from lgn2rtl.hdl.emit import compile_design
 from lgn2rtl.sim.link_runner import LinkBench
@@ -292,6 +292,33 @@ def test_client_times_out_when_nothing_answers():
     with pytest.raises(LinkError, match="no answer from the board on loop://"):
         # A loopback port hears only its own requests, which are no answers.
         Client("loop://", Format(8, 2, 1, 4), timeout=0.2).classify(np.zeros((3, 8), np.uint8))
+
+
+def test_client_times_out_when_the_board_repeats_a_stale_answer():
+    """A board that answers forever, but never a request in flight, must not keep the client waiting."""
+    fmt = Format(8, 2, 1, 4)
+    chunks = [(200 >> (7 * i)) & 0x7F for i in range(fmt.answer_chunks)]  # tag 200, status OK, zeros
+    frame = bytes([0xDA, *chunks, CRC.compute(chunks)])
+
+    class Chatty:
+        in_waiting = len(frame)
+        def read(self, n): return frame
+        def write(self, data): pass
+        def close(self): pass
+
+    client = Client("loop://", fmt, timeout=0.2)
+    client.serial = Chatty()
+    outcome = []
+    def classify():
+        try:
+            client.classify(np.zeros((3, 8), np.uint8))
+        except LinkError as e:
+            outcome.append(str(e))
+    worker = threading.Thread(target=classify, daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "the client kept waiting on stale answers"
+    assert outcome and "failed 4 times" in outcome[0], outcome
 
 
 @pytest.mark.parametrize("platform_name", ["ICEBreakerPlatform", "ULX3S_85F_Platform"])

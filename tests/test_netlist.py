@@ -15,11 +15,12 @@ from lgn2rtl.synthetic import random_network
 LUT_INIT = {"ice40-up5k": r"SB_LUT4 #\(\s*\.LUT_INIT\(16'h([0-9a-f]{4})\)", "ecp5-85k": r"LUT4 #\(\s*\.INIT\(16'h([0-9a-f]{4})\)"}
 
 
-@pytest.fixture(scope="module")
-def design(tmp_path_factory):
+@pytest.fixture(scope="module", params=sorted(TARGETS))
+def design(request, tmp_path_factory):
+    """The design as compile shapes it for each target (iCE40 cells on iCE40), and the target."""
     net = random_network(8, [16, 16], classes=2, seed=4)
     path = tmp_path_factory.mktemp("design")
-    return net, path, compile_design(net, path, 1)
+    return net, path, compile_design(net, path, pipeline=1, part=request.param), request.param
 
 
 def exhaustive(net):
@@ -41,9 +42,8 @@ def flip_first_input_lut(netlist, target):
     pytest.fail("no LUT reads two model inputs and nothing else")
 
 
-@pytest.mark.parametrize("target", sorted(TARGETS))
-def test_netlist_matches_and_a_flipped_lut_bit_fails(tmp_path, design, target):
-    net, path, manifest = design
+def test_netlist_matches_and_a_flipped_lut_bit_fails(tmp_path, design):
+    net, path, manifest, target = design
     m = synthesize_netlist(path, manifest, target, tmp_path / "netlist")
     assert m["files"] == ["netlist.v", "cells_sim.v"] and m["netlist"]["target"] == target
     assert json.loads((tmp_path / "netlist" / "manifest.json").read_text()) == m
@@ -60,9 +60,10 @@ def test_netlist_matches_and_a_flipped_lut_bit_fails(tmp_path, design, target):
 
 def test_ice40_block_ram_netlist_matches(tmp_path):
     net = random_network(10, [40], classes=2, seed=1)  # 20 outputs per class: one ROM each
-    manifest = compile_design(net, tmp_path / "design", 1, roms=1)
+    manifest = compile_design(net, tmp_path / "design", pipeline=1, roms=1)
     m = synthesize_netlist(tmp_path / "design", manifest, "ice40-up5k", tmp_path / "netlist")
-    assert m["netlist"]["cells"]["SB_RAM40_4K"] == 2
+    # a ROM per class (two classes: the argmax takes one cycle, too short for a block-RAM ring)
+    assert m["netlist"]["cells"]["SB_RAM40_4K"] == manifest["estimate"]["brams"] == 2
     x = vectors.random(100, net.n_inputs, seed=2)
     r = simulate(tmp_path / "netlist", x, *golden.predict(net, x))
     assert r.ok, r.errors

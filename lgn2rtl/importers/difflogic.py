@@ -19,7 +19,9 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import npz
-from ..ir import GroupSum, Layer, ModelError, Network, Thermometer, op_table
+from ..fields import INTEGER, Fields
+from ..ir import GroupSum, Layer, ModelError, Network, op_table
+from ..limits import MAX_SIGNALS
 from . import live
 
 _TABLES = np.array([op_table(op) for op in range(16)], dtype=np.uint64)
@@ -49,10 +51,14 @@ def refuse_checkpoint(path: Path) -> None:
         raise ModelError(f"a PyTorch checkpoint (torch.save) such as a state_dict cannot be compiled: {ADVICE}")
 
 
+# every array the layout defines; anything else in the archive is refused
+KNOWN = re.compile(r"layer(0|[1-9][0-9]*)_(weights|indices)|group_k|tau|thresholds|n_inputs")
+
+
 def load(path: str | Path) -> Network:
     """Read the npz layout into a Network."""
     refuse_checkpoint(Path(path))
-    a = npz.read(path, ModelError)
+    a = npz.read(path, ModelError, KNOWN)
     return _network(a, lambda key: key if key.startswith("layer") else f"array {key!r}", "difflogic-npz")
 
 
@@ -79,7 +85,8 @@ def save_layout(model: Any, path: str | Path, thresholds: Any = None) -> None:
 def _layout(model: Any, thresholds: Any) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """The layout arrays of a live model, and each array's name in the model (for messages)."""
     modules, where, body, head = live.sequential(model, "logic layers", lambda m: False)
-    arrays, names = {}, {"group_k": f"{where[head]}.k", "tau": f"{where[head]}.tau"}
+    arrays, names = {}, {"group_k": f"{where[head]}.k", "tau": f"{where[head]}.tau",
+                         "n_inputs": f"{where[body[0]]}.in_dim", "thresholds": "thresholds="}
     for i, j in enumerate(body):
         m = modules[j]
         if not (hasattr(m, "weights") and hasattr(m, "indices")):
@@ -102,38 +109,40 @@ def _layout(model: Any, thresholds: Any) -> tuple[dict[str, np.ndarray], dict[st
 
 def _network(a: dict[str, np.ndarray], name: Callable[[str], str], source: str) -> Network:
     """Check the layout arrays and build the Network; ``name(key)`` says where an array came from."""
-    n_layers = len([k for k in a if re.fullmatch(r"layer\d+_weights", k)])
+    f = Fields(a, ModelError, name)
+    n_layers = f.layer_count("weights|indices")
     for i in range(max(n_layers, 1)):  # at least layer 0, so a layout without layers says so
         for part in ("weights", "indices"):
             if f"layer{i}_{part}" not in a:
                 raise ModelError(f"{name(f'layer{i}_{part}')} is missing. {ADVICE if part == 'indices' else ''}".rstrip())
-    for key, what in (("group_k", "GroupSum classes"), ("tau", "GroupSum tau")):
-        if key not in a or a[key].ndim != 0 or not np.issubdtype(a[key].dtype, np.number):
-            raise ModelError(f"{name(key)} ({what}) must be a number")
+    classes, tau = f.integer("group_k", 1), f.real("tau", positive=True)
     for i in range(n_layers):
-        w, idx = a[f"layer{i}_weights"], a[f"layer{i}_indices"]
-        if w.ndim != 2 or w.shape[0] == 0 or w.shape[1] != 16 or not np.issubdtype(w.dtype, np.floating):
+        w = f.array(f"layer{i}_weights", "f", 2)
+        idx = f.array(f"layer{i}_indices", INTEGER, 2)
+        if w.shape[0] == 0 or w.shape[1] != 16:
             raise ModelError(f"{name(f'layer{i}_weights')} must be float [out, 16] with out > 0, "
                              f"got {w.dtype} {list(w.shape)}")
-        if idx.shape != (2, w.shape[0]) or not np.issubdtype(idx.dtype, np.integer):
+        if idx.shape != (2, w.shape[0]):
             raise ModelError(f"{name(f'layer{i}_indices')} must be integer [2, {w.shape[0]}] to match "
                              f"{name(f'layer{i}_weights')}, got {idx.dtype} {list(idx.shape)}")
-    levels = a["thresholds"].shape[-1] if "thresholds" in a and a["thresholds"].ndim else 1
+    t = a.get("thresholds")
+    if t is not None and (t.ndim not in (1, 2) or t.size == 0):
+        raise ModelError(f"{name('thresholds')} must be numbers [features, levels] or [levels], "
+                         f"got {t.dtype} {list(t.shape)}")
+    levels = 1 if t is None else t.shape[-1]
     # the layout may omit n_inputs: the last input read, rounded up to whole thermometer features
-    n_inputs = int(a["n_inputs"]) if "n_inputs" in a else -(-(int(a["layer0_indices"].max()) + 1) // levels) * levels
+    n_inputs = f.integer("n_inputs", 1, MAX_SIGNALS) if "n_inputs" in a else \
+        -(-(int(a["layer0_indices"].max()) + 1) // levels) * levels
     layers, prev_start, prev_width = [], 0, n_inputs
     for i in range(n_layers):
         w, idx = a[f"layer{i}_weights"], a[f"layer{i}_indices"]
         if idx.min() < 0 or idx.max() >= prev_width:
             before = f"the model has {prev_width} inputs" if i == 0 else f"the layer before has {prev_width} outputs"
-            raise ModelError(f"{name(f'layer{i}_indices')} reach {int(idx.max())}, but {before}")
+            raise ModelError(f"{name(f'layer{i}_indices')} reach {int(idx.max() if idx.max() >= prev_width else idx.min())}, "
+                             f"but {before}")
         # np.argmax, like torch.argmax, picks the lowest op id on ties
         layers.append(Layer(idx.T.astype(np.int64) + prev_start, _TABLES[np.argmax(w, axis=1)]))
         prev_start, prev_width = prev_start + prev_width, w.shape[0]
     outputs = np.arange(prev_start, prev_start + prev_width, dtype=np.int64)
-    encoder = None
-    if "thresholds" in a:
-        t = a["thresholds"].astype(np.float64)
-        encoder = Thermometer(np.tile(t, (n_inputs // levels, 1)) if t.ndim == 1 else t)
-    return Network(n_inputs, layers, outputs, GroupSum(int(a["group_k"]), float(a["tau"])), encoder,
-                   {"source": source}).validate()
+    encoder = None if t is None else live.thermometer(t, n_inputs, name("thresholds"))
+    return Network(n_inputs, layers, outputs, GroupSum(classes, tau), encoder, {"source": source}).validate()

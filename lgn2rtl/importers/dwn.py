@@ -25,7 +25,9 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import npz
+from ..fields import INTEGER, REAL, Fields
 from ..ir import MAX_K, GroupSum, Layer, ModelError, Network
+from ..limits import MAX_SIGNALS
 from . import live
 
 FORMAT = "lgn2rtl-dwn/1"
@@ -36,9 +38,13 @@ def looks_like(path: Path) -> bool:
     return bool({"dwn_format", "layer0_luts"} & npz.members(path))
 
 
+# every array the layout defines; anything else in the archive is refused
+KNOWN = re.compile(r"dwn_format|layer(0|[1-9][0-9]*)_(luts|mapping)|n_inputs|group_k|tau|group_perm|thresholds")
+
+
 def load(path: str | Path) -> Network:
     """Read the npz layout into a Network."""
-    return _network(npz.read(path, ModelError), repr, "torch-dwn-npz")
+    return _network(npz.read(path, ModelError, KNOWN), repr, "torch-dwn-npz")
 
 
 def from_module(model: Any, thermometer: Any = None) -> Network:
@@ -114,22 +120,18 @@ def _layout(model: Any, thermometer: Any) -> tuple[dict[str, np.ndarray], dict[s
 def _network(a: dict[str, np.ndarray], name: Callable[[str], str], source: str) -> Network:
     """Check the layout arrays and build the Network; ``name(key)`` says where an array came from."""
     npz.check_marker(a, "dwn_format", FORMAT, "lgn2rtl.importers.dwn.save_layout", ModelError)
-    n_layers = len([k for k in a if re.fullmatch(r"layer\d+_luts", k)])
+    f = Fields(a, ModelError, name)
+    n_layers = f.layer_count("luts|mapping")
     for i in range(max(n_layers, 1)):  # at least layer 0, so a layout without layers says so
         for part, what in (("luts", "its LUT contents"), ("mapping", "which inputs each LUT reads")):
             if f"layer{i}_{part}" not in a:
                 raise ModelError(f"{name(f'layer{i}_{part}')} is missing: every LUT layer needs "
                                  f"layer{{i}}_luts and layer{{i}}_mapping ({what})")
-    for key, what in (("n_inputs", "model input bits"), ("group_k", "GroupSum classes"), ("tau", "GroupSum tau")):
-        if key not in a or a[key].ndim != 0 or not np.issubdtype(a[key].dtype, np.number):
-            raise ModelError(f"{name(key)} ({what}) must be a number")
-    for key in ("n_inputs", "group_k"):
-        if not (np.isfinite(a[key]) and a[key] == np.floor(a[key]) and a[key] >= 1):
-            raise ModelError(f"{name(key)} must be a positive integer, got {a[key]}")
-    layers, start, width = [], 0, int(a["n_inputs"])
+    n_inputs, k, tau = f.integer("n_inputs", 1, MAX_SIGNALS), f.integer("group_k", 1), f.real("tau", positive=True)
+    layers, start, width = [], 0, n_inputs
     for i in range(n_layers):
-        luts, mapping = a[f"layer{i}_luts"], a[f"layer{i}_mapping"]
-        if luts.ndim != 2 or luts.shape[0] == 0 or not np.issubdtype(luts.dtype, np.number):
+        luts, mapping = f.array(f"layer{i}_luts", REAL, 2), f.array(f"layer{i}_mapping", INTEGER, 2)
+        if luts.shape[0] == 0:
             raise ModelError(f"{name(f'layer{i}_luts')} must be numbers [out, 2**n] with out > 0, "
                              f"got {luts.dtype} {list(luts.shape)}")
         n = luts.shape[1].bit_length() - 1
@@ -138,7 +140,7 @@ def _network(a: dict[str, np.ndarray], name: Callable[[str], str], source: str) 
                              "an n-input LUT has 2**n (n >= 1)")
         if n > MAX_K:
             raise ModelError(f"{name(f'layer{i}_luts')} holds {n}-input LUTs; lgn2rtl supports at most {MAX_K} inputs")
-        if mapping.shape != (len(luts), n) or not np.issubdtype(mapping.dtype, np.integer):
+        if mapping.shape != (len(luts), n):
             raise ModelError(f"{name(f'layer{i}_mapping')} must be integer [{len(luts)}, {n}] to match "
                              f"{name(f'layer{i}_luts')}, got {mapping.dtype} {list(mapping.shape)}")
         bad = mapping[(mapping < 0) | (mapping >= width)]
@@ -150,17 +152,16 @@ def _network(a: dict[str, np.ndarray], name: Callable[[str], str], source: str) 
         start, width = start + width, len(luts)
     outputs = np.arange(start, start + width, dtype=np.int64)
     if "group_perm" in a:
-        perm = a["group_perm"]
-        if perm.ndim != 1 or not np.issubdtype(perm.dtype, np.integer) or not np.array_equal(np.sort(perm), outputs - start):
+        perm = f.array("group_perm", INTEGER, 1)
+        if not np.array_equal(np.sort(perm), outputs - start):
             raise ModelError(f"{name('group_perm')} must be a permutation of the last layer's {width} outputs")
         outputs = outputs[perm]
-    k = int(a["group_k"])
     if width % k:
         raise ModelError(f"{name('group_k')}: the last layer's {width} outputs do not split into {k} equal groups "
                          "(torch-dwn pads with zeros; lgn2rtl needs the LUT count to be a multiple of k)")
     meta = {"source": source}
     encoder = None
     if "thresholds" in a:
-        encoder = live.thermometer(a["thresholds"], int(a["n_inputs"]), name("thresholds"))
-    return Network(int(a["n_inputs"]), layers, outputs, GroupSum(k, float(a["tau"])), encoder, meta).validate()
+        encoder = live.thermometer(a["thresholds"], n_inputs, name("thresholds"))
+    return Network(n_inputs, layers, outputs, GroupSum(k, tau), encoder, meta).validate()
 

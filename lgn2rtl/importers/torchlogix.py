@@ -17,14 +17,16 @@ one output. Only torchlogix's own export (``export=True``) imports it.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import numpy as np
 
+from .. import jsontext
+from ..errors import clip
 from ..ir import MAX_K, GroupSum, Layer, ModelError, Network, Thermometer, from_gates, op_table
+from ..limits import MAX_SIGNALS
 from . import live
 
 # GateOp name -> (difflogic op id over (a=in0, b=in1), inputs it reads)
@@ -35,20 +37,22 @@ OPS = {
     "NOT_A": (12, "a"), "OR_NOT_A": (13, "ab"), "NAND": (14, "ab"), "CONST_TRUE": (15, ""),
 }
 
-_INT = {"type": "integer"}
+# ids become int64 arrays; -1 marks an unused gate input
+_INT = {"type": "integer", "minimum": -1, "maximum": 2**63 - 1}
+_REAL = {"type": "number", "minimum": -1e300, "maximum": 1e300}  # floats, and not ints past float range
 SCHEMA = {
     "type": "object",
     "required": ["n_inputs", "gates", "outputs"],
     "properties": {
-        "n_inputs": {"type": "integer", "minimum": 1},
+        "n_inputs": {"type": "integer", "minimum": 1, "maximum": MAX_SIGNALS},
         "gates": {"type": "array", "items": {
             "type": "object", "required": ["gate_id", "op", "in0", "in1"],
             "properties": {"gate_id": _INT, "op": {"type": "string"}, "in0": _INT, "in1": _INT}}},
         "sum_nodes": {"type": "array", "items": {
             "type": "object", "required": ["node_id", "input_ids"],
-            "properties": {"node_id": _INT, "input_ids": {"type": "array", "items": _INT},
-                           "tau": {"type": "number"}, "beta": {"type": "number"}}}},
-        "outputs": {"type": "array", "items": _INT},
+            "properties": {"node_id": {"type": "integer"}, "input_ids": {"type": "array", "items": _INT},
+                           "tau": {**_REAL, "exclusiveMinimum": 0}, "beta": _REAL}}},
+        "outputs": {"type": "array", "items": {"type": "integer"}},
     },
 }
 
@@ -62,12 +66,7 @@ def looks_like(path: Path) -> bool:
 
 def load(path: str | Path) -> Network:
     """Read a torchlogix circuit JSON into a Network."""
-    try:
-        with open(path) as f:
-            doc = json.load(f)
-    except json.JSONDecodeError as e:
-        raise ModelError(f"not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); truncated file?") from None
-    return from_dict(doc)
+    return from_dict(jsontext.read(path, ModelError))
 
 
 def from_dict(doc: Any, source: str = "torchlogix-json") -> Network:
@@ -75,7 +74,8 @@ def from_dict(doc: Any, source: str = "torchlogix-json") -> Network:
     error = jsonschema.exceptions.best_match(jsonschema.Draft7Validator(SCHEMA).iter_errors(doc))
     if error is not None:
         where = "/".join(map(str, error.absolute_path)) or "top level"
-        raise ModelError(f"not a torchlogix circuit: {where}: {error.message}")
+        # the message quotes the offending value, which a hostile file makes as long as it likes
+        raise ModelError(f"not a torchlogix circuit: {where[:100]}: {clip(error.message)}")
     gates = doc["gates"]
     if not gates:
         raise ModelError("empty network: the circuit has no gates, so every output is a model input "
@@ -85,7 +85,7 @@ def from_dict(doc: Any, source: str = "torchlogix-json") -> Network:
     tables = np.zeros(len(gates), dtype=np.uint64)
     for j, g in enumerate(gates):
         if g["op"] not in OPS:
-            raise ModelError(f"gate {g['gate_id']}: unknown op {g['op']!r} (known: {', '.join(OPS)})")
+            raise ModelError(f"gate {g['gate_id']}: unknown op {g['op'][:40]!r} (known: {', '.join(OPS)})")
         op, reads = OPS[g["op"]]
         for name in reads:
             if g[f"in{'ab'.index(name)}"] < 0:
