@@ -2,14 +2,19 @@
 """Area and timing of lgn2rtl's design vs torchlogix's own Verilog, same model, same harness.
 
 Both designs are synthesized with ``lgn2rtl.boards.synth.synthesize`` (one
-harness for both, see its docstring) and compared side by side::
+harness for both, see its docstring) and compared side by side, per model and part::
 
     python benchmarks/ppa_vs_torchlogix.py --target both
+    python benchmarks/ppa_vs_torchlogix.py --model tests/data/torchlogix_digits_s1 --variant "--goal area"
     python benchmarks/ppa_vs_torchlogix.py --ours out/ --target ice40-up5k
 
-Without ``--ours`` the fixture's ``circuit.json`` is compiled with
-``lgn2rtl compile``. Reports go to ``--out`` (default: a new temporary
-directory), one subdirectory per target and design, plus ``summary.json``.
+A model is a directory with torchlogix's ``torchlogix.v`` and ``circuit.json`` (default: the
+shipped fixture and the two 4 x 1000-gate models in benchmarks/models).  Our design is
+``lgn2rtl compile --target PART`` with default settings (plus any ``--variant``), compiled for
+each part, since the design is shaped for the part.  The last table puts the fit issue's bars
+side by side: iCE40 logic cells and Fmax, ECP5 LUT4s and Fmax, against torchlogix's, and our
+estimate before synthesis against the placed count.  Reports go to ``--out`` (default: a new
+temporary directory), one subdirectory per model, target and design, plus ``summary.json``.
 """
 from __future__ import annotations
 
@@ -27,6 +32,9 @@ from lgn2rtl.boards.synth import TARGETS, SynthError, synthesize
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = REPO / "tests" / "data" / "torchlogix_digits_s1"
+MODELS = [FIXTURE, REPO / "benchmarks" / "models" / "tl4x1000_s1", REPO / "benchmarks" / "models" / "tl4x1000_s2"]
+# what the fit issue compares on each part: its unit of area, and Fmax
+AREA = {"ice40-up5k": ("logic_cells", "logic cells"), "ecp5-85k": ("luts", "LUT4")}
 
 ROWS = [  # (label, report key)
     ("LUTs", "luts"),
@@ -90,53 +98,94 @@ def table(target: str, reports: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def _estimated_cells(report: dict) -> int | None:
+    """Our estimate before synthesis of what ``report`` placed, harness included (iCE40 logic
+    cells; ECP5 LUT4s), or None for a design without one."""
+    e = report.get("estimate")
+    if not e:
+        return None
+    return e["logic"] + report["harness"]["logic_cells"] if report["logic_cell_type"] == "ICESTORM_LC" else e["luts"]
+
+
+def verdicts(summary: dict) -> str:
+    """One row per model and part: area and Fmax against torchlogix's, and the estimate's error."""
+    rows = [("model", "part", "area", "ours", "torchlogix", "ratio", "Fmax", "torchlogix", "ratio",
+             "estimate", "error")]
+    for model, by_target in summary.items():
+        for target, reports in by_target.items():
+            key, unit = AREA[target]
+            theirs = reports["torchlogix"]
+            for name, r in reports.items():
+                if name == "torchlogix":
+                    continue
+                est = _estimated_cells(r)
+                placed = r[key]
+                rows.append((f"{model} {name.removeprefix('lgn2rtl')}".strip(), target, unit, str(r[key]),
+                             str(theirs[key]), f"{r[key] / theirs[key]:.2f}x", f"{r['fmax_mhz']:.1f}",
+                             f"{theirs['fmax_mhz']:.1f}", f"{r['fmax_mhz'] / theirs['fmax_mhz']:.2f}x",
+                             str(est) if est is not None else "-",
+                             f"{100 * (est - placed) / placed:+.0f}%" if est is not None else "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(f"{c:<{w}}" if i < 3 else f"{c:>{w}}" for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--target", choices=[*TARGETS, "both"], default="ice40-up5k")
-    ap.add_argument("--ours", type=Path, help="directory with our compiled design + manifest.json")
-    ap.add_argument("--fixture", type=Path, default=FIXTURE,
-                    help="directory with torchlogix.v and circuit.json (default: %(default)s)")
+    ap.add_argument("--target", choices=[*TARGETS, "both"], default="both")
+    ap.add_argument("--model", type=Path, action="append", dest="models",
+                    help="directory with torchlogix.v and circuit.json; repeatable (default: the fixture "
+                         "and benchmarks/models/tl4x1000_s1, _s2)")
+    ap.add_argument("--ours", type=Path, help="directory with our compiled design + manifest.json (one model)")
     ap.add_argument("--out", type=Path, help="where reports go (default: a new temporary dir)")
     ap.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     ap.add_argument("--jobs", type=int, default=2, help="synthesis runs in parallel")
     ap.add_argument("--variant", action="append", dest="variants", metavar="ARGS",
-                    help="extra `lgn2rtl compile` arguments for one of our designs; repeatable "
-                         "(default: the defaults, '--pipeline 1', '--pipeline 3', and '--roms 3' which "
-                         "counts with block RAM)")
+                    help="extra `lgn2rtl compile` arguments for one more design of ours; repeatable "
+                         "(the defaults are always built)")
     args = ap.parse_args()
 
     out = args.out or Path(tempfile.mkdtemp(prefix="ppa-vs-torchlogix-"))
     out.mkdir(parents=True, exist_ok=True)
-    designs = {"torchlogix": (args.fixture, torchlogix_manifest(args.fixture / "torchlogix.v"))}
-    if args.ours:
-        designs["lgn2rtl"] = args.ours
-    for i, variant in enumerate([] if args.ours else (args.variants or ["", "--pipeline 1", "--pipeline 3", "--roms 3"])):
-        designs[f"lgn2rtl {variant}".strip()] = compile_ours(args.fixture / "circuit.json",
-                                                             out / f"ours-design-{i}", variant.split())
-    for name, value in designs.items():
-        if isinstance(value, Path):
-            designs[name] = (value, json.loads((value / "manifest.json").read_text()))
     targets = list(TARGETS) if args.target == "both" else [args.target]
-    jobs = [(t, name) for t in targets for name in designs]
+    models = args.models or MODELS
+    variants = ["", *(args.variants or [])]
+    designs = {}  # (model, target, name) -> (design dir, manifest)
+    for model in models:
+        for target in targets:
+            designs[model.name, target, "torchlogix"] = (model, torchlogix_manifest(model / "torchlogix.v"))
+            if args.ours:
+                designs[model.name, target, "lgn2rtl"] = (args.ours, json.loads((args.ours / "manifest.json").read_text()))
+                continue
+            for i, variant in enumerate(variants):
+                d = compile_ours(model / "circuit.json", out / "designs" / model.name / target / str(i),
+                                 ["--target", target, *variant.split()])
+                designs[model.name, target, f"lgn2rtl {variant}".strip()] = (d, json.loads((d / "manifest.json").read_text()))
     start = time.monotonic()
 
     def run(job):
-        target, name = job
-        design_dir, manifest = designs[name]
-        return synthesize(design_dir, manifest, target, out / target / name.replace(" ", ""), seed=args.seed,
+        model, target, name = job
+        design_dir, manifest = designs[job]
+        return synthesize(design_dir, manifest, target, out / model / target / name.replace(" ", ""), seed=args.seed,
                           progress=lambda step: print(f"[{time.monotonic() - start:6.1f} s] "
-                                                      f"{target} {name}: {step}", file=sys.stderr))
+                                                      f"{model} {target} {name}: {step}", file=sys.stderr))
 
     try:
         with ThreadPoolExecutor(max(1, args.jobs)) as pool:
-            reports = dict(zip(jobs, pool.map(run, jobs)))
+            reports = dict(zip(designs, pool.map(run, designs)))
     except SynthError as e:
         sys.exit(f"error: {e}")
-    summary = {t: {name: reports[t, name] for name in designs} for t in targets}
+    summary = {}
+    for (model, target, name), r in reports.items():
+        summary.setdefault(model, {}).setdefault(target, {})[name] = r
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    for t in targets:
-        print()
-        print(table(t, {name: reports[t, name] for name in designs}))
+    for model, by_target in summary.items():
+        for target, reps in by_target.items():
+            print(f"\n{model}")
+            print(table(target, reps))
+    print("\nThe fit issue's bars (iCE40: logic cells <= 1.0x and Fmax >= 3x; ECP5: LUT4 <= 0.5x and Fmax >= 3x):")
+    print(verdicts(summary))
     print(f"\nreports in {out}")
 
 
