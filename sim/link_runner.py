@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from .link_tb import CLOCK_NS, JOB_ENV, RESULTS_ENV
-from .runner import SimError, _environ, _log_hint, _runner_log, _simulator_env
+from .runner import SimError, tool_environ, log_hint, runner_log, simulator_env
 
 __all__ = ["LinkBench"]
 
@@ -39,14 +39,14 @@ class LinkBench:
 
         self.build_dir = Path(build_dir).resolve()
         self.build_dir.mkdir(parents=True, exist_ok=True)
-        self.env = _simulator_env("icarus")
+        self.env = simulator_env("icarus")
         top, wrapper = self.build_dir / f"{toplevel}.v", self.build_dir / f"{WRAPPER}.v"
         top.write_text(top_verilog)
         wrapper.write_text(_wrapper(toplevel))
         sources = [wrapper, top] + [(Path(design_dir) / f).resolve()
                                     for f in [*manifest["files"], *manifest.get("sim_files", [])]]
         log = self.build_dir / "build.log"
-        with _environ(self.env), _runner_log(self.build_dir / "runner.log") as runner_log:
+        with tool_environ(self.env), runner_log(self.build_dir / "runner.log") as runner_log:
             self.runner = get_runner("icarus")
             self.runner.log = runner_log
             try:
@@ -58,7 +58,7 @@ class LinkBench:
                                   log_file=log)
             except (RuntimeError, SystemExit, ValueError) as e:
                 raise SimError(f"building {toplevel} with Icarus failed ({e}):"
-                               f"{_log_hint(log)}") from None
+                               f"{log_hint(log)}") from None
 
     def run(self, test: str, job: dict) -> dict:
         """Run ``link_tb``'s test ``test`` (``replay`` or ``bridge``) on ``job``; return its
@@ -69,7 +69,7 @@ class LinkBench:
         results.unlink(missing_ok=True)
         log = self.build_dir / f"{test}.log"
         env = self.env | {JOB_ENV: str(job_file), RESULTS_ENV: str(results)}
-        with _environ(env), _runner_log(self.build_dir / "runner.log") as runner_log:
+        with tool_environ(env), runner_log(self.build_dir / "runner.log") as runner_log:
             self.runner.log = runner_log
             try:
                 self.runner.test(test_module=TESTBENCH, testcase=test, hdl_toplevel=WRAPPER,
@@ -79,5 +79,5 @@ class LinkBench:
                 pass  # a crashed bench writes no results, reported below
         if not results.exists():
             raise SimError(f"the {test} run of {WRAPPER} ended without results:"
-                           f"{_log_hint(log)}")
+                           f"{log_hint(log)}")
         return json.loads(results.read_text())

@@ -101,7 +101,7 @@ def simulate(
     """
     manifest = _read_manifest(Path(design_dir))
     job = _pack_job(manifest, x, scores, classes, gaps, seed)
-    env = _simulator_env(simulator)
+    env = simulator_env(simulator)
     own_dir = build_dir is None
     build_dir = Path(tempfile.mkdtemp(prefix="lgn2rtl-sim-") if own_dir else build_dir).resolve()
     if simulator == "verilator":
@@ -188,7 +188,7 @@ def _pack_job(manifest: dict, x: np.ndarray, scores: np.ndarray, classes: np.nda
     }
 
 
-def _simulator_env(simulator: str) -> dict[str, str]:
+def simulator_env(simulator: str) -> dict[str, str]:
     """Environment changes the simulator needs; raises SimError if it is not installed."""
     if simulator == "icarus":
         if not (shutil.which("iverilog") and shutil.which("vvp")):
@@ -261,7 +261,7 @@ def choose_simulator(nodes: int, samples: int, paths: list[Path] = ()) -> tuple[
     if work <= VERILATOR_ABOVE:
         return "icarus", f"{nodes:,} nodes x {samples:,} samples is small"
     try:
-        _simulator_env("verilator")
+        simulator_env("verilator")
         _no_spaces([Path(p).resolve() for p in paths])
     except SimError as e:
         return "icarus", f"{nodes:,} nodes x {samples:,} samples wants Verilator, but {e}"
@@ -269,7 +269,7 @@ def choose_simulator(nodes: int, samples: int, paths: list[Path] = ()) -> tuple[
 
 
 @contextmanager
-def _environ(changes: dict[str, str]) -> Iterator[None]:
+def tool_environ(changes: dict[str, str]) -> Iterator[None]:
     # The cocotb runner lets os.environ override its extra_env and finds tools through
     # os.environ's PATH, so the changes must go there (for the duration only).
     saved = {name: os.environ.get(name) for name in changes}
@@ -285,7 +285,7 @@ def _environ(changes: dict[str, str]) -> Iterator[None]:
 
 
 @contextmanager
-def _runner_log(path: Path | None) -> Iterator[logging.Logger | None]:
+def runner_log(path: Path | None) -> Iterator[logging.Logger | None]:
     """A logger for the cocotb runner's own messages that writes only to ``path``."""
     if path is None:
         yield None
@@ -300,7 +300,7 @@ def _runner_log(path: Path | None) -> Iterator[logging.Logger | None]:
         handler.close()
 
 
-def _log_hint(log: Path | None) -> str:
+def log_hint(log: Path | None) -> str:
     """The end of ``log`` and where to find all of it, for an error message."""
     if log is None:
         return " (see the simulator output above)"
@@ -319,7 +319,7 @@ def _run(design_dir: Path, manifest: dict, job: dict[str, np.ndarray], simulator
     np.savez(vectors, **job)
     results.unlink(missing_ok=True)
     env = env | {VECTORS_ENV: str(vectors), RESULTS_ENV: str(results)}
-    with _environ(env), _runner_log(None if verbose else build_dir / "runner.log") as log:
+    with tool_environ(env), runner_log(None if verbose else build_dir / "runner.log") as log:
         runner = get_runner(simulator)
         if log is not None:
             runner.log = log
@@ -329,7 +329,7 @@ def _run(design_dir: Path, manifest: dict, job: dict[str, np.ndarray], simulator
         seconds = _test(runner, manifest, build_dir, seed, verbose)
     if not results.exists():
         raise SimError(f"the {simulator} simulation of {manifest['top']} ended without "
-                       f"results:{_log_hint(None if verbose else build_dir / 'sim.log')}")
+                       f"results:{log_hint(None if verbose else build_dir / 'sim.log')}")
     return SimResult(**json.loads(results.read_text()), seconds=seconds, simulator=simulator)
 
 
@@ -367,7 +367,7 @@ def _build(runner, design_dir: Path, manifest: dict, simulator: str, build_dir: 
         )
     except (RuntimeError, SystemExit, ValueError) as e:
         raise SimError(f"building {manifest['top']} with {simulator} failed ({e}):"
-                       f"{_log_hint(log)}") from None
+                       f"{log_hint(log)}") from None
 
 
 def _test(runner, manifest: dict, build_dir: Path, seed: int, verbose: bool) -> float:

