@@ -21,7 +21,7 @@ from .core import write_datapath
 from .plan import AUTO, Estimate, estimate, plan
 from .popcount import CELL_MODELS
 from .schedule import Schedule, binarized_latency
-from .top import Top
+from .top import Top, group_sum
 
 TOP = "lgn_top"
 CELLS = "lgn_cells.v"
@@ -137,15 +137,16 @@ def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PAR
                "opt_level": int(opt)}
     if schedule is None:
         progress(f"choosing a design for {part} ({goal if target_mhz is None else f'{target_mhz:g} MHz'})")
-        top, est = plan(net, part, goal, target_mhz, pipeline, roms, features, reserve, reserve_brams)
+        schedule, gs, est = plan(net, part, goal, target_mhz, pipeline, roms, features, reserve, reserve_brams)
     else:
-        top = Top(net, schedule, features)
-        est = estimate(net, schedule, top.groupsum, features)
+        gs = group_sum(net, schedule, features)
+        est = estimate(net, schedule, gs, features)
     with atomic_dir(out_dir) as tmp:
         progress(f"writing lgn_core.v: {net.n_nodes:,} nodes, {net.head.classes} popcount trees")
         with open(tmp / "lgn_core.v", "w") as f:
-            write_datapath(net, top.schedule.core_cuts, top.groupsum, f, features)
+            write_datapath(net, schedule.core_cuts, gs, f, features)
         progress(f"writing {TOP}.v (Amaranth, Yosys)")
+        top = Top(net, schedule, features, groupsum=gs)  # built where it is used: Amaranth warns otherwise
         try:
             text = verilog.convert(top, name=TOP, emit_src=False, strip_internal_attrs=True)
         except verilog.YosysError:  # what amaranth.back.verilog raises for a missing or old Yosys

@@ -31,7 +31,7 @@ from .delay import Delay
 from .parts import PARTS, Part
 from .popcount import GroupSum
 from .schedule import Schedule, pipeline_cuts
-from .top import ROM_INPUTS, Top, group_sum
+from .top import ROM_INPUTS, group_sum
 
 __all__ = ["AUTO", "GOALS", "Estimate", "FitError", "estimate", "plan"]
 
@@ -194,8 +194,10 @@ def _candidates(net: Network, part: Part, features: FeatureFormat | None, pipeli
 
 def plan(net: Network, part: str, goal: str = "balanced", target_mhz: float | None = None,
          pipeline: int | None = None, roms: int | None = None,
-         features: FeatureFormat | None = None, reserve: int = 0, reserve_brams: int = 0) -> tuple[Top, Estimate]:
-    """The design of ``net`` for ``part`` that ``goal`` (or ``target_mhz``) asks for, and its estimate.
+         features: FeatureFormat | None = None, reserve: int = 0,
+         reserve_brams: int = 0) -> tuple[Schedule, GroupSum, Estimate]:
+    """The design of ``net`` for ``part`` that ``goal`` (or ``target_mhz``) asks for: its schedule,
+    its GroupSum (``Top`` takes it) and its estimate.
 
     ``part`` may be ``auto``: the first part of ``LADDER`` the design fits, else ``generic``.
     ``pipeline`` and ``roms`` fix those choices (experts); the rest is searched.  ``reserve``
@@ -240,8 +242,7 @@ def plan(net: Network, part: str, goal: str = "balanced", target_mhz: float | No
         key = lambda d: (-d[2].fmax_mhz, d[2].logic)  # noqa: E731
     else:
         key = lambda d: (d[2].logic, -d[2].fmax_mhz)  # noqa: E731
-    schedule, gs, est = min(fits, key=key)
-    return Top(net, schedule, features, groupsum=gs), est
+    return min(fits, key=key)
 
 
 def _refusal(part: Part, designs: list, reserve: int) -> str:

@@ -271,11 +271,10 @@ def _fit_table(net: Network) -> Table:
         t.add_column(col, justify="left" if col == "part" else "right", no_wrap=True)
     for name in ("ice40-up5k", "ecp5-85k"):
         try:
-            top, e = plan(net, name)
+            _, _, e = plan(net, name)
         except FitError:
             t.add_row(name, "too big", f"of {PARTS[name].logic:,}", "", "", "", "", "")
             continue
-        top._MustUse__used = True  # planned to be measured, not built
         t.add_row(name, f"{e.logic:,}", f"{100 * e.logic / PARTS[name].logic:.0f}%", f"{e.luts:,}",
                   f"{e.ffs:,}", str(e.brams), f"~{e.fmax_mhz:.0f}", str(e.latency))
     return t
@@ -407,7 +406,7 @@ def compile_(model: Path, fmt: str | None, shape: dict, encoder: dict | None, ta
     from .hdl.emit import compile_design  # after loading: a bad model fails fast
     with err.status("compiling") as status:
         m = compile_design(net, output, part=target, **shape, progress=status.update, features=features)
-    out.print(f"wrote {output}/: {', '.join(m['files'] + m['sim_files'])}, manifest.json")
+    out.print(f"wrote {output}/: {', '.join(m['files'] + m['sim_files'])}, {m['groupsum_terms']}, manifest.json")
     if features is not None:
         out.print(f"on-chip thermometer encoder: {features.count} features x {features.describe()}, "
                   f"feature f at i_data[{features.bits}*f +: {features.bits}]")

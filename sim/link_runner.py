@@ -46,9 +46,9 @@ class LinkBench:
         sources = [wrapper, top] + [(Path(design_dir) / f).resolve()
                                     for f in [*manifest["files"], *manifest.get("sim_files", [])]]
         log = self.build_dir / "build.log"
-        with tool_environ(self.env), runner_log(self.build_dir / "runner.log") as runner_log:
+        with tool_environ(self.env), runner_log(self.build_dir / "runner.log") as logger:
             self.runner = get_runner("icarus")
-            self.runner.log = runner_log
+            self.runner.log = logger
             try:
                 # Under the runner's -g2012, Icarus runs declaration initializers before any
                 # always block starts, so Amaranth's `always @*` blocks that read only
@@ -69,8 +69,8 @@ class LinkBench:
         results.unlink(missing_ok=True)
         log = self.build_dir / f"{test}.log"
         env = self.env | {JOB_ENV: str(job_file), RESULTS_ENV: str(results)}
-        with tool_environ(env), runner_log(self.build_dir / "runner.log") as runner_log:
-            self.runner.log = runner_log
+        with tool_environ(env), runner_log(self.build_dir / "runner.log") as logger:
+            self.runner.log = logger
             try:
                 self.runner.test(test_module=TESTBENCH, testcase=test, hdl_toplevel=WRAPPER,
                                  build_dir=self.build_dir, test_dir=self.build_dir,
