@@ -14,6 +14,7 @@ from .. import __version__, yowasp
 from ..errors import UserError
 from ..features import FeatureFormat, constants
 from ..ir import Binarized, Layer, ModelError, Network
+from ..manifest import FORMAT, validate
 from ..limits import MAX_PORT_BITS
 from ..outdir import atomic_dir
 from ..passes import optimize
@@ -48,7 +49,7 @@ def manifest(net: Network, top: Top, estimate: Estimate, options: dict, nodes_be
         encoding["integer_thresholds"] = constants(net.encoder.thresholds, features.frac).tolist()
     schedule = top.schedule
     return {
-        "format": "lgn2rtl-manifest/1",
+        "format": FORMAT,
         "generator": f"lgn2rtl {__version__}",
         "top": TOP,
         "files": [f"{TOP}.v", "lgn_core.v"],
@@ -157,7 +158,7 @@ def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PAR
             (tmp / CELLS).write_text(CELL_MODELS[top.schedule.adders])
         # how the hardware parenthesizes each class's count: prove sums the same way
         (tmp / TERMS).write_text(json.dumps(top.groupsum.terms(), separators=(",", ":")) + "\n")
-        info = manifest(net, top, est, options, nodes_before, features)
+        info = validate(manifest(net, top, est, options, nodes_before, features), "the manifest compile writes")
         (tmp / "manifest.json").write_text(json.dumps(info, indent=2) + "\n")
     return info
 

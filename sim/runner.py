@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import manifest as manifest_file
 from ..errors import UserError
 from ..features import FeatureFormat
 
@@ -30,7 +31,6 @@ from .tb import RESULTS_ENV, VECTORS_ENV
 
 __all__ = ["SimError", "SimResult", "simulate", "choose_simulator", "design_size"]
 
-MANIFEST_FORMAT = "lgn2rtl-manifest/1"
 TESTBENCH = "lgn2rtl.sim.tb"
 LOG_TAIL_LINES = 30
 # cocotb's runner makes every signal public (--public-flat-rw), which keeps Verilator from
@@ -99,7 +99,7 @@ def simulate(
     Raises :class:`SimError` if the manifest or the vectors are unusable, the simulator is
     missing, the build fails, or the testbench crashes before writing results.
     """
-    manifest = _read_manifest(Path(design_dir))
+    manifest = manifest_file.load(Path(design_dir))
     job = _pack_job(manifest, x, scores, classes, gaps, seed)
     env = simulator_env(simulator)
     own_dir = build_dir is None
@@ -119,35 +119,6 @@ def simulate(
     if own_dir:
         shutil.rmtree(build_dir, ignore_errors=True)
     return result
-
-
-def _read_manifest(design_dir: Path) -> dict:
-    """The manifest, checked for every key the testbench needs."""
-    path = design_dir / "manifest.json"
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise SimError(f"cannot read {path}: {e}") from None
-    if manifest.get("format") != MANIFEST_FORMAT:
-        raise SimError(f"{path}: format is {manifest.get('format')!r}, expected {MANIFEST_FORMAT!r}")
-    required = ["top", "files", "clock", "reset", "latency", "classes",
-                "inputs.valid", "inputs.data.name", "inputs.data.width",
-                "outputs.valid", "outputs.class.name", "outputs.class.width",
-                "outputs.scores.name", "outputs.scores.width", "outputs.scores.bits_per_class"]
-    for key in required:
-        node = manifest
-        for part in key.split("."):
-            if not isinstance(node, dict) or part not in node:
-                raise SimError(f"{path}: missing {key!r}")
-            node = node[part]
-    if not isinstance(manifest["latency"], int) or manifest["latency"] < 1:
-        raise SimError(f"{path}: latency must be an integer >= 1 (registered outputs), "
-                       f"got {manifest['latency']!r}")
-    scores = manifest["outputs"]["scores"]
-    if scores["width"] != manifest["classes"] * scores["bits_per_class"]:
-        raise SimError(f"{path}: scores width {scores['width']} is not classes "
-                       f"({manifest['classes']}) x bits_per_class ({scores['bits_per_class']})")
-    return manifest
 
 
 def _pack_job(manifest: dict, x: np.ndarray, scores: np.ndarray, classes: np.ndarray,

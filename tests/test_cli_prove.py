@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from lgn2rtl import native, yowasp
 from lgn2rtl.cli import main
 from lgn2rtl.hdl.emit import compile_design
-from lgn2rtl.sim.prove import ProveError, prove
+from lgn2rtl.manifest import ManifestError, load, validate
+from lgn2rtl.sim.prove import prove
 from lgn2rtl.synthetic import random_network
 
 
@@ -78,8 +79,22 @@ def test_prove_without_yosys_says_how_to_install(tmp_path, monkeypatch):
 
 
 def test_prove_refuses_a_directory_without_manifest(tmp_path):
-    with pytest.raises(ProveError, match="manifest"):
+    with pytest.raises(ManifestError, match="manifest"):
         prove(random_network(6, [8], classes=2), tmp_path, tmp_path / "prove")
+
+
+def test_manifests_are_checked_against_the_schema(tmp_path):
+    net = random_network(6, [8], classes=2)
+    m = compile_design(net, tmp_path / "design", pipeline=1)
+    assert load(tmp_path / "design") == m
+    for change, message in [(lambda m: m.pop("top"), "'top' is a required property"),
+                            (lambda m: m["outputs"]["scores"].update(width="six"), "outputs.scores.width"),
+                            (lambda m: m.update(latency=0), "latency: 0 is less than the minimum of 1"),
+                            (lambda m: m["pipeline"].update(core=m["pipeline"]["core"] + 1), "do not add up")]:
+        bad = json.loads(json.dumps(m))
+        change(bad)
+        with pytest.raises(ManifestError, match=message):
+            validate(bad, "m.json")
 
 
 def test_simulate_netlist_passes(model):

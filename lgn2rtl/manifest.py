@@ -1,0 +1,92 @@
+"""``manifest.json``: what a compiled design is and how to drive it, with its schema.
+
+``compile`` writes it (``hdl.emit.manifest``); everything that reads a compiled design reads it
+through :func:`load`, which checks every field it relies on against :data:`SCHEMA` and the
+rules between fields, so a reader never meets a missing key or a wrong type.  The fields
+are described in docs/semantics.md ("manifest.json").
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+
+from .errors import UserError
+
+__all__ = ["FORMAT", "SCHEMA", "ManifestError", "load", "validate"]
+
+FORMAT = "lgn2rtl-manifest/1"
+
+_NAME = {"type": "string", "minLength": 1}
+_COUNT = {"type": "integer", "minimum": 0}
+_PORT = {"type": "object", "required": ["name", "width"],
+         "properties": {"name": _NAME, "width": {"type": "integer", "minimum": 1}}}
+_FILES = {"type": "array", "items": _NAME}
+
+SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    # what drives any design; what only compile writes (pipeline, schedule, ...) is checked if there
+    "required": ["format", "top", "files", "clock", "reset", "inputs", "outputs", "latency",
+                 "initiation_interval", "classes"],
+    "properties": {
+        "format": {"const": FORMAT},
+        "top": _NAME,
+        "files": {**_FILES, "minItems": 1},
+        "sim_files": _FILES,
+        "groupsum_terms": _NAME,
+        "clock": _NAME,
+        "reset": _NAME,
+        "inputs": {"type": "object", "required": ["valid", "data"],
+                   "properties": {"valid": _NAME, "data": _PORT}},
+        "outputs": {"type": "object", "required": ["valid", "class", "scores"],
+                    "properties": {"valid": _NAME, "class": _PORT,
+                                   "scores": {**_PORT, "required": ["name", "width", "bits_per_class"],
+                                              "properties": {**_PORT["properties"],
+                                                             "bits_per_class": {"type": "integer", "minimum": 1}}}}},
+        "latency": {"type": "integer", "minimum": 1},
+        "initiation_interval": {"type": "integer", "minimum": 1},
+        "classes": {"type": "integer", "minimum": 1},
+        "tau": {"type": "number"},
+        "beta": {"type": "number"},
+        "part": _NAME,
+        "options": {"type": "object"},
+        "schedule": {"type": "object"},
+        "estimate": {"type": "object"},
+        "pipeline": {"type": "object", "required": ["core", "groupsum", "argmax"],
+                     "properties": {"core": _COUNT, "groupsum": _COUNT, "argmax": _COUNT}},
+        "nodes": {"type": "object", "required": ["before_opt", "after_opt"],
+                  "properties": {"before_opt": _COUNT, "after_opt": _COUNT}},
+    },
+}
+
+
+class ManifestError(UserError):
+    """A design directory's manifest is missing, unreadable or breaks the schema."""
+
+
+def validate(manifest: object, source: str) -> dict:
+    """``manifest`` if it follows :data:`SCHEMA` and the rules between its fields; else
+    :class:`ManifestError` naming ``source``, the field and what is wrong."""
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(SCHEMA).iter_errors(manifest))
+    if error is not None:
+        where = ".".join(map(str, error.absolute_path)) or "the top level"
+        raise ManifestError(f"{source}: {where}: {error.message}")
+    scores, lat = manifest["outputs"]["scores"], manifest.get("pipeline")
+    if scores["width"] != manifest["classes"] * scores["bits_per_class"]:
+        raise ManifestError(f"{source}: outputs.scores.width {scores['width']} is not classes "
+                            f"({manifest['classes']}) x bits_per_class ({scores['bits_per_class']})")
+    if lat is not None and lat["core"] + lat["groupsum"] + lat["argmax"] != manifest["latency"]:
+        raise ManifestError(f"{source}: pipeline latencies {lat} do not add up to latency {manifest['latency']}")
+    return manifest
+
+
+def load(design_dir: str | Path) -> dict:
+    """The checked manifest of the design ``compile`` wrote to ``design_dir``."""
+    path = Path(design_dir) / "manifest.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError) as e:
+        raise ManifestError(f"cannot read {path} as the manifest of a compiled design: {e}") from None
+    return validate(data, str(path))
