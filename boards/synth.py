@@ -131,7 +131,7 @@ def _driven_ports(manifest: dict) -> list[tuple[str, int]]:
     data = _bus(manifest, "inputs", "data")
     if data is None:
         raise SynthError("manifest: inputs.data {name, width} is required")
-    bits = [_port(manifest, "inputs", "valid"), _port(manifest, "outputs", "ready")]
+    bits = [_port(manifest, "inputs", "valid"), _port(manifest, "outputs", "ready"), _port(manifest, "inputs", "last")]
     return [data] + [(name, 1) for name in bits if name]
 
 
@@ -139,7 +139,7 @@ def _observed_ports(manifest: dict) -> list[tuple[str, int]]:
     """Design outputs fed to the XOR tree, LSB first."""
     ports = [bus for bus in (_bus(manifest, "outputs", "scores"),
                              _bus(manifest, "outputs", "class")) if bus]
-    bits = [_port(manifest, "outputs", "valid"), _port(manifest, "inputs", "ready")]
+    bits = [_port(manifest, "outputs", "valid"), _port(manifest, "inputs", "ready"), _port(manifest, "outputs", "last")]
     ports += [(name, 1) for name in bits if name]
     if not ports:
         raise SynthError("manifest: no outputs to observe "

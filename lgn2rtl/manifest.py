@@ -14,11 +14,15 @@ import jsonschema
 
 from .errors import UserError
 
-__all__ = ["FORMAT", "SCHEMA", "ManifestError", "load", "validate"]
+__all__ = ["FORMAT", "INTERFACES", "SCHEMA", "ManifestError", "load", "validate"]
 
 FORMAT = "lgn2rtl-manifest/1"
+# how a design meets the world: its own ports (one sample per clock, never stalls), or
+# AXI4-Stream with backpressure (hdl/axis.py)
+INTERFACES = ("native", "axis")
 
 _NAME = {"type": "string", "minLength": 1}
+_OPTIONAL_NAME = {"type": ["string", "null"], "minLength": 1}  # a port a design may lack
 _COUNT = {"type": "integer", "minimum": 0}
 _PORT = {"type": "object", "required": ["name", "width"],
          "properties": {"name": _NAME, "width": {"type": "integer", "minimum": 1}}}
@@ -38,10 +42,11 @@ SCHEMA = {
         "groupsum_terms": _NAME,
         "clock": _NAME,
         "reset": _NAME,
+        "interface": {"enum": list(INTERFACES)},
         "inputs": {"type": "object", "required": ["valid", "data"],
-                   "properties": {"valid": _NAME, "data": _PORT}},
+                   "properties": {"valid": _NAME, "ready": _OPTIONAL_NAME, "last": _OPTIONAL_NAME, "data": _PORT}},
         "outputs": {"type": "object", "required": ["valid", "class", "scores"],
-                    "properties": {"valid": _NAME, "class": _PORT,
+                    "properties": {"valid": _NAME, "ready": _OPTIONAL_NAME, "last": _OPTIONAL_NAME, "class": _PORT,
                                    "scores": {**_PORT, "required": ["name", "width", "bits_per_class"],
                                               "properties": {**_PORT["properties"],
                                                              "bits_per_class": {"type": "integer", "minimum": 1}}}}},
@@ -55,7 +60,8 @@ SCHEMA = {
         "schedule": {"type": "object"},
         "estimate": {"type": "object"},
         "pipeline": {"type": "object", "required": ["core", "groupsum", "argmax"],
-                     "properties": {"core": _COUNT, "groupsum": _COUNT, "argmax": _COUNT}},
+                     "properties": {"core": _COUNT, "groupsum": _COUNT, "argmax": _COUNT,
+                                    "answer_fifo": _COUNT}},
         "nodes": {"type": "object", "required": ["before_opt", "after_opt"],
                   "properties": {"before_opt": _COUNT, "after_opt": _COUNT}},
     },
@@ -77,7 +83,8 @@ def validate(manifest: object, source: str) -> dict:
     if scores["width"] != manifest["classes"] * scores["bits_per_class"]:
         raise ManifestError(f"{source}: outputs.scores.width {scores['width']} is not classes "
                             f"({manifest['classes']}) x bits_per_class ({scores['bits_per_class']})")
-    if lat is not None and lat["core"] + lat["groupsum"] + lat["argmax"] != manifest["latency"]:
+    if lat is not None and (lat["core"] + lat["groupsum"] + lat["argmax"] + lat.get("answer_fifo", 0)
+                            != manifest["latency"]):
         raise ManifestError(f"{source}: pipeline latencies {lat} do not add up to latency {manifest['latency']}")
     return manifest
 

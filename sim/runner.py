@@ -27,7 +27,7 @@ from .. import manifest as manifest_file
 from ..errors import UserError
 from ..features import FeatureFormat
 
-from .tb import RESULTS_ENV, VECTORS_ENV
+from .tb import RESULTS_ENV, TESTS, VECTORS_ENV
 
 __all__ = ["SimError", "SimResult", "simulate", "choose_simulator", "design_size"]
 
@@ -347,6 +347,7 @@ def _test(runner, manifest: dict, build_dir: Path, seed: int, verbose: bool) -> 
     try:
         runner.test(
             test_module=TESTBENCH,
+            testcase=TESTS[manifest.get("interface", "native")],
             hdl_toplevel=manifest["top"],
             build_dir=build_dir,
             test_dir=build_dir,

@@ -11,6 +11,12 @@ Inputs are driven and outputs sampled on the falling clock edge, half a period a
 the rising edge where the design samples, so nothing races the design's registers. This
 needs registered outputs (latency >= 1) and, if the design has a ready port, a ready that
 does not depend combinationally on the inputs.
+
+A design with AXI4-Stream ports (manifest ``interface`` ``axis``) is checked by
+``check_axis_design`` instead: cocotbext-axi's source sends the samples in frames of random
+length, its sink takes the answers, both pausing at random, and every answer must come in
+order, equal, with its frame's ``tlast``; the latency is the shortest from a sample taken
+to its answer given.
 """
 
 import json
@@ -23,9 +29,9 @@ from pathlib import Path
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge
+from cocotb.triggers import FallingEdge, RisingEdge, SimTimeoutError, with_timeout
 
-__all__ = ["VECTORS_ENV", "RESULTS_ENV", "check_design"]
+__all__ = ["VECTORS_ENV", "RESULTS_ENV", "TESTS", "check_design", "check_axis_design"]
 
 VECTORS_ENV = "LGN2RTL_SIM_VECTORS"
 RESULTS_ENV = "LGN2RTL_SIM_RESULTS"
@@ -33,6 +39,8 @@ RESULTS_ENV = "LGN2RTL_SIM_RESULTS"
 CLOCK_NS = 10
 RESET_CYCLES = 4
 GAP_PROBABILITY = 0.25
+AXIS_PAUSE_PROBABILITY = 0.3  # of tvalid low at the source and of tready low at the sink, per cycle
+AXIS_FRAME = 8  # the longest frame (samples between tlast) the AXI4-Stream source sends
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,7 @@ class _Checker:
     mismatches: int = 0
     first_mismatch: dict | None = None
     latency: int | None = None  # the expected value until some sample deviates
+    stalls: bool = False  # backpressure delays answers: then latency is the shortest seen
     extra_cycles: list[int] = field(default_factory=list)
     unknown_valid_cycles: list[int] = field(default_factory=list)
 
@@ -97,7 +106,9 @@ class _Checker:
             return
         index, start = self.in_flight.popleft()
         self.checked += 1
-        if self.latency in (None, self.job.latency):
+        if self.stalls:
+            self.latency = min(self.latency or cycle - start, cycle - start)
+        elif self.latency in (None, self.job.latency):
             self.latency = cycle - start
         if scores != self.job.scores[index] or klass != self.job.classes[index]:
             self.mismatches += 1
@@ -245,3 +256,85 @@ async def check_design(dut) -> None:
     results = await _run(dut, job)
     Path(os.environ[RESULTS_ENV]).write_text(json.dumps(results, indent=1))
     assert not results["errors"], "\n".join(results["errors"])
+
+
+async def _count_handshakes(clock, valid, ready, cycles: list[int], stop: list[bool]) -> None:
+    """Append the cycle of every transfer on a valid/ready pair (both high at a rising edge)."""
+    cycle = 0
+    while not stop:
+        await RisingEdge(clock)
+        cycle += 1
+        if str(valid.value) == "1" and str(ready.value) == "1":
+            cycles.append(cycle)
+
+
+async def _run_axis(dut, job: _Job) -> dict:
+    """Send every sample through the AXI4-Stream ports under random pauses on both sides."""
+    from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
+
+    m, rng = job.manifest, random.Random(job.seed)
+    ins, outs = m["inputs"], m["outputs"]
+    clock, reset = getattr(dut, m["clock"]), getattr(dut, m["reset"])
+    Clock(clock, CLOCK_NS, unit="ns").start()
+    # one lane: each transfer's TDATA is one word of the port's full width
+    source = AxiStreamSource(AxiStreamBus.from_prefix(dut, ins["data"]["name"].removesuffix("_tdata")),
+                             clock, reset, byte_lanes=1)
+    sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, outs["scores"]["name"].removesuffix("_tdata")),
+                         clock, reset, byte_lanes=1)
+    source.set_pause_generator(rng.random() < AXIS_PAUSE_PROBABILITY for _ in iter(int, 1))
+    sink.set_pause_generator(rng.random() < AXIS_PAUSE_PROBABILITY for _ in iter(int, 1))
+    reset.value = 1
+    for _ in range(RESET_CYCLES):
+        await RisingEdge(clock)
+    reset.value = 0
+
+    taken, given, stop = [], [], []
+    cocotb.start_soon(_count_handshakes(clock, getattr(dut, ins["valid"]), getattr(dut, ins["ready"]), taken, stop))
+    cocotb.start_soon(_count_handshakes(clock, getattr(dut, outs["valid"]), getattr(dut, outs["ready"]), given, stop))
+    frames, n = [], len(job.x)
+    while sum(frames) < n:
+        frames.append(min(rng.randint(1, AXIS_FRAME), n - sum(frames)))
+    start = 0
+    for length in frames:
+        await source.send(AxiStreamFrame(job.x[start:start + length]))
+        start += length
+    checker, answers, errors = _Checker(job, stalls=True), [], []
+    patience = 2 * job.latency + 16
+    for number, length in enumerate(frames):
+        try:
+            frame = await with_timeout(sink.recv(), (length + patience) * CLOCK_NS * 20, "ns")
+        except SimTimeoutError:
+            errors.append(f"frame {number} of {len(frames)} ({length} samples) never ended on the master "
+                          f"port ({outs['last']} did not rise, or too few answers came)")
+            break
+        if len(frame.tdata) != length:
+            errors.append(f"a frame of {length} samples came back as {len(frame.tdata)} answers "
+                          f"({outs['last']} misplaced), first at answer {len(answers)}")
+        # the sink compacts a TUSER that is the same on every transfer of the frame to one value
+        classes = frame.tuser if isinstance(frame.tuser, list) else [frame.tuser] * len(frame.tdata)
+        answers += zip(frame.tdata, classes)
+    for _ in range(patience):  # stray answers after the last one
+        await RisingEdge(clock)
+    stop.append(True)
+    for index, cycle in enumerate(taken):
+        checker.accept(index, cycle)
+    for (scores, klass), cycle in zip(answers, given):
+        checker.output(cycle, scores, klass)
+    checker.extra_cycles += given[len(answers):]
+    return {"samples": n, "checked": checker.checked, "mismatches": checker.mismatches,
+            "first_mismatch": checker.first_mismatch, "latency_expected": job.latency,
+            "latency_measured": checker.latency, "cycles": RESET_CYCLES + (given or taken or [0])[-1],
+            "errors": errors + checker.errors(len(taken))}
+
+
+@cocotb.test()
+async def check_axis_design(dut) -> None:
+    """As check_design, through AXI4-Stream ports with random backpressure and gaps."""
+    job = _Job.load(os.environ[VECTORS_ENV])
+    results = await _run_axis(dut, job)
+    Path(os.environ[RESULTS_ENV]).write_text(json.dumps(results, indent=1))
+    assert not results["errors"], "\n".join(results["errors"])
+
+
+# the test that checks a design, by its manifest's interface
+TESTS = {"native": "check_design", "axis": "check_axis_design"}
