@@ -121,6 +121,12 @@ class _Checker:
                     "got_class": klass,
                 }
 
+    def results(self, cycles: int, accepted: int, errors: list[str] = ()) -> dict:
+        """What the testbench reports (``SimResult``'s fields but ``seconds`` and ``simulator``)."""
+        return {"samples": len(self.job.x), "checked": self.checked, "mismatches": self.mismatches,
+                "first_mismatch": self.first_mismatch, "latency_expected": self.job.latency,
+                "latency_measured": self.latency, "cycles": cycles, "errors": [*errors, *self.errors(accepted)]}
+
     def errors(self, accepted: int) -> list[str]:
         """Human-readable reasons the run failed; empty if it passed."""
         n, m = len(self.job.x), self.job.manifest
@@ -237,25 +243,21 @@ async def _run(dut, job: _Job) -> dict:
         if feeding and ready:
             stop = cycle + patience
 
-    return {
-        "samples": n,
-        "checked": checker.checked,
-        "mismatches": checker.mismatches,
-        "first_mismatch": checker.first_mismatch,
-        "latency_expected": job.latency,
-        "latency_measured": checker.latency,
-        "cycles": RESET_CYCLES + cycle,
-        "errors": checker.errors(nxt),
-    }
+    return checker.results(RESET_CYCLES + cycle, nxt)
+
+
+async def _check(dut, run) -> None:
+    """Run the job of ``VECTORS_ENV`` with ``run``, write its results to ``RESULTS_ENV``, and fail
+    the cocotb test if it found anything wrong."""
+    results = await run(dut, _Job.load(os.environ[VECTORS_ENV]))
+    Path(os.environ[RESULTS_ENV]).write_text(json.dumps(results, indent=1))
+    assert not results["errors"], "\n".join(results["errors"])
 
 
 @cocotb.test()
 async def check_design(dut) -> None:
     """Every sample's scores, class and latency match; o_valid pulses once per sample."""
-    job = _Job.load(os.environ[VECTORS_ENV])
-    results = await _run(dut, job)
-    Path(os.environ[RESULTS_ENV]).write_text(json.dumps(results, indent=1))
-    assert not results["errors"], "\n".join(results["errors"])
+    await _check(dut, _run)
 
 
 async def _count_handshakes(clock, valid, ready, cycles: list[int], stop: list[bool]) -> None:
@@ -321,19 +323,13 @@ async def _run_axis(dut, job: _Job) -> dict:
     for (scores, klass), cycle in zip(answers, given):
         checker.output(cycle, scores, klass)
     checker.extra_cycles += given[len(answers):]
-    return {"samples": n, "checked": checker.checked, "mismatches": checker.mismatches,
-            "first_mismatch": checker.first_mismatch, "latency_expected": job.latency,
-            "latency_measured": checker.latency, "cycles": RESET_CYCLES + (given or taken or [0])[-1],
-            "errors": errors + checker.errors(len(taken))}
+    return checker.results(RESET_CYCLES + (given or taken or [0])[-1], len(taken), errors)
 
 
 @cocotb.test()
 async def check_axis_design(dut) -> None:
     """As check_design, through AXI4-Stream ports with random backpressure and gaps."""
-    job = _Job.load(os.environ[VECTORS_ENV])
-    results = await _run_axis(dut, job)
-    Path(os.environ[RESULTS_ENV]).write_text(json.dumps(results, indent=1))
-    assert not results["errors"], "\n".join(results["errors"])
+    await _check(dut, _run_axis)
 
 
 # the test that checks a design, by its manifest's interface
