@@ -19,6 +19,7 @@ from ..limits import MAX_PORT_BITS
 from ..outdir import atomic_dir
 from ..passes import optimize
 from .core import write_datapath
+from .parts import PARTS
 from .plan import AUTO, Estimate, estimate, plan
 from .popcount import CELL_MODELS
 from .schedule import Schedule, binarized_latency
@@ -91,13 +92,14 @@ def manifest(net: Network, top: Top, estimate: Estimate, options: dict, nodes_be
     }
 
 
-def hardware_network(net: Network, opt: bool) -> Network:
-    """The network as the hardware computes it: optimized if ``opt``.
+def hardware_network(net: Network, opt: bool, lut_k: int = 4) -> Network:
+    """The network as the hardware computes it: optimized if ``opt``, into LUTs of up to
+    ``lut_k`` inputs.
 
     Its outputs keep their positions, and the core's output bit j is output j (the GroupSum
     decides itself where in its trees each bit goes).
     """
-    return optimize(net) if opt else net
+    return optimize(net, lut_k) if opt else net
 
 
 def check_size(net: Network, features: FeatureFormat | None = None) -> None:
@@ -142,7 +144,7 @@ def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PAR
     yowasp.use_for_amaranth()  # before any work: a missing tool is reported at once
     if opt:
         progress(f"optimizing {nodes_before:,} nodes")
-    net = hardware_network(net, opt)
+    net = hardware_network(net, opt, PARTS[part].lut_k if part in PARTS else 4)
     options = {"part": part, "goal": goal, "target_mhz": target_mhz, "pipeline": pipeline, "roms": roms,
                "opt_level": int(opt), "interface": interface}
     if interface == "axis":  # the core is planned with room left for its wrapper

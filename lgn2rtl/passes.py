@@ -345,10 +345,10 @@ def _compose(tu, iu, slot, tv, iv, w):
 PIPELINE = (fold, absorb_inverters, prune, pack_luts)
 
 
-def optimize(net: Network) -> Network:
-    """The default pass pipeline of ``compile`` (-O1)."""
+def optimize(net: Network, lut_k: int = 4) -> Network:
+    """The default pass pipeline of ``compile`` (-O1), packing LUTs of up to ``lut_k`` inputs."""
     for step in PIPELINE:
-        net = step(net)
+        net = pack_luts(net, lut_k) if step is pack_luts else step(net)
     return net
 
 
