@@ -77,8 +77,8 @@ PARTS: dict[str, Part] = {p.name: p for p in [
     Part("gatemate-a1", "gatemate", "CCGM1A1", logic=40960, logic_unit="CPE LUT trees", ffs=40960, brams=0,
          adders="generic", ff_cost=0.05, fixed_ns=2.4, level_ns=2.0, carry_ns=0.05, bram_ns=5.6),
     # Xilinx: Yosys's synth_xilinx counts only (no open place and route here); LUT6s
-    Part("xilinx-xc7", "xilinx", "xc7a100tcsg324-1", logic=63400, logic_unit="LUTs", ffs=126800, brams=0,
+    Part("xc7", "xilinx", "xc7a100tcsg324-1", logic=63400, logic_unit="LUTs", ffs=126800, brams=0,
          adders="generic", ff_cost=0.05, fixed_ns=1.5, level_ns=1.0, carry_ns=0.02, bram_ns=2.5, lut_k=6),
-    Part("xilinx-xcup", "xilinx", "xcvu9p-flgb2104-2-i", logic=1182240, logic_unit="LUTs", ffs=2364480, brams=0,
+    Part("xcup", "xilinx", "xcvu9p-flgb2104-2-i", logic=1182240, logic_unit="LUTs", ffs=2364480, brams=0,
          adders="generic", ff_cost=0.05, fixed_ns=1.0, level_ns=0.7, carry_ns=0.01, bram_ns=1.5, lut_k=6),
 ]}
