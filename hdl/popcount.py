@@ -448,7 +448,7 @@ class PopCount:
         # all), then gates (the first register packs with the gate's LUT), then the highest
         # signal ids: a model input (lowest ids in core.py) delayed is a copy of a bus bit, which
         # Yosys merges with the registers that drive the bus (a shift register in
-        # boards/synth.py), and those then route across the chip.  The leaves take what is left.
+        # boards/ppa.py), and those then route across the chip.  The leaves take what is left.
         inverters = iter(j for j in range(self.width) if j not in taken and j not in reserved
                          and isinstance(cones[j], frozenset) and len(cones[j]) == 1)
         for slots, m in zip(leaves, members):

@@ -18,7 +18,9 @@ from .features import MAX_BITS, FeatureError, FeatureFormat
 from .importers import FORMATS, load_model
 from .ir import OP_NAMES, Binarized, ModelError, Network, op_table
 from .passes import PIPELINE, live_signals, lut4_estimate
-from .boards.synth import TARGETS, synthesize, synthesize_netlist
+from .boards.netlist import synthesize_netlist
+from .boards.ppa import synthesize
+from .boards.targets import TARGETS
 from .boards.table import BOARDS
 from .errors import UserError
 from .examples import EXAMPLES, example_files
