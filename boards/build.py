@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -94,12 +95,15 @@ def _report(board: Board, manifest: dict, needs: dict, pnr: dict, times: dict, o
 
 def build(net: Network, board: Board, out_dir: str | Path, shape: dict | None = None,
           progress: Callable[[str], None] | None = None,
-          features: FeatureFormat | None = None) -> dict:
+          features: FeatureFormat | None = None, design: tuple[Path, dict] | None = None) -> dict:
     """Build a bitstream of ``net`` behind the UART link for ``board`` into ``out_dir``.
 
     ``shape`` holds ``compile_design``'s keywords (goal, target_mhz, pipeline, roms, opt); the
     design is shaped for the board's part, and one that fits in no way is refused at once, from
     the estimate.  ``features`` puts the thermometer encoder on chip (see ``compile_design``).
+    ``design`` is instead a directory ``compile`` wrote from ``net`` for the board's part and its
+    manifest: that design is built as it is (``shape`` and ``features`` unused); nothing left
+    room for the link in it, so only the check after synthesis tells whether both fit.
 
     ``progress`` is called with each of :data:`STEPS` as it starts. ``out_dir`` appears complete or
     not at all. Returns the report also written to ``out_dir/build.json``.
@@ -108,6 +112,9 @@ def build(net: Network, board: Board, out_dir: str | Path, shape: dict | None = 
     """
     progress = progress or (lambda step: None)
     shape = shape or {}
+    if design and design[1]["part"] != board.part:
+        raise BuildError(f"{design[0]} was compiled for {design[1]['part']}; {board.name} has an {board.part}: "
+                         f"compile it with --target {board.part}")
     times = {}
     start = time.monotonic()
     with atomic_dir(out_dir) as out:
@@ -115,8 +122,12 @@ def build(net: Network, board: Board, out_dir: str | Path, shape: dict | None = 
         # the link's answer FIFO takes block RAMs: 16-bit words of every answer
         answer = Format(input_bits=0, classes=net.head.classes, class_bits=max(1, ceil_log2(net.head.classes)),
                         score_bits=net.group_size.bit_length()).answer_bits
-        manifest = compile_design(net, out / "design", part=board.part, reserve=LINK_LOGIC[board.family],
-                                  reserve_brams=-(-answer // 16), features=features, **shape)
+        if design:
+            shutil.copytree(design[0], out / "design")
+            manifest = design[1]
+        else:
+            manifest = compile_design(net, out / "design", part=board.part, reserve=LINK_LOGIC[board.family],
+                                      reserve_brams=-(-answer // 16), features=features, **shape)
         plan = board.platform().prepare(BoardTop(out / "design", manifest, BAUD), name=NAME,
                                         script_after_synth=STAT_SCRIPT,
                                         nextpnr_opts=NEXTPNR_OPTS + ROUTER[board.family])
@@ -134,8 +145,9 @@ def build(net: Network, board: Board, out_dir: str | Path, shape: dict | None = 
             what, need, capacity = over[0]
             raise BuildError(f"after synthesis the design needs about {need:,} {what}, and {board.name}'s "
                              f"{board.fpga} has {capacity:,} (the estimate before synthesis said "
-                             f"{manifest['estimate']['logic']:,} plus the UART link); try --goal area, "
-                             f"or a larger board")
+                             f"{manifest['estimate']['logic']:,} plus the UART link); "
+                             + ("build without --design, which leaves room for the link" if design else "try --goal area")
+                             + ", or a larger board")
 
         progress("place and route")
         try:

@@ -714,25 +714,29 @@ def boards() -> None:
 @board_opt
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory for the bitstream, build.json, the design and tool logs (replaced as a whole).")
+@design_opt
 @_user_errors
 def build(model: Path, fmt: str | None, shape: dict, encoder: dict | None,
-          board_name: str, output: Path) -> None:
+          board_name: str, output: Path, design_dir: Path | None) -> None:
     """Build a bitstream of MODEL behind a UART link for a board, with YoWASP Yosys + nextpnr.
 
     The design is shaped for the board's part (--goal, --target-mhz; the estimate is printed).
     A model that fits in no way is refused from the estimate in seconds, one that synthesis
     finds too big before the slow place-and-route; a design that misses the board clock
-    fails too.
+    fails too. --design DIR builds the design compile wrote for the board's part as it is
+    (compile leaves no room for the link: synthesis tells whether both fit).
     """
     from .boards.build import STEPS, build as run_build
     check_outputs([model], dirs=[output])
     net = load_model(model, fmt)
-    features = _features(model, net, encoder)
+    m = _compiled(design_dir, net) if design_dir else None
+    features = FeatureFormat.from_manifest(m) if m else _features(model, net, encoder)
     board = BOARDS[board_name]
     with err.status("") as status:
         def progress(step: str) -> None:
             status.update(f"{step} (step {STEPS.index(step) + 1} of {len(STEPS)}, {board.name})")
-        r = run_build(net, board, output, shape, progress=progress, features=features)
+        r = run_build(net, board, output, shape, progress=progress, features=features,
+                      design=(design_dir, m) if m else None)
     t = Table(title=f"{board.name} ({board.fpga}): {output / r['bitstream']}")
     for col in ("resource", "used", "available", "%"):
         t.add_column(col, justify="left" if col == "resource" else "right")

@@ -1,9 +1,11 @@
 """`--design DIR`: simulate, prove and infer take the design compile wrote, with the options its
 manifest records, instead of compiling again; a directory that is no such design is one line."""
 import json
+import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +84,40 @@ def test_a_directory_that_is_no_compiled_design_is_one_line(compiled, tmp_path):
     (netlist / "manifest.json").write_text(json.dumps(manifest))
     r = lgn2rtl("simulate", compiled / "m.lgn", "--design", netlist, "--random", 5)
     assert r.returncode == 2 and "is not one this version of lgn2rtl compile wrote (no model)" in r.stderr
+
+
+def test_build_refuses_a_design_for_another_part(compiled, tmp_path):
+    r = lgn2rtl("build", compiled / "m.lgn", "--design", compiled / "design", "--board", "icebreaker",
+                "-o", tmp_path / "out")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "was compiled for generic; icebreaker has an ice40-up5k: compile it with --target ice40-up5k" in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_build_takes_the_design_as_compiled(tmp_path):
+    model = Path(__file__).resolve().parent.parent / "examples" / "digits.lgn"
+    # no ROMs: the UART link's answer FIFO needs block RAM too, and nothing here leaves it room
+    r = lgn2rtl("compile", model, "--target", "ice40-up5k", "--goal", "area", "--roms", 0, "-o", tmp_path / "design")
+    assert r.returncode == 0, r.stderr
+    r = lgn2rtl("build", model, "--design", tmp_path / "design", "--board", "icebreaker", "-o", tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    report = json.loads((tmp_path / "out" / "build.json").read_text())
+    manifest = json.loads((tmp_path / "design" / "manifest.json").read_text())
+    assert report["design"]["goal"] == "area" and report["design"]["roms"] == 0
+    assert report["design"]["schedule"] == manifest["schedule"]
+    assert files(tmp_path / "out" / "design") == files(tmp_path / "design")  # built as compiled
+    assert (tmp_path / "out" / "top.bin").stat().st_size > 100_000
+
+
+@pytest.mark.slow
+def test_build_refuses_a_design_that_left_no_room_for_the_link(tmp_path):
+    model = Path(__file__).resolve().parent.parent / "examples" / "digits.lgn"
+    # the area design counts with all 30 of the UP5K's block RAMs; the link's FIFO needs more
+    r = lgn2rtl("compile", model, "--target", "ice40-up5k", "--goal", "area", "-o", tmp_path / "design")
+    assert r.returncode == 0, r.stderr
+    r = lgn2rtl("build", model, "--design", tmp_path / "design", "--board", "icebreaker", "-o", tmp_path / "out")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert re.search(r"after synthesis the design needs about \d+ block RAMs, and icebreaker's iCE40UP5K-SG48 "
+                     r"has 30 .*build without --design, which leaves room for the link", r.stderr)
+    assert not (tmp_path / "out").exists()
