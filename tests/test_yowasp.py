@@ -65,6 +65,16 @@ def test_a_failure_is_one_line_with_the_first_error_and_the_log(tmp_path, monkey
     assert e.value.code == 1 and e.value.log == tmp_path / "nextpnr.log"
 
 
+@pytest.mark.parametrize("packer, error", [("yowasp-icepack", "Error: Unexpected data line: garbage"),
+                                           ("yowasp-ecppack", "Failed to process input config: unrecognised "
+                                                              "config entry garbage")])
+def test_the_real_packers_errors_are_found(tmp_path, packer, error):
+    (tmp_path / "top.cfg").write_text("garbage\n")
+    with pytest.raises(yowasp.ToolFailed) as e:
+        yowasp.run([packer, "top.cfg", "top.bin"], tmp_path, "pack.log")
+    assert e.value.cause == error
+
+
 def test_a_crash_without_an_error_line_says_reinstall(tmp_path, monkeypatch):
     stand_in(monkeypatch, script(tmp_path / "bin", "icepack", "", 134))
     with pytest.raises(yowasp.ToolFailed, match=r"^yowasp-icepack failed \(exit 134\): no error line, the tool "
