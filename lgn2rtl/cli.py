@@ -580,8 +580,8 @@ def prove(model: Path, fmt: str | None, shape: dict, encoder: dict | None, targe
     \b
     The RTL is what compile writes with the same options (-O1 by default), or the design
     compile wrote from MODEL to --design DIR; the reference is the network before any
-    optimization. Proven, for any input sequence and any
-    register state, at every cycle t >= latency:
+    optimization. Proven, for any input sequence and any register state, at every
+    cycle t >= latency:
       o_scores(t), o_class(t) = the network's GroupSum counts and argmax class
                                 (ties to the lowest) of i_data(t - latency)
       o_valid(t)              = i_valid(t - latency), unless rst was high since
