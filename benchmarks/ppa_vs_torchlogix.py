@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Area and timing of lgn2rtl's design vs torchlogix's own Verilog, same model, same harness.
 
-Both designs are synthesized with ``lgn2rtl.boards.synth.synthesize`` (one
+Both designs are synthesized with ``lgn2rtl.boards.ppa.synthesize`` (one
 harness for both, see its docstring) and compared side by side, per model and part::
 
     python benchmarks/ppa_vs_torchlogix.py --target both
@@ -28,7 +28,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from lgn2rtl.boards.synth import TARGETS, SynthError, synthesize
+from lgn2rtl.boards.ppa import synthesize
+from lgn2rtl.boards.targets import TARGETS
+from lgn2rtl.errors import UserError
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = REPO / "tests" / "data" / "torchlogix_digits_s1"
@@ -176,7 +178,7 @@ def main() -> None:
     try:
         with ThreadPoolExecutor(max(1, args.jobs)) as pool:
             reports = dict(zip(designs, pool.map(run, designs)))
-    except SynthError as e:
+    except UserError as e:  # a harness problem, a missing or failing tool
         sys.exit(f"error: {e}")
     summary = {}
     for (model, target, name), r in reports.items():

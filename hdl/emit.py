@@ -33,14 +33,16 @@ DEFAULT_PART = AUTO
 
 
 def manifest(net: Network, top: Top, estimate: Estimate, options: dict, nodes_before: int,
-             features: FeatureFormat | None = None, axis: AxisTop | None = None) -> dict:
+             features: FeatureFormat | None = None, model: str | None = None,
+             axis: AxisTop | None = None) -> dict:
     """The ports, timing, schedule and model facts of ``top`` (docs/semantics.md, "manifest.json").
 
     With an on-chip encoder ``inputs.data.features`` says how raw features sit on the bus
     and ``input_encoding.integer_thresholds`` what the comparators compare (docs/encoder.md).
     ``options`` are what compile was asked for; ``schedule`` what it chose, which rebuilds
-    the design exactly (``compile_design(schedule=...)``). With ``axis`` the ports are its
-    AXI4-Stream ones, and its answer FIFO adds to the latency.
+    the design exactly (``compile_design(schedule=...)``). ``model`` is the imported network's
+    :meth:`~lgn2rtl.ir.Network.digest`, by which a command handed the design checks its model.
+    With ``axis`` the ports are its AXI4-Stream ones, and its answer FIFO adds to the latency.
     """
     names = AXIS_PORTS if axis is not None else NATIVE_PORTS
     ins, outs = names["inputs"], names["outputs"]
@@ -77,6 +79,7 @@ def manifest(net: Network, top: Top, estimate: Estimate, options: dict, nodes_be
         "beta": net.head.beta,
         "part": schedule.part,
         "options": options,
+        "model": {"digest": model},
         "schedule": schedule.to_json(),
         "estimate": estimate.to_json(),
         "pipeline": {"core": top.core_latency, "groupsum": top.groupsum.latency, "argmax": top.argmax.latency,
@@ -133,7 +136,7 @@ def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PAR
     """
     if interface not in INTERFACES:
         raise UserError(f"unknown interface {interface!r}; choose one of {', '.join(INTERFACES)}")
-    nodes_before = net.validate().n_nodes
+    nodes_before, model = net.validate().n_nodes, net.digest()
     check_size(net, features)
     # for_network refuses a format too narrow for the thresholds (and a model without them)
     if features is not None and features != FeatureFormat.for_network(net, features.bits, features.frac,
@@ -173,7 +176,7 @@ def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PAR
             (tmp / CELLS).write_text(CELL_MODELS[top.schedule.adders])
         # how the hardware parenthesizes each class's count: prove sums the same way
         (tmp / TERMS).write_text(json.dumps(top.groupsum.terms(), separators=(",", ":")) + "\n")
-        info = validate(manifest(net, top, est, options, nodes_before, features, axis),
+        info = validate(manifest(net, top, est, options, nodes_before, features, model, axis),
                         "the manifest compile writes")
         (tmp / "manifest.json").write_text(json.dumps(info, indent=2) + "\n")
     return info

@@ -35,6 +35,7 @@ from typing import Iterator, TextIO, Union
 
 from amaranth.utils import ceil_log2
 
+from . import verilog
 
 __all__ = ["ADDERS", "CELL_MODELS", "ECP5_CELL_MODELS", "ICE40_CELL_MODELS", "Cone", "PopCount", "GroupSum",
            "rom_module"]
@@ -448,7 +449,7 @@ class PopCount:
         # all), then gates (the first register packs with the gate's LUT), then the highest
         # signal ids: a model input (lowest ids in core.py) delayed is a copy of a bus bit, which
         # Yosys merges with the registers that drive the bus (a shift register in
-        # boards/synth.py), and those then route across the chip.  The leaves take what is left.
+        # boards/ppa.py), and those then route across the chip.  The leaves take what is left.
         inverters = iter(j for j in range(self.width) if j not in taken and j not in reserved
                          and isinstance(cones[j], frozenset) and len(cones[j]) == 1)
         for slots, m in zip(leaves, members):
@@ -540,14 +541,14 @@ class _Writer:
         self.pc, self.bits, self.prefix = pc, bits, prefix
         self.names = iter(range(1 << 30))
         self.decls: list[str] = []
-        self.regs: list[str] = []
+        self.regs: list[tuple[str, str]] = []  # (register, value) of the one clocked block
 
     def name(self) -> str:
         return f"{self.prefix}{next(self.names)}"
 
     def wire(self, width: int, expr: str, keep: bool = False) -> str:
         name = self.name()
-        self.decls.append(f"    {'(* keep *) ' if keep else ''}wire [{width - 1}:0] {name} = {expr};")
+        self.decls.append(verilog.wire(name, expr, width, keep))
         return name
 
     def delay(self, v: str, width: int, cycles: int) -> str:
@@ -560,11 +561,12 @@ class _Writer:
         for _ in range(cycles):
             r = self.name()
             if self.pc.adders == "ice40":
-                self.decls.append(f"    wire [{width - 1}:0] {r};")
-                self.decls += [f"    SB_DFF {r}_ff{k} (.Q({r}[{k}]), .C(clk), .D({v}[{k}]));" for k in range(width)]
+                self.decls.append(verilog.wire(r, width=width))
+                self.decls += [verilog.instance("SB_DFF", f"{r}_ff{k}", {"Q": f"{r}[{k}]", "C": "clk", "D": f"{v}[{k}]"})
+                               for k in range(width)]
             else:
-                self.decls.append(f"    reg [{width - 1}:0] {r};")
-                self.regs.append(f"        {r} <= {v};")
+                self.decls.append(verilog.reg(r, width))
+                self.regs.append((r, v))
             v = r
         return v
 
@@ -598,10 +600,8 @@ class _Writer:
         v = self.delay(v, _bits(root.total), pc.latency - stage)
         yield from self.decls
         if self.regs:
-            yield "    always @(posedge clk) begin"
-            yield from self.regs
-            yield "    end"
-        yield f"    assign {out} = {v};"
+            yield verilog.registers(self.regs)
+        yield verilog.assign(out, v)
 
     def operand(self, node: _Node, value: dict, stage: int) -> str:
         if node.kind == "bit":
@@ -620,9 +620,9 @@ class _Writer:
         else:
             n = self.pc.rom_inputs
             data = self.name()
-            self.decls.append(f"    wire [{_bits(n) - 1}:0] {data};")
-            self.decls.append(f"    lgn_rom{n} {data}_rom (.clk(clk), .addr({{{', '.join(reversed(b))}}}), "
-                              f".data({data}));")
+            self.decls.append(verilog.wire(data, width=_bits(n)))
+            self.decls.append(verilog.instance(f"lgn_rom{n}", f"{data}_rom",
+                                               {"clk": "clk", "addr": verilog.concat(b), "data": data}))
             stages = self.pc.rom_stages
             return self.delay(data, _bits(n), stages - 1), stages
         return self.delay(s, 2, 1), 1
@@ -650,16 +650,16 @@ class _Writer:
         x = [f"{a}[{i}]" if i < widths[0] else "1'b0" for i in range(width + width % 2)]
         y = [f"{b}[{i}]" if i < widths[1] else "1'b0" for i in range(width + width % 2)]
         s = self.name()
-        self.decls.append(f"    wire [{len(x) - 1}:0] {s};")
+        self.decls.append(verilog.wire(s, width=len(x)))
         carry = "1'b0"
         for i in range(0, len(x), 2):
             cout = self.name()
-            self.decls.append(f"    wire {cout};")
-            self.decls.append(
-                f"    CCU2C #(.INIT0(16'h96aa), .INIT1(16'h96aa), .INJECT1_0(\"NO\"), .INJECT1_1(\"NO\")) "
-                f"{cout}_ccu (.CIN({carry}), .A0({x[i]}), .B0({y[i]}), .C0(1'b0), .D0(1'b1), "
-                f".A1({x[i + 1]}), .B1({y[i + 1]}), .C1(1'b0), .D1(1'b1), .S0({s}[{i}]), .S1({s}[{i + 1}]), "
-                f".COUT({cout}));")
+            self.decls.append(verilog.wire(cout))
+            self.decls.append(verilog.instance(
+                "CCU2C", f"{cout}_ccu",
+                {"CIN": carry, "A0": x[i], "B0": y[i], "C0": "1'b0", "D0": "1'b1", "A1": x[i + 1], "B1": y[i + 1],
+                 "C1": "1'b0", "D1": "1'b1", "S0": f"{s}[{i}]", "S1": f"{s}[{i + 1}]", "COUT": cout},
+                {"INIT0": "16'h96aa", "INIT1": "16'h96aa", "INJECT1_0": '"NO"', "INJECT1_1": '"NO"'}))
             carry = cout
         return self.wire(width, f"{s}[{width - 1}:0]")
 
@@ -682,19 +682,19 @@ class _Writer:
             bits.append(self.lut(_SUM, x, y, carry))
             if i + 1 < _bits(node.total):
                 carry = self.carry(x, y, carry)
-        return self.wire(len(bits), "{" + ", ".join(reversed(bits)) + "}")
+        return self.wire(len(bits), verilog.concat(bits))
 
     def lut(self, init: str, i1: str, i2: str, i3: str) -> str:
         o = self.name()
-        self.decls.append(f"    wire {o};")
-        self.decls.append(f"    SB_LUT4 #(.LUT_INIT({init})) {o}_lut (.O({o}), .I0(1'b0), .I1({i1}), "
-                          f".I2({i2}), .I3({i3}));")
+        self.decls.append(verilog.wire(o))
+        self.decls.append(verilog.instance("SB_LUT4", f"{o}_lut", {"O": o, "I0": "1'b0", "I1": i1, "I2": i2, "I3": i3},
+                                           {"LUT_INIT": init}))
         return o
 
     def carry(self, i0: str, i1: str, ci: str) -> str:
         o = self.name()
-        self.decls.append(f"    wire {o};")
-        self.decls.append(f"    SB_CARRY {o}_carry (.CO({o}), .I0({i0}), .I1({i1}), .CI({ci}));")
+        self.decls.append(verilog.wire(o))
+        self.decls.append(verilog.instance("SB_CARRY", f"{o}_carry", {"CO": o, "I0": i0, "I1": i1, "CI": ci}))
         return o
 
 
@@ -704,13 +704,14 @@ def rom_module(rom_inputs: int) -> Iterator[str]:
     Written as an initialised memory read into a register, which Yosys maps to block RAM.
     """
     n = rom_inputs
-    yield f"module lgn_rom{n} (input wire clk, input wire [{n - 1}:0] addr, output reg [{_bits(n) - 1}:0] data);"
+    yield verilog.header(f"lgn_rom{n}", [verilog.port("input", "clk"), verilog.port("input", "addr", n),
+                                         verilog.port("output", "data", _bits(n), kind="reg")])
     yield f"    reg [{_bits(n) - 1}:0] counts [0:{(1 << n) - 1}];"
     yield "    integer j;"
     yield f"    initial for (j = 0; j < {1 << n}; j = j + 1)"
     yield f"        counts[j] = {' + '.join(f'j[{b}]' for b in range(n))};"
-    yield "    always @(posedge clk) data <= counts[addr];"
-    yield "endmodule"
+    yield verilog.register("data", "counts[addr]")
+    yield verilog.END
 
 
 class GroupSum:
@@ -762,23 +763,18 @@ class GroupSum:
 
     def _lines(self) -> Iterator[str]:
         g, b = self.group_size, self.bits
-        yield f"module {MODULE} ("
-        yield "    input wire clk,"
-        yield f"    input wire [{self.classes * g - 1}:0] i_bits,"
-        yield f"    output wire [{self.classes * b - 1}:0] o_scores"
-        yield ");"
+        yield verilog.header(MODULE, [verilog.port("input", "clk"), verilog.port("input", "i_bits", self.classes * g),
+                                      verilog.port("output", "o_scores", self.classes * b)])
         for c, pc in enumerate(self._counts):
             yield (f"    // class {c}: {g} bits, {pc.half_adders} half adders, {pc.roms} ROM leaves, "
                    f"{pc.luts} LUTs planned, latency {pc.latency} (+{self.latency - pc.latency})")
-            yield f"    wire [{b - 1}:0] count{c};"
+            yield verilog.wire(f"count{c}", width=b)
             yield from pc.lines([f"i_bits[{c * g + j}]" for j in range(g)], f"count{c}", f"c{c}_")
-            score = f"count{c}"
-            for k in range(self.latency - pc.latency):
-                yield f"    reg [{b - 1}:0] count{c}_d{k};"
-                yield f"    always @(posedge clk) count{c}_d{k} <= {score};"
-                score = f"count{c}_d{k}"
-            yield f"    assign o_scores[{c * b + b - 1}:{c * b}] = {score};"
-        yield "endmodule"
+            # shorter trees wait for the longest, so that every score comes out together
+            pad, score = verilog.delay(f"count{c}", b, self.latency - pc.latency, f"count{c}_d")
+            yield from pad
+            yield verilog.assign(f"o_scores[{c * b + b - 1}:{c * b}]", score)
+        yield verilog.END
         rom_inputs = {pc.rom_inputs for pc in self._counts if pc.roms}
         for n in sorted(rom_inputs):
             yield from rom_module(n)

@@ -9,17 +9,20 @@ from dataclasses import asdict
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from . import golden, native, outdir, vectors
+from . import golden, manifest as manifest_file, native, outdir, vectors
 from .features import MAX_BITS, FeatureError, FeatureFormat
 from .importers import FORMATS, load_model
 from .manifest import INTERFACES
 from .ir import OP_NAMES, Binarized, ModelError, Network, op_table
 from .passes import PIPELINE, live_signals, lut4_estimate
-from .boards.synth import TARGETS, synthesize, synthesize_netlist
+from .boards.netlist import synthesize_netlist
+from .boards.ppa import synthesize
+from .boards.targets import TARGETS
 from .boards.table import BOARDS
 from .errors import UserError
 from .examples import EXAMPLES, example_files
@@ -166,6 +169,31 @@ def _samples(net: Network, features: FeatureFormat | None, vec: Path | None, n_r
 def _golden(net: Network, features: FeatureFormat | None, data: dict) -> tuple[np.ndarray, np.ndarray]:
     """Expected scores and classes; for a raw-feature design the golden model encodes the features."""
     return golden.predict_features(net, data["features"]) if features else golden.predict(net, data["x"])
+
+
+design_opt = click.option(
+    "--design", "design_dir", type=click.Path(file_okay=False, path_type=Path),
+    help="A directory compile wrote from MODEL: use that design as it is, with the options its manifest "
+         "records (--target, --goal, --encoder, ... may not be given), instead of compiling again.")
+
+# what a compiled design's manifest answers, so that --design refuses them
+SHAPING = ("target", "goal", "target_mhz", "pipeline", "opt_level", "roms", "encoder", "feature_bits",
+           "feature_frac", "signed_features", "interface")
+
+
+def _compiled(design_dir: Path, net: Network) -> dict:
+    """The manifest of ``--design DIR``, checked to be one compile wrote from ``net``."""
+    ctx = click.get_current_context()
+    given = [p.opts[0] for p in ctx.command.params if p.name in SHAPING
+             and ctx.get_parameter_source(p.name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)]
+    if given:
+        raise click.UsageError(f"{', '.join(given)} cannot be given with --design: the options {design_dir} was "
+                               f"compiled with are in its manifest")
+    m = manifest_file.load_compiled(design_dir, net.digest())
+    if m.get("interface", "native") != "native" and ctx.command.name in ("prove", "build"):
+        raise UserError(f"{design_dir} has AXI4-Stream ports (--interface {m['interface']}); {ctx.command.name} "
+                        f"takes the native interface: compile the same model without --interface")
+    return m
 
 
 def shape_options(fn):
@@ -469,16 +497,18 @@ def _record(command: str, model: Path, manifest: dict) -> dict:
               help="Keep the compiled design (and netlist) and simulator build here.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write what was simulated (RTL or which netlist) and the result as JSON here.")
+@design_opt
 @_user_errors
 def simulate(model: Path, fmt: str | None, shape: dict, encoder: dict | None, target: str, interface: str,
              vec: Path | None, n_random: int | None, seed: int, simulator: str, netlist: str | None,
-             keep: Path | None, output: Path | None) -> None:
+             keep: Path | None, output: Path | None, design_dir: Path | None) -> None:
     """Compile MODEL, simulate it with cocotb, check every output against the golden model.
 
     Samples are driven back to back, one per clock. Every score, every class
     and the latency stated in the manifest are checked. Exits 1 on any mismatch.
     With --encoder the design gets the raw feature codes and the golden model
-    encodes the features itself.
+    encodes the features itself. --design DIR simulates the design compile wrote
+    to DIR from MODEL as it is, shaped as its manifest records.
 
     \b
     --netlist ice40-up5k runs the same check on what synthesis made of the design:
@@ -492,16 +522,21 @@ def simulate(model: Path, fmt: str | None, shape: dict, encoder: dict | None, ta
         raise click.UsageError("give exactly one of --vectors F.npz or --random N")
     check_outputs([model, vec], files=[output], work=[keep])
     net = load_model(model, fmt)
-    features = _features(model, net, encoder)
+    m = _compiled(design_dir, net) if design_dir else None
+    if m and netlist and m["part"] != netlist and m["schedule"]["adders"] != "generic":
+        raise UserError(f"{design_dir} was compiled for {m['part']}, with its cells: --netlist {netlist} needs "
+                        f"a design compiled with --target {netlist}")
+    features = FeatureFormat.from_manifest(m) if m else _features(model, net, encoder)
     data, drive = _samples(net, features, vec, n_random, seed)
     scores, classes = _golden(net, features, data)
     with scratch_dir("sim") as tmp:
         work = keep or tmp
-        design = work / "design"
+        design = design_dir or work / "design"
         with err.status("compiling") as status:
-            # a netlist is synthesized for its part: the design is shaped for it too
-            m = compile_design(net, design, part=netlist or target, **shape, progress=status.update,
-                               features=features, interface=interface)
+            if not design_dir:
+                # a netlist is synthesized for its part: the design is shaped for it too
+                m = compile_design(net, design, part=netlist or target, **shape, progress=status.update,
+                                   features=features, interface=interface)
             if netlist:
                 gates = synthesize_netlist(design, m, netlist, work / "netlist", progress=status.update)
                 design = work / "netlist"
@@ -550,16 +585,18 @@ def simulate(model: Path, fmt: str | None, shape: dict, encoder: dict | None, ta
                    "for simulate --vectors or predict.")
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path),
               help="Keep the compiled design, the reference Verilog and the Yosys scripts and logs here.")
+@design_opt
 @_user_errors
 def prove(model: Path, fmt: str | None, shape: dict, encoder: dict | None, target: str,
           timeout: float, samples: int, seed: int, output: Path | None, cex_path: Path | None,
-          keep: Path | None) -> None:
+          keep: Path | None, design_dir: Path | None) -> None:
     """Prove the compiled RTL equal to MODEL as imported, on all 2^n inputs (Yosys SAT).
 
     \b
-    The RTL is what compile writes with the same options (-O1 by default); the reference
-    is the network before any optimization. Proven, for any input sequence and any
-    register state, at every cycle t >= latency:
+    The RTL is what compile writes with the same options (-O1 by default), or the design
+    compile wrote from MODEL to --design DIR; the reference is the network before any
+    optimization. Proven, for any input sequence and any register state, at every
+    cycle t >= latency:
       o_scores(t), o_class(t) = the network's GroupSum counts and argmax class
                                 (ties to the lowest) of i_data(t - latency)
       o_valid(t)              = i_valid(t - latency), unless rst was high since
@@ -580,6 +617,10 @@ def prove(model: Path, fmt: str | None, shape: dict, encoder: dict | None, targe
                         "(prove without it: the same logic, popcount and argmax; simulate --encoder checks the encoder)")
     check_outputs([model], files=[output, cex_path], work=[keep])
     net = load_model(model, fmt)
+    m = _compiled(design_dir, net) if design_dir else None
+    if m and FeatureFormat.from_manifest(m):
+        raise UserError(f"{design_dir} takes raw features (compiled with --encoder), which prove does not "
+                        f"support yet; simulate --design checks it")
     _features(model, net, None)
     # a proof that runs out of time simulates min(2^n, --samples) inputs instead
     vectors.check_samples(min(samples, 1 << min(net.n_inputs, 62)), net.n_inputs, net.head.classes,
@@ -587,8 +628,10 @@ def prove(model: Path, fmt: str | None, shape: dict, encoder: dict | None, targe
     with scratch_dir("prove") as tmp:
         work = keep or tmp
         with err.status("compiling") as status:
-            m = compile_design(net, work / "design", part=target, **shape, progress=status.update)
-            r = run_proof(net, work / "design", work / "prove", timeout=timeout,
+            design = design_dir or work / "design"
+            if not design_dir:
+                m = compile_design(net, design, part=target, **shape, progress=status.update)
+            r = run_proof(net, design, work / "prove", timeout=timeout,
                           samples=samples, seed=seed, progress=status.update)
     out.print(f"{m['top']} (latency {m['latency']}, {net.n_inputs} inputs, {m['nodes']['after_opt']} nodes) "
               f"against {model.name} as imported ({net.n_nodes} nodes)")
@@ -687,25 +730,29 @@ def boards() -> None:
 @board_opt
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory for the bitstream, build.json, the design and tool logs (replaced as a whole).")
+@design_opt
 @_user_errors
 def build(model: Path, fmt: str | None, shape: dict, encoder: dict | None,
-          board_name: str, output: Path) -> None:
+          board_name: str, output: Path, design_dir: Path | None) -> None:
     """Build a bitstream of MODEL behind a UART link for a board, with YoWASP Yosys + nextpnr.
 
     The design is shaped for the board's part (--goal, --target-mhz; the estimate is printed).
     A model that fits in no way is refused from the estimate in seconds, one that synthesis
     finds too big before the slow place-and-route; a design that misses the board clock
-    fails too.
+    fails too. --design DIR builds the design compile wrote for the board's part as it is
+    (compile leaves no room for the link: synthesis tells whether both fit).
     """
     from .boards.build import STEPS, build as run_build
     check_outputs([model], dirs=[output])
     net = load_model(model, fmt)
-    features = _features(model, net, encoder)
+    m = _compiled(design_dir, net) if design_dir else None
+    features = FeatureFormat.from_manifest(m) if m else _features(model, net, encoder)
     board = BOARDS[board_name]
     with err.status("") as status:
         def progress(step: str) -> None:
             status.update(f"{step} (step {STEPS.index(step) + 1} of {len(STEPS)}, {board.name})")
-        r = run_build(net, board, output, shape, progress=progress, features=features)
+        r = run_build(net, board, output, shape, progress=progress, features=features,
+                      design=(design_dir, m) if m else None)
     t = Table(title=f"{board.name} ({board.fpga}): {output / r['bitstream']}")
     for col in ("resource", "used", "available", "%"):
         t.add_column(col, justify="left" if col == "resource" else "right")
@@ -756,27 +803,31 @@ def flash(build_dir: Path, board_name: str, dry_run: bool) -> None:
 @click.option("--baud", type=click.IntRange(min=1), default=115200, show_default=True,
               help="UART baud rate (lgn2rtl build makes bitstreams for 115200).")
 @encoder_options
+@design_opt
 @_user_errors
 def infer(model: Path, fmt: str | None, port: str, board_name: str | None, vec: Path, baud: int,
-          encoder: dict | None) -> None:
+          encoder: dict | None, design_dir: Path | None) -> None:
     """Classify samples on a board over its UART and check them against the golden model.
 
     The board must run the bitstream `lgn2rtl build` made from MODEL (with the same
-    --encoder options). Samples stream back to back (docs/uart-protocol.md); exits 1
-    if any answer differs from the golden model.
+    --encoder options, or --design BUILD/design to read them from what build compiled).
+    Samples stream back to back (docs/uart-protocol.md); exits 1 if any answer differs
+    from the golden model.
     """
     import time
     from .boards.host import Client, LinkError
     from .boards.protocol import Format
     from .hdl.emit import compile_design
     net = load_model(model, fmt)
-    features = _features(model, net, encoder)
+    m = _compiled(design_dir, net) if design_dir else None
+    features = FeatureFormat.from_manifest(m) if m else _features(model, net, encoder)
     data, drive = _samples(net, features, vec, None, 0)
     x = data["x"]
     scores, classes = _golden(net, features, data)
-    with scratch_dir("infer") as tmp, err.status("compiling"):
-        # the widths on the board
-        frames = Format.from_manifest(compile_design(net, tmp / "design", features=features))
+    if m is None:
+        with scratch_dir("infer") as tmp, err.status("compiling"):
+            m = compile_design(net, tmp / "design", features=features)
+    frames = Format.from_manifest(m)  # the widths on the board
     try:
         with Client(port, frames, baud) as board, err.status(f"classifying {len(x)} samples on {port}"):
             start = time.perf_counter()

@@ -17,6 +17,7 @@ iff ``popcount(XNOR(x, w)) >= theta``.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 
@@ -130,6 +131,22 @@ class Network:
     @property
     def group_size(self) -> int:
         return len(self.outputs) // self.head.classes
+
+    def digest(self) -> str:
+        """``sha256:<hex>`` of what the network computes (``meta`` aside): a design's manifest
+        records it, so a command handed the design can tell whether it came from this model."""
+        h = hashlib.sha256()
+        for part in [np.array([self.n_inputs, len(self.layers), self.head.classes], dtype=np.int64),
+                     np.array([self.head.tau, self.head.beta], dtype=np.float64), self.outputs.astype(np.int64)]:
+            h.update(part.tobytes())
+        for layer in self.layers:
+            arrays = ([b"binarized", layer.signs.astype(np.uint8), layer.thresholds.astype(np.int64)]
+                      if isinstance(layer, Binarized) else [b"luts", layer.tables.astype(np.uint64)])
+            for part in [np.array(layer.inputs.shape, dtype=np.int64), layer.inputs.astype(np.int64), *arrays]:
+                h.update(part if isinstance(part, bytes) else part.tobytes())
+        if self.encoder is not None:
+            h.update(b"thermometer" + self.encoder.thresholds.astype(np.float64).tobytes())
+        return f"sha256:{h.hexdigest()}"
 
     def signal_layer(self) -> np.ndarray:
         """Layer that produces each signal; -1 for model inputs."""

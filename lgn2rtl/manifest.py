@@ -14,7 +14,7 @@ import jsonschema
 
 from .errors import UserError
 
-__all__ = ["FORMAT", "INTERFACES", "SCHEMA", "ManifestError", "load", "validate"]
+__all__ = ["FORMAT", "INTERFACES", "SCHEMA", "ManifestError", "load", "load_compiled", "validate"]
 
 FORMAT = "lgn2rtl-manifest/1"
 # how a design meets the world: its own ports (one sample per clock, never stalls), or
@@ -56,7 +56,10 @@ SCHEMA = {
         "tau": {"type": "number"},
         "beta": {"type": "number"},
         "part": _NAME,
-        "options": {"type": "object"},
+        "options": {"type": "object", "required": ["part", "goal", "target_mhz", "pipeline", "roms", "opt_level"]},
+        # the imported network's Network.digest(); None where no model is known
+        "model": {"type": "object", "required": ["digest"],
+                  "properties": {"digest": {"type": ["string", "null"], "pattern": "^sha256:[0-9a-f]{64}$"}}},
         "schedule": {"type": "object"},
         "estimate": {"type": "object"},
         "pipeline": {"type": "object", "required": ["core", "groupsum", "argmax"],
@@ -97,3 +100,25 @@ def load(design_dir: str | Path) -> dict:
     except (OSError, ValueError, RecursionError) as e:
         raise ManifestError(f"cannot read {path} as the manifest of a compiled design: {e}") from None
     return validate(data, str(path))
+
+
+def load_compiled(design_dir: str | Path, digest: str) -> dict:
+    """The manifest of the design ``compile`` wrote to ``design_dir`` from the model whose
+    :meth:`~lgn2rtl.ir.Network.digest` is ``digest``: its options are how to treat it.
+
+    A :class:`ManifestError` in one line when the directory holds no such manifest, one of
+    a design from elsewhere (a netlist, an older lgn2rtl), or one compiled from another model.
+    """
+    manifest = load(design_dir)
+    path = Path(design_dir) / "manifest.json"
+    if "netlist" in manifest:
+        raise ManifestError(f"{design_dir} holds a gate-level netlist, not a design compile wrote: "
+                            f"give the directory compile wrote (its RTL is listed under netlist.rtl_files)")
+    missing = [key for key in ("options", "schedule", "pipeline", "model") if key not in manifest]
+    if missing:
+        raise ManifestError(f"{path} is not one this version of lgn2rtl compile wrote (no {', '.join(missing)}): "
+                            f"compile the model again")
+    if manifest["model"]["digest"] != digest:
+        raise ManifestError(f"{design_dir} was compiled from another model (its manifest's model digest "
+                            f"{str(manifest['model']['digest'])[:19]}... is not this model's {digest[:19]}...)")
+    return manifest

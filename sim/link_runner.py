@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..hdl import verilog
 from .link_tb import CLOCK_NS, JOB_ENV, RESULTS_ENV
 from .runner import SimError, tool_environ, log_hint, runner_log, simulator_env
 
@@ -15,13 +16,13 @@ WRAPPER = "link_sim"
 
 def _wrapper(toplevel: str) -> str:
     # A clock made in Verilog runs about 4x faster under Icarus than cocotb's Clock.
-    return f"""\
-module {WRAPPER} (input rst, input rx, output tx, output led);
-    reg clk = 0;
-    always #{CLOCK_NS / 2:g} clk = ~clk;
-    {toplevel} top (.clk(clk), .rst(rst), .rx(rx), .tx(tx), .led(led));
-endmodule
-"""
+    return "\n".join([
+        verilog.header(WRAPPER, [verilog.port("input", "rst"), verilog.port("input", "rx"),
+                                 verilog.port("output", "tx"), verilog.port("output", "led")]),
+        f"{verilog.INDENT}reg clk = 0;",
+        f"{verilog.INDENT}always #{CLOCK_NS / 2:g} clk = ~clk;",
+        verilog.instance(toplevel, "top", {p: p for p in ("clk", "rst", "rx", "tx", "led")}),
+        verilog.END, ""])
 
 
 class LinkBench:

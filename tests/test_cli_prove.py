@@ -90,6 +90,7 @@ def test_manifests_are_checked_against_the_schema(tmp_path):
     for change, message in [(lambda m: m.pop("top"), "'top' is a required property"),
                             (lambda m: m["outputs"]["scores"].update(width="six"), "outputs.scores.width"),
                             (lambda m: m.update(latency=0), "latency: 0 is less than the minimum of 1"),
+                            (lambda m: m["model"].update(digest="md5:1f2e"), "model.digest: 'md5:1f2e' does not match"),
                             (lambda m: m["pipeline"].update(core=m["pipeline"]["core"] + 1), "do not add up")]:
         bad = json.loads(json.dumps(m))
         change(bad)

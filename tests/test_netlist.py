@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from lgn2rtl import golden, vectors
-from lgn2rtl.boards.synth import TARGETS, synthesize_netlist
+from lgn2rtl.boards.netlist import synthesize_netlist
+from lgn2rtl.boards.targets import TARGETS
 from lgn2rtl.hdl.emit import compile_design
 from lgn2rtl.sim.runner import simulate
 from lgn2rtl.synthetic import random_network

@@ -88,10 +88,7 @@ def _layout(model: Any, thresholds: Any) -> tuple[dict[str, np.ndarray], dict[st
     arrays, names = {}, {"group_k": f"{where[head]}.k", "tau": f"{where[head]}.tau",
                          "n_inputs": f"{where[body[0]]}.in_dim", "thresholds": "thresholds="}
     for i, j in enumerate(body):
-        m = modules[j]
-        if not (hasattr(m, "weights") and hasattr(m, "indices")):
-            raise ModelError(f"{where[j]} is not a logic layer: it needs .weights [out, 16] and .indices (a, b). "
-                             f"{'Flatten may only come first' if type(m).__name__ == 'Flatten' else ''}".rstrip())
+        m = live.layer(modules[j], where[j], ("weights", "indices"), "logic layer", ".weights [out, 16] and .indices (a, b)")
         try:
             arrays[f"layer{i}_weights"] = live.array(m.weights)
             arrays[f"layer{i}_indices"] = np.stack([live.array(v) for v in m.indices])

@@ -81,10 +81,7 @@ def _layout(model: Any, thermometer: Any) -> tuple[dict[str, np.ndarray], dict[s
     names = {"group_k": f"{where[head]}.k", "tau": f"{where[head]}.tau", "group_perm": f"{where[head]}.randperm",
              "n_inputs": f"{where[body[0]]}.input_size", "thresholds": "the thermometer's thresholds"}
     for i, j in enumerate(body):
-        m = modules[j]
-        if not (hasattr(m, "luts") and hasattr(m, "mapping")):
-            raise ModelError(f"{where[j]} is not a LUT layer: it needs .luts [out, 2**n] and .mapping. "
-                             f"{'Flatten may only come first' if type(m).__name__ == 'Flatten' else ''}".rstrip())
+        m = live.layer(modules[j], where[j], ("luts", "mapping"), "LUT layer", ".luts [out, 2**n] and .mapping")
         names |= {f"layer{i}_luts": f"{where[j]}.luts", f"layer{i}_mapping": f"{where[j]}.mapping"}
         try:
             luts = arrays[f"layer{i}_luts"] = live.array(m.luts)

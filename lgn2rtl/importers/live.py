@@ -47,6 +47,15 @@ def sequential(model: Any, layers: str, is_encoder: Callable[[Any], bool]) -> tu
     return mods, where, body, head
 
 
+def layer(module: Any, where: str, attributes: tuple[str, ...], kind: str, needs: str) -> Any:
+    """``module`` if it has each of ``attributes``; else a ModelError that it is no ``kind`` (it
+    ``needs`` them), pointing out the one mistake seen in practice, a Flatten inside the model."""
+    if not all(hasattr(module, a) for a in attributes):
+        flatten = " Flatten may only come first" if type(module).__name__ == "Flatten" else ""
+        raise ModelError(f"{where} is not a {kind}: it needs {needs}.{flatten}")
+    return module
+
+
 def thermometer(t: np.ndarray, n_inputs: int, what: str) -> Thermometer:
     """The thermometer for thresholds ``t`` ([features, levels], or [levels] shared by all features)."""
     if t.ndim not in (1, 2) or not np.issubdtype(t.dtype, np.number) or t.size == 0:
