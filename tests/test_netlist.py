@@ -12,9 +12,11 @@ from lgn2rtl.hdl.emit import compile_design
 from lgn2rtl.sim.runner import simulate
 from lgn2rtl.synthetic import random_network
 
-# A LUT cell's truth-table parameter, per target
-LUT_INIT = {"ice40-up5k": r"SB_LUT4 #\(\s*\.LUT_INIT\(16'h([0-9a-f]{4})\)", "ecp5-85k": r"LUT4 #\(\s*\.INIT\(16'h([0-9a-f]{4})\)"}
-
+# A LUT cell's truth table, per family: the parameter holding it and how to break it. One INIT
+# has bit 0 flipped (the entry all-low inputs reach); a GateMate LUT tree (CC_L2T4: two 2-input
+# LUTs into a third) has its root's table inverted, which inverts the cell's output everywhere.
+LUT_INIT = r"(?:SB_LUT4|LUT[1-6]|CC_LUT[1-4]) #\(\s*\.(?:LUT_)?INIT\((\d+)'h([0-9a-f]+)\)"
+LUT_TREE = r"CC_L2T4 #\([^)]*?\.INIT_L10\((\d+)'h([0-9a-f]+)\)"
 
 @pytest.fixture(scope="module", params=sorted(TARGETS))
 def design(request, tmp_path_factory):
@@ -30,16 +32,18 @@ def exhaustive(net):
 
 
 def flip_first_input_lut(netlist, target):
-    """Flip truth-table bit 0 of the first LUT that computes a gate of model inputs (two or
-    more, and nothing else): every input with those bits low reaches that entry."""
+    """Break the first LUT cell that computes a gate of model inputs (two or more, and nothing
+    else): every input with those bits low reaches the flipped entry."""
     text = netlist.read_text()
-    for m in re.finditer(LUT_INIT[target], text):
-        ports = text[m.end():text.index(");", m.end())]
-        sources = re.findall(r"\.\w+\(([^()]*)\)", ports)[:-1]  # the last port is the output
-        if all(s.startswith("i_data") or s == "1'h0" for s in sources) and sum(s.startswith("i_data") for s in sources) > 1:
-            flipped = f"{int(m[1], 16) ^ 1:04x}"
-            netlist.write_text(text[:m.start(1)] + flipped + text[m.end(1):])
-            return
+    for pattern, change in ((LUT_INIT, 1), (LUT_TREE, -1)):
+        for m in re.finditer(pattern, text):
+            ports = text[m.end():text.index(");", m.end())]
+            sources = [src for port, src in re.findall(r"\.(\w+)\(([^()]*)\)", ports) if port not in ("O", "Z", "F")]
+            if all("i_data" in s or s == "1'h0" for s in sources) and sum("i_data" in s for s in sources) > 1:
+                bits, table = int(m[1]), int(m[2], 16)
+                broken = table ^ 1 if change == 1 else ~table & ((1 << bits) - 1)
+                netlist.write_text(text[:m.start(2)] + f"{broken:0{len(m[2])}x}" + text[m.end(2):])
+                return
     pytest.fail("no LUT reads two model inputs and nothing else")
 
 

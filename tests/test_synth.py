@@ -137,3 +137,26 @@ def test_synthesize_tiny_ice40(tmp_path):
     assert report["latency_ns"] == pytest.approx(1000 / report["fmax_mhz"], rel=0.01)
     assert len(steps) >= 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["syn", "tiny.v"]
+
+
+def test_synthesize_tiny_xilinx_counts_cells_and_writes_vivado(tmp_path):
+    """Xilinx parts are synthesized only: LUT and FF counts, no timing, and a Vivado run to do."""
+    (tmp_path / "tiny.v").write_text(TINY_VERILOG)
+    report = synthesize(tmp_path, TINY_MANIFEST, "xc7", tmp_path / "syn")
+    assert report["fmax_mhz"] is None and report["latency_ns"] is None and "nextpnr" not in report["runtime_s"]
+    assert report["logic_cell_type"] == "LUT" and report["logic_cells"] == report["luts"] > 0
+    assert 28 <= report["ffs"] <= 32
+    assert "no open place and route" in (tmp_path / "syn" / "report.txt").read_text()
+    tcl = (tmp_path / "syn" / "vivado_ooc.tcl").read_text()
+    assert "read_verilog {design/tiny.v}" in tcl and "-part xc7a100tcsg324-1 -mode out_of_context" in tcl
+    assert "get_ports clk" in (tmp_path / "syn" / "lgn_top.xdc").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target, cell", [("gowin-gw1nr9", "LUT4"), ("gatemate-a1", "CPE_LT")])
+def test_synthesize_tiny_new_families(tmp_path, target, cell):
+    """Gowin and GateMate place and route through their YoWASP nextpnr, pins and all."""
+    (tmp_path / "tiny.v").write_text(TINY_VERILOG)
+    report = synthesize(tmp_path, TINY_MANIFEST, target, tmp_path / "syn")
+    assert report["logic_cell_type"] == cell and 0 < report["logic_cells"] < report["logic_cells_available"]
+    assert report["fmax_mhz"] > 50 and 28 <= report["ffs"] <= 32
