@@ -61,12 +61,16 @@ def table_text(rows: list[dict]) -> str:
 
 
 def _html(title: str, rows: list[dict], png: bytes, meta: dict) -> str:
-    fronts = {id(r) for r in front(rows, "fmax_mhz")} | {id(r) for r in front(rows, "latency_ns")}
+    # a row is on a front when its figures are a front's point (another seed may have landed on them)
+    points = {(speed, r["target"], r["logic_cells"], r[speed])
+              for speed in ("fmax_mhz", "latency_ns") for r in front(rows, speed)}
+    on_front = [r["status"] == "ok" and any((speed, r["target"], r["logic_cells"], r[speed]) in points
+                                            for speed in ("fmax_mhz", "latency_ns")) for r in rows]
     head = "".join(f"<th>{html.escape(h)}</th>" for _, h in COLUMNS) + "<th>reason</th>"
     body = "\n".join(
-        f'<tr class="{"front" if id(r) in fronts else r["status"]}">'
+        f'<tr class="{"front" if front_row else r["status"]}">'
         + "".join(f"<td>{html.escape(_cell(r, f))}</td>" for f, _ in COLUMNS)
-        + f"<td>{html.escape(r.get('reason') or '')}</td></tr>" for r in rows)
+        + f"<td>{html.escape(r.get('reason') or '')}</td></tr>" for r, front_row in zip(rows, on_front))
     facts = "".join(f"<li>{html.escape(k)}: {html.escape(str(v))}</li>" for k, v in meta.items())
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>

@@ -120,12 +120,15 @@ def test_front_keeps_the_undominated_designs_per_part():
 
 def test_report_is_a_png_and_a_self_contained_page(tmp_path):
     rows = [row(logic=100, fmax=50, pipeline=1), row(logic=120, fmax=60, pipeline=2),
+            row(logic=120, fmax=60, pipeline=2, seed=2), row(logic=130, fmax=55, latency=25, pipeline=4),
             {**row(status="failed", pipeline=3), "reason": "nextpnr failed: <no room>"}]
-    write_report(rows, tmp_path, "m.lgn", {"points": 3})
+    write_report(rows, tmp_path, "m.lgn", {"points": 5})
     assert (tmp_path / "pareto.png").read_bytes().startswith(b"\x89PNG")
     page = (tmp_path / "report.html").read_text()
     assert "data:image/png;base64," in page and "src=\"http" not in page and "<link" not in page
-    assert page.count("<tr") == 4 and page.count('class="front"') == 2
+    assert page.count("<tr") == 6
+    assert [line.startswith('<tr class="front"') for line in page.splitlines() if line.startswith("<tr class")] \
+        == [True, True, True, False, False]  # both seeds of the faster design; the slow one is not
     assert "nextpnr failed: &lt;no room&gt;" in page  # tool text is escaped
     assert json.loads((tmp_path / "explore.json").read_text())["rows"] == rows
     assert "pipeline=3 roms=auto seed=1: nextpnr failed" in table_text(rows)
