@@ -652,10 +652,12 @@ def synth(model: Path, fmt: str | None, shape: dict, encoder: dict | None, targe
 
 
 class ListOf(click.ParamType):
-    """A comma-separated list of ``item`` values (``1,2,4``); integers also take ranges (``1-4``)."""
+    """A comma-separated list of ``item`` values (``1,2,4``); integers also take ranges (``1-4``),
+    and with ``auto`` the word ``auto`` stands for None (the goal decides)."""
 
-    def __init__(self, item: click.ParamType) -> None:
+    def __init__(self, item: click.ParamType, auto: bool = False) -> None:
         self.item = item
+        self.auto = auto
         self.name = f"list of {item.name}"
 
     def convert(self, value, param, ctx):
@@ -663,6 +665,9 @@ class ListOf(click.ParamType):
             return value
         values = []
         for part in str(value).split(","):
+            if self.auto and part.strip() == "auto":
+                values.append(None)
+                continue
             bounds = part.strip().split("-") if isinstance(self.item, click.IntRange) else [part.strip()]
             if len(bounds) == 2 and all(b.strip().isdigit() for b in bounds):
                 low, high = int(bounds[0]), int(bounds[1])
@@ -685,10 +690,12 @@ class ListOf(click.ParamType):
               show_default=True, metavar="PART,...", help=f"Parts to place on, of {', '.join(sorted(TARGETS))}.")
 @click.option("--goal", "goals", type=ListOf(click.Choice(GOALS)), default="balanced", show_default=True,
               metavar="GOAL,...", help="Goals that choose what --pipeline and --roms leave open, e.g. balanced,fmax,area.")
-@click.option("--pipeline", "pipelines", type=ListOf(click.IntRange(min=1)), metavar="N,...",
-              help="Register after every N logic layers, e.g. 1,2,4 or 1-6 [default: the goal decides].")
-@click.option("--roms", "roms", type=ListOf(click.IntRange(min=0)), metavar="N,...",
-              help="Block-RAM ROM leaves per class, e.g. 0,2 [default: the goal decides].")
+@click.option("--pipeline", "pipelines", type=ListOf(click.IntRange(min=1), auto=True), metavar="N,...",
+              help="Register after every N logic layers, e.g. 1,2,4 or 1-6; auto: the goal decides "
+                   "(auto,1-3 adds its choice) [default: auto].")
+@click.option("--roms", "roms", type=ListOf(click.IntRange(min=0), auto=True), metavar="N,...",
+              help="Block-RAM ROM leaves per class, e.g. 0,2; auto: the goal decides, with the score delay "
+                   "in block RAM where it pays [default: auto].")
 @click.option("--seed", "seeds", type=ListOf(SEED), default="1", show_default=True, metavar="SEED,...",
               help="nextpnr placement seeds, e.g. 1-4 (Fmax moves a few % with the seed).")
 @click.option("--workers", type=click.IntRange(min=1), metavar="N",
@@ -723,11 +730,11 @@ def explore(model: Path, fmt: str | None, opt_level: int, targets: list[str], go
     against Fmax and against latency, each part's front drawn), explore.txt, explore.json.
     Exit status 0 when at least one point placed, 1 when none did, 2 on bad input.
     """
+    import time
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from .boards.explore import Cache, ExploreError, connect, default_cache, grid, sweep
     from .boards.pareto import table_text, write_report
-    import time
-    points = grid(targets, goals, pipelines or [None], roms if roms is not None else [None], seeds)
+    points = grid(targets, goals, pipelines or [None], roms or [None], seeds)
     if workers is not None and scheduler is not None:
         raise click.UsageError("--workers sizes the local cluster; with --scheduler the cluster has its own")
     cache = cache or default_cache()

@@ -55,6 +55,15 @@ def test_grid_is_every_combination_once():
     assert points[-1] == Point("ecp5-85k", "balanced", 2, None, 2)
 
 
+def test_grid_lists_take_ranges_and_auto():
+    import click
+    from lgn2rtl.cli import ListOf
+    assert ListOf(click.IntRange(min=1), auto=True).convert("auto,1-3,2", None, None) == [None, 1, 2, 3]
+    assert ListOf(click.Choice(["a", "b"])).convert("b,a,b", None, None) == ["b", "a"]
+    with pytest.raises(click.BadParameter, match="'auto' in '1,auto'"):
+        ListOf(click.IntRange(min=0)).convert("1,auto", None, None)  # only where the goal can decide
+
+
 @pytest.mark.parametrize("args, fragments", [
     (["--pipeline", "1,x"], ["'x' in '1,x'", "--pipeline"]),
     (["--pipeline", "0"], ["'0' in '0'", "--pipeline"]),
