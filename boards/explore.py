@@ -63,10 +63,6 @@ class Point:
         """What the compiled Verilog depends on: points that differ only in seed share it."""
         return self.target, self.goal, self.pipeline, self.roms
 
-    def label(self) -> str:
-        return (f"{self.target} {self.goal} pipeline={'auto' if self.pipeline is None else self.pipeline} "
-                f"roms={'auto' if self.roms is None else self.roms} seed={self.seed}")
-
 
 def grid(targets: list[str], goals: list[str], pipelines: list[int | None], roms: list[int | None],
          seeds: list[int]) -> list[Point]:
