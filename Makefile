@@ -52,9 +52,10 @@ demo: install  ## the main job on the shipped model: compile, simulate, synthesi
 test: install-test warm  ## fast suite plus one real place-and-route (tests marked slow run too)
 	$(BIN)/python -m pytest -q
 
-bench: install-test warm  ## every figure quoted in README.md (about 15 minutes on 2 idle cores)
+bench: install-test warm  ## every figure quoted in README.md (about 45 minutes on 2 idle cores)
 	$(BIN)/python benchmarks/native_file.py
 	$(BIN)/python benchmarks/compile_scale.py
 	$(BIN)/python benchmarks/golden_speed.py
 	$(BIN)/python benchmarks/simulate_scale.py
 	$(BIN)/python benchmarks/ppa_vs_torchlogix.py --target both
+	$(BIN)/python benchmarks/explore_sweep.py

@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
@@ -251,6 +252,7 @@ def main(ctx: click.Context) -> None:
       lgn2rtl simulate model.json --vectors v.npz    cocotb: every output vs the golden model
       lgn2rtl prove    model.json                    Yosys SAT: the RTL equals the network, all inputs
       lgn2rtl synth    model.json --target ice40-up5k -o syn/   LUTs, FFs, Fmax, latency
+      lgn2rtl explore  model.json --pipeline 1-4 --seed 1-3 -o sweep/   Pareto fronts over a grid (Dask)
 
     MODEL is a native .lgn file, a torchlogix circuit JSON, or a difflogic, torch-dwn or
     BNN npz layout (detected automatically; --format overrides).
@@ -686,6 +688,7 @@ def synth(model: Path, fmt: str | None, shape: dict, encoder: dict | None, targe
 
     The design sits in a pin-saving harness (serial-in shift register in,
     pipelined XOR-reduce of every output bit out), so nothing is optimized away.
+    resources.png shows where the logic goes: logic layers, popcounts, argmax, harness.
     """
     from .hdl.emit import compile_design
     check_outputs([model], dirs=[output])
@@ -695,9 +698,134 @@ def synth(model: Path, fmt: str | None, shape: dict, encoder: dict | None, targe
         with err.status("compiling") as status:
             m = compile_design(net, tmp / "design", part=target, **shape, progress=status.update,
                                features=features, interface=interface)
-            synthesize(tmp / "design", m, target, output, seed=seed, progress=status.update)
+            report = synthesize(tmp / "design", m, target, output, seed=seed, progress=status.update)
+    from .boards.figures import resources_png
+    with outdir.atomic_file(output / "resources.png") as f:  # where the logic goes, as a picture
+        f.write(resources_png(report))
     out.print((output / "report.txt").read_text().rstrip())
-    out.print(f"written to {output}/report.json")
+    out.print(f"written to {output}/report.json and {output}/resources.png")
+
+
+class ListOf(click.ParamType):
+    """A comma-separated list of ``item`` values (``1,2,4``); integers also take ranges (``1-4``),
+    and with ``auto`` the word ``auto`` stands for None (the goal decides)."""
+
+    def __init__(self, item: click.ParamType, auto: bool = False) -> None:
+        self.item = item
+        self.auto = auto
+        self.name = f"list of {item.name}"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, list):
+            return value
+        values = []
+        for part in str(value).split(","):
+            if self.auto and part.strip() == "auto":
+                values.append(None)
+                continue
+            bounds = part.strip().split("-") if isinstance(self.item, click.IntRange) else [part.strip()]
+            if len(bounds) == 2 and all(b.strip().isdigit() for b in bounds):
+                low, high = int(bounds[0]), int(bounds[1])
+                if high < low or high - low > 1000:
+                    self.fail(f"{part!r} in {value!r} is not a range low-high of at most 1000", param, ctx)
+                values += [self.item.convert(v, param, ctx) for v in range(low, high + 1)]
+                continue
+            try:
+                values.append(self.item.convert(part.strip(), param, ctx))
+            except click.BadParameter as e:
+                self.fail(f"{part.strip()!r} in {value!r}: {e.message}", param, ctx)
+        return list(dict.fromkeys(values))
+
+
+@main.command()
+@model_arg
+@format_opt
+@opt_opt
+@click.option("--target", "targets", type=ListOf(click.Choice(sorted(TARGETS))), default="ice40-up5k",
+              show_default=True, metavar="PART,...", help=f"Parts to place on, of {', '.join(sorted(TARGETS))}.")
+@click.option("--goal", "goals", type=ListOf(click.Choice(GOALS)), default="balanced", show_default=True,
+              metavar="GOAL,...", help="Goals that choose what --pipeline and --roms leave open, e.g. balanced,fmax,area.")
+@click.option("--pipeline", "pipelines", type=ListOf(click.IntRange(min=1), auto=True), metavar="N,...",
+              help="Register after every N logic layers, e.g. 1,2,4 or 1-6; auto: the goal decides "
+                   "(auto,1-3 adds its choice) [default: auto].")
+@click.option("--roms", "roms", type=ListOf(click.IntRange(min=0), auto=True), metavar="N,...",
+              help="Block-RAM ROM leaves per class, e.g. 0,2; auto: the goal decides, with the score delay "
+                   "in block RAM where it pays [default: auto].")
+@click.option("--seed", "seeds", type=ListOf(SEED), default="1", show_default=True, metavar="SEED,...",
+              help="nextpnr placement seeds, e.g. 1-4 (Fmax moves a few % with the seed).")
+@click.option("--workers", type=click.IntRange(min=1), metavar="N",
+              help="Worker processes of the local Dask cluster [default: the CPU count, at most one per point].")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (its workers need "
+                   "lgn2rtl installed), instead of a local one.")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path),
+              help="Where results are kept by design hash [default: ~/.cache/lgn2rtl/explore]; "
+                   "delete it to place and route again.")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Directory for report.html, pareto.png, explore.txt and explore.json (replaced as a whole).")
+@_user_errors
+def explore(model: Path, fmt: str | None, opt_level: int, targets: list[str], goals: list[str],
+            pipelines: list[int] | None, roms: list[int] | None, seeds: list[int], workers: int | None,
+            scheduler: str | None, cache: Path | None, output: Path) -> None:
+    """Synthesize and place and route MODEL over a grid of designs on Dask; report the Pareto fronts.
+
+    \b
+    The grid is every combination of --target, --goal, --pipeline, --roms and --seed, each a
+    comma-separated list:
+      lgn2rtl explore model.json --pipeline 1-4 --roms 0,3 --seed 1,2,3 -o sweep/
+    is 24 points on the iCE40 UP5K. Each distinct design is compiled once; each point runs
+    synth's flow (Yosys, nextpnr, the same harness) as a task on a local Dask cluster of
+    --workers processes, or on the cluster at --scheduler. A point whose design hash (the
+    Verilog and harness, part, seed, tool versions) is in --cache is served from it, so a
+    rerun takes seconds. A point that does not fit or place is a row with its reason; a
+    task whose worker dies runs again on another.
+
+    \b
+    Writes to -o: report.html (the picture and the table in one file), pareto.png (logic
+    against Fmax and against latency, each part's front drawn), explore.txt, explore.json.
+    Exit status 0 when at least one point placed, 1 when none did, 2 on bad input.
+    """
+    import hashlib
+    import time
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from .boards.explore import Cache, ExploreError, connect, default_cache, grid, sweep
+    from .boards.pareto import table_text, write_report
+    points = grid(targets, goals, pipelines or [None], roms or [None], seeds)
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("--workers sizes the local cluster; with --scheduler the cluster has its own")
+    cache = cache or default_cache()
+    check_outputs([model], dirs=[output], work=[cache])
+    if cache.resolve().is_relative_to(output.resolve()):
+        raise ExploreError(f"--cache {cache} is inside -o {output}, which is replaced as a whole")
+    net = load_model(model, fmt)
+    _features(model, net, None)
+    workers = workers or min(len(points), os.cpu_count() or 1)
+    start = time.monotonic()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("{task.fields[last]}"))
+    # the model file's bytes and how they are read name the network, for the cache
+    model_digest = f"{hashlib.sha256(model.read_bytes()).hexdigest()}:{fmt}"
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("compiling and placing", total=len(points), last="")
+
+        def advance(row: dict) -> None:
+            what = "cached" if row["cached"] else row["status"]
+            bar.update(task, advance=1, last=f"{what}: {row['target']} seed {row['seed']}")
+        rows = sweep(net, points, Cache(cache), lambda: connect(workers, scheduler), opt=bool(opt_level),
+                     model_digest=model_digest, progress=advance)
+    # sweep starts the cluster only for a point that is not in the cache
+    where = ("cache alone" if all(r["cached"] for r in rows) else scheduler
+             or f"local cluster of {workers} worker process{'es' if workers > 1 else ''}")
+    seconds = time.monotonic() - start
+    meta = {"model": str(model), "points": len(points), "cluster": where, "wall_s": round(seconds, 1),
+            "cached": sum(r["cached"] for r in rows), "failed": sum(r["status"] != "ok" for r in rows)}
+    with outdir.atomic_dir(output) as tmp:
+        write_report(rows, tmp, f"{model.name}", meta)
+    out.print(table_text(rows).rstrip())
+    out.print(f"{len(points)} points in {seconds:.1f} s on the {where}: {meta['cached']} from the cache, "
+              f"{meta['failed']} failed; written to {output}/report.html")
+    if meta["failed"] == len(points):
+        raise SystemExit(1)
 
 
 board_opt = click.option("--board", "board_name", type=click.Choice(list(BOARDS)), required=True,

@@ -85,6 +85,7 @@ def test_synth_example_for_ice40(tmp_path):
     text = (tmp_path / "syn" / "report.txt").read_text()
     assert f"{manifest['nodes']['before_opt']} imported, {manifest['nodes']['after_opt']} after" in text
     assert re.search(r"^verification +none in this run", text, re.M)
+    assert (tmp_path / "syn" / "resources.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_info_shows_each_pass(fixture_dir):
