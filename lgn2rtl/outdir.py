@@ -10,6 +10,7 @@ the next run that writes beside it removes it once that process is gone.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import re
 import secrets
@@ -53,8 +54,9 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
         raise OutputError(f"cannot make {target.parent} for {target.name}: {e.strerror}") from None
     sweep(target.parent, f".{target.name}.tmp-*")
     sweep(target.parent, f".{target.name}.old-*")
-    tmp = _new_dir(target.parent, f".{target.name}.tmp-{_owner()}-")
+    prefix = f".{target.name}.tmp-{_owner()}-"
     try:
+        tmp = _new_dir(target.parent, prefix)
         (tmp / MARKER).write_text("written by lgn2rtl; safe to replace\n")
         yield tmp
         if target.exists():
@@ -66,7 +68,9 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
         else:
             tmp.rename(target)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        # by its name, not by ``tmp``: a SIGTERM may land between the mkdir and the assignment
+        for leftover in target.parent.glob(f"{glob.escape(prefix)}*"):
+            shutil.rmtree(leftover, ignore_errors=True)
         raise
 
 
