@@ -124,7 +124,8 @@ def verdicts(summary: dict) -> str:
              "estimate", "error")]
     for model, by_target in summary.items():
         for target, reports in by_target.items():
-            key, unit = AREA.get(target, ("luts", "LUTs"))
+            # elsewhere: what place and route counts as the part's logic (Xilinx: the synthesized LUTs)
+            key, unit = AREA.get(target, ("logic_cells", TARGETS[target].logic_cell))
             theirs = reports["torchlogix"]
             for name, r in reports.items():
                 if name == "torchlogix":
