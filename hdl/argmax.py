@@ -6,6 +6,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from .arguments import one_of, positive
+
 
 __all__ = ["Argmax", "COMPARES"]
 
@@ -128,17 +130,11 @@ class Argmax(wiring.Component):
     """
 
     def __init__(self, n, width, *, stage_levels=1, compare="carry", invert_stage=True, select_stage=False):
-        for name, value in (("n", n), ("width", width), ("stage_levels", stage_levels)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        positive(n=n, width=width, stage_levels=stage_levels)
         if select_stage and stage_levels != 1:
             raise ValueError(f"select_stage takes one level per stage, not stage_levels={stage_levels!r}")
-        if compare not in COMPARES:
-            raise ValueError(f"compare must be one of {', '.join(COMPARES)}, not {compare!r}")
-        self.n = n
-        self.width = width
-        self.stage_levels = stage_levels
-        self.compare = compare
+        one_of("compare", compare, COMPARES)
+        self.n, self.width, self.stage_levels, self.compare = n, width, stage_levels, compare
         self._offset = int(compare != "lut" and invert_stage and n > 1)
         self._tree = _shape(n, width, stage_levels, self._offset)[1]
         self.cherries = _cherries(self._tree)

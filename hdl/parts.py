@@ -53,6 +53,15 @@ class Part:
                          + self.bram_ns * bram)
 
 
+def _portable(name: str, family: str, device: str, *, logic: int, ffs: int, logic_unit: str = "LUT4s",
+              lut_k: int = 4, **timing: float) -> Part:
+    """A part with an open flow but no cells of ours: portable adders, no block RAM used yet,
+    registers free beside their LUTs as on ECP5, and ECP5's timing until measured."""
+    return Part(name, family, device, logic=logic, logic_unit=logic_unit, ffs=ffs, brams=0, adders="generic",
+                ff_cost=0.05, lut_k=lut_k, **{"fixed_ns": 2.4, "level_ns": 2.0, "carry_ns": 0.05, "bram_ns": 5.6,
+                                              **timing})
+
+
 PARTS: dict[str, Part] = {p.name: p for p in [
     Part("ice40-up5k", "ice40", "iCE40UP5K-SG48", logic=5280, logic_unit="logic cells", ffs=5280, brams=30,
          adders="ice40", ff_cost=1.0, fixed_ns=2.6, level_ns=3.2, carry_ns=0.3, bram_ns=2.5),
@@ -65,20 +74,15 @@ PARTS: dict[str, Part] = {p.name: p for p in [
          adders="ecp5", ff_cost=0.05, fixed_ns=2.4, level_ns=2.0, carry_ns=0.05, bram_ns=5.6),
     Part("generic", "generic", "any", logic=0, logic_unit="LUT4s", ffs=0, brams=0,
          adders="generic", ff_cost=0.5, fixed_ns=1.1, level_ns=1.25, carry_ns=0.05, bram_ns=5.6),
-    # Parts with open flows but no cells of ours: portable adders, no block RAM used (brams=0)
-    # yet, registers free beside their LUTs as on ECP5; their timing is ECP5's until measured.
-    Part("gowin-gw1nr9", "gowin", "GW1NR-LV9QN88PC6/I5", logic=8640, logic_unit="LUT4s", ffs=6480, brams=0,
-         adders="generic", ff_cost=0.05, fixed_ns=2.4, level_ns=2.0, carry_ns=0.05, bram_ns=5.6),
-    Part("gowin-gw2a18", "gowin", "GW2AR-LV18QN88C8/I7", logic=20736, logic_unit="LUT4s", ffs=15552, brams=0,
-         adders="generic", ff_cost=0.05, fixed_ns=2.4, level_ns=2.0, carry_ns=0.05, bram_ns=5.6),
-    Part("gowin-gw5a25", "gowin", "GW5A-LV25MG121NC1/I0", logic=23040, logic_unit="LUT4s", ffs=23040, brams=0,
-         adders="generic", ff_cost=0.05, fixed_ns=2.4, level_ns=2.0, carry_ns=0.05, bram_ns=5.6),
+    # Parts with open flows but no cells of ours (_portable)
+    _portable("gowin-gw1nr9", "gowin", "GW1NR-LV9QN88PC6/I5", logic=8640, ffs=6480),
+    _portable("gowin-gw2a18", "gowin", "GW2AR-LV18QN88C8/I7", logic=20736, ffs=15552),
+    _portable("gowin-gw5a25", "gowin", "GW5A-LV25MG121NC1/I0", logic=23040, ffs=23040),
     # a GateMate CPE holds two LUT trees of up to four inputs and two flip-flops
-    Part("gatemate-a1", "gatemate", "CCGM1A1", logic=40960, logic_unit="CPE LUT trees", ffs=40960, brams=0,
-         adders="generic", ff_cost=0.05, fixed_ns=2.4, level_ns=2.0, carry_ns=0.05, bram_ns=5.6),
+    _portable("gatemate-a1", "gatemate", "CCGM1A1", logic=40960, ffs=40960, logic_unit="CPE LUT trees"),
     # Xilinx: Yosys's synth_xilinx counts only (no open place and route here); LUT6s
-    Part("xc7", "xilinx", "xc7a100tcsg324-1", logic=63400, logic_unit="LUTs", ffs=126800, brams=0,
-         adders="generic", ff_cost=0.05, fixed_ns=1.5, level_ns=1.0, carry_ns=0.02, bram_ns=2.5, lut_k=6),
-    Part("xcup", "xilinx", "xcvu9p-flgb2104-2-i", logic=1182240, logic_unit="LUTs", ffs=2364480, brams=0,
-         adders="generic", ff_cost=0.05, fixed_ns=1.0, level_ns=0.7, carry_ns=0.01, bram_ns=1.5, lut_k=6),
+    _portable("xc7", "xilinx", "xc7a100tcsg324-1", logic=63400, ffs=126800, logic_unit="LUTs", lut_k=6,
+              fixed_ns=1.5, level_ns=1.0, carry_ns=0.02, bram_ns=2.5),
+    _portable("xcup", "xilinx", "xcvu9p-flgb2104-2-i", logic=1182240, ffs=2364480, logic_unit="LUTs", lut_k=6,
+              fixed_ns=1.0, level_ns=0.7, carry_ns=0.01, bram_ns=1.5),
 ]}

@@ -36,6 +36,7 @@ from typing import Iterator, TextIO, Union
 from amaranth.utils import ceil_log2
 
 from . import verilog
+from .arguments import one_of, positive
 
 __all__ = ["ADDERS", "CELL_MODELS", "ECP5_CELL_MODELS", "ICE40_CELL_MODELS", "Cone", "PopCount", "GroupSum",
            "rom_module"]
@@ -300,19 +301,15 @@ class PopCount:
     def __init__(self, width: int, *, stage_levels: int = 1, roms: int = 0, rom_inputs: int = 10,
                  rom_stages: int = 2, cones: Sequence[Cone] | None = None, adders: str = "generic",
                  ff_cost: float = 1.0, depths: Sequence[int] | None = None):
-        for name, value in (("width", width), ("stage_levels", stage_levels), ("rom_inputs", rom_inputs)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, not {value!r}")
-        if rom_stages not in (1, 2):
-            raise ValueError(f"rom_stages must be 1 or 2, not {rom_stages!r}")
+        positive(width=width, stage_levels=stage_levels, rom_inputs=rom_inputs)
+        one_of("rom_stages", rom_stages, (1, 2))
         if not isinstance(roms, int) or roms < 0 or roms * rom_inputs > width:
             raise ValueError(f"roms must be an integer from 0 to width // rom_inputs, not {roms!r}")
         if cones is not None and len(cones) != width:
             raise ValueError(f"{len(cones)} cones given for a {width}-bit count")
         if depths is not None and len(depths) != width:
             raise ValueError(f"{len(depths)} depths given for a {width}-bit count")
-        if adders not in ADDERS:
-            raise ValueError(f"adders must be one of {', '.join(ADDERS)}, not {adders!r}")
+        one_of("adders", adders, ADDERS)
         self.width = width
         self.stage_levels = stage_levels
         self.rom_inputs = rom_inputs
@@ -727,8 +724,7 @@ class GroupSum:
 
     def __init__(self, classes: int, group_size: int, *, roms=0, cones: Sequence[Cone] | None = None,
                  depths: Sequence[int] | None = None, **kwargs):
-        if not isinstance(classes, int) or classes < 1:
-            raise ValueError(f"classes must be a positive integer, not {classes!r}")
+        positive(classes=classes)
         per_class = [roms] * classes if isinstance(roms, int) else list(roms)
         if len(per_class) != classes:
             raise ValueError(f"roms must be an integer or one integer per class, not {roms!r}")
