@@ -246,8 +246,9 @@ def test_a_worker_killed_mid_sweep(tmp_path, tiny, allowed_failures):
     if allowed_failures:
         assert statuses == ["ok"] * 4
     else:
-        # the worker may hold a second task, queued behind the one it runs: it is lost too
+        # the worker may hold more tasks, queued behind the one it runs (how many is Dask's
+        # scheduling, 2 or 3 seen): they are lost too, each a failed row that says why
         lost = [r for r in rows if r["status"] == "failed"]
-        assert 1 <= len(lost) <= 2 and statuses.count("ok") == 4 - len(lost)
+        assert lost and statuses.count("ok") == 4 - len(lost)
         assert all("workers running it died" in r["reason"] and Cache(tmp_path / "c").get(r["key"]) is None
                    for r in lost)
