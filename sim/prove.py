@@ -77,7 +77,7 @@ import numpy as np
 
 from .. import golden, manifest as manifest_file, vectors, yowasp
 from ..errors import UserError
-from ..hdl.emit import copy_design, yosys_reads
+from ..hdl.emit import CELLS, copy_design, yosys_reads
 from ..hdl.popcount import PopCount
 from ..hdl.top import CORE_BITS_NET, SCORES_NET
 from ..ir import Binarized, Network
@@ -167,7 +167,7 @@ def prove(net: Network, design_dir: Path, work: Path,
     result = ProofResult("proven", stages, 0.0)
     progress("yosys: reading the design and the reference")
     try:
-        _yosys(work, "base", _base_script(sources), deadline)
+        _yosys(work, "base", _base_script(work, sources), deadline)
     except _Timeout:
         plan = []
         result.result = "not proven"
@@ -393,23 +393,27 @@ def _miter_verilog(manifest: dict, n_bits: int) -> str:
 
 # -- Yosys -----------------------------------------------------------------------------------
 
-def _base_script(sources: list[str]) -> str:
+def _base_script(work: Path, sources: list[str]) -> str:
     reads = "\n".join(yosys_reads(sources))
+    # the vendor cell models, one module per parameter set after hierarchy ($paramod\CCU2C\...)
+    cells = "".join(f" *{name}*" for source in sources if Path(source).name == CELLS
+                    for name in re.findall(r"^module\s+(\w+)", (work / source).read_text(), re.M))
     return f"""{reads}
 read_verilog reference.v
 hierarchy -top lgn_prove
 proc
 memory -nomap
-select -set memories t:$mem_v2 %m
+select -set small t:$mem_v2 %m{cells}
 memory_map
 # a free initial state: the proof must not depend on power-up values (a ROM's words became
 # constants in memory_map; a RAM's became flip-flops, and start free like the others)
 setattr -unset init w:*
-# a ROM reads through 2**n - 1 multiplexers per bit over constants; mapped to gates and merged
-# in its module, before flatten copies it hundreds of times, a 10-input popcount ROM shrinks
-# from about 12k gates to about 240 (at 50k gates the unshrunk ROMs filled Yosys's 4 GB)
-aigmap @memories
-opt -fast @memories
+# ROMs and vendor cells read constants through multiplexers (2**n - 1 per ROM bit, a 16-bit
+# LUT index per cell input): mapped to gates and folded in their own modules, before flatten
+# copies them thousands of times, a 10-input popcount ROM shrinks from about 12k gates to
+# about 240 (at 50k gates the unshrunk copies filled Yosys's 4 GB)
+techmap @small
+opt -fast @small
 flatten
 opt_clean
 # plain assigns to the undriven cut wires: without -nomap each connect maps every net of the
