@@ -2,9 +2,9 @@
 
 A literal is ``2 * variable + complement``; variable 0 is the constant (literal 0 false, 1 true).
 Yosys numbers inputs, then latches, then AND gates, each gate after its fan-ins, which
-:func:`read` checks because every pass here relies on it. A latch without an initial value
-(reset literal equal to its own) starts in a free state: the proof's registers have no
-init values.
+:func:`read` checks because every pass here relies on it. Every latch starts in a free state
+(the proof's registers have no init values, which Yosys writes as a reset literal equal to
+the latch's own; :func:`read` refuses any other).
 """
 from __future__ import annotations
 
@@ -51,6 +51,7 @@ def read(aag: Path) -> Aig:
     if header[0] != "aag" or len(header) < 6:
         raise AigerError(f"{aag} is not an ASCII AIGER file")
     m, i, l, o, a = map(int, header[1:6])
+
     def rows(start: int, count: int, width: int) -> np.ndarray:
         text = " ".join(lines[start:start + count])
         return np.array(text.split(), dtype=np.int64).reshape(count, width) if count else np.zeros((0, width), np.int64)
@@ -65,7 +66,7 @@ def read(aag: Path) -> Aig:
             or (a and (ands[:, 0].tolist() != list(range(2 * first, 2 * (m + 1), 2))
                        or not np.all(ands[:, 1] < ands[:, 0]) or not np.all(ands[:, 2] < ands[:, 0])))):
         raise AigerError(f"{aag} is not numbered inputs, latches, then gates in order")
-    if any(len(x) > 2 and x[2] != x[0] for x in latches):
+    if any(len(x) < 3 or x[2] != x[0] for x in latches):
         raise AigerError(f"{aag} has a latch with an initial value; the proof's registers must start free")
     input_names: list[tuple[str, int] | None] = [None] * i
     output_names: list[tuple[str, int]] = [("", 0)] * o
