@@ -250,7 +250,7 @@ def main(ctx: click.Context) -> None:
       lgn2rtl predict  model.json --vectors v.npz    golden-model scores and classes
       lgn2rtl compile  model.json -o out/            Verilog + manifest.json
       lgn2rtl simulate model.json --vectors v.npz    cocotb: every output vs the golden model
-      lgn2rtl prove    model.json                    Yosys SAT: the RTL equals the network, all inputs
+      lgn2rtl prove    model.json                    formal: the RTL equals the network, all inputs
       lgn2rtl synth    model.json --target ice40-up5k -o syn/   LUTs, FFs, Fmax, latency
       lgn2rtl explore  model.json --pipeline 1-4 --seed 1-3 -o sweep/   Pareto fronts over a grid (Dask)
 
@@ -592,7 +592,7 @@ def simulate(model: Path, fmt: str | None, shape: dict, encoder: dict | None, ta
 def prove(model: Path, fmt: str | None, shape: dict, encoder: dict | None, target: str,
           timeout: float, samples: int, seed: int, output: Path | None, cex_path: Path | None,
           keep: Path | None, design_dir: Path | None) -> None:
-    """Prove the compiled RTL equal to MODEL as imported, on all 2^n inputs (Yosys SAT).
+    """Prove the compiled RTL equal to MODEL as imported, on all 2^n inputs (SAT sweeping).
 
     \b
     The RTL is what compile writes with the same options (-O1 by default), or the design
@@ -602,10 +602,11 @@ def prove(model: Path, fmt: str | None, shape: dict, encoder: dict | None, targe
       o_scores(t), o_class(t) = the network's GroupSum counts and argmax class
                                 (ties to the lowest) of i_data(t - latency)
       o_valid(t)              = i_valid(t - latency), unless rst was high since
-    The proof has four SAT stages cut where the hardware is: the logic core's bits
+    The proof has four stages cut where the hardware is: the logic core's bits
     against the network, each class's popcount, the argmax, the valid pipeline. Each
     unrolls its pipeline from a free initial state, so latency and register placement
-    are proven too.
+    are proven too. Yosys writes each stage as an and-inverter graph; equal nodes are
+    proven equal one by one with a SAT solver (python-sat) and merged.
 
     \b
     Exit status: 0 proven; 1 counterexample (printed; see --counterexample);

