@@ -84,7 +84,7 @@ def _report(board: Board, manifest: dict, needs: dict, pnr: dict, times: dict, o
         "fmax_mhz": round(placed_fmax(pnr), 2),
         "design": {"top": manifest["top"], "latency": manifest["latency"], **options,
                    "schedule": manifest["schedule"], "estimate": manifest["estimate"]},
-        "capacity": {"logic": board.logic, "logic_unit": board.logic_unit, "brams": board.brams},
+        "capacity": {"logic": board.spec.logic, "logic_unit": board.spec.logic_unit, "brams": board.spec.brams},
         "synthesis": needs,
         "placed": pnr_cells,
         "times_s": {k: round(v, 1) for k, v in times.items()},
@@ -139,7 +139,7 @@ def build(net: Network, board: Board, out_dir: str | Path, shape: dict | None = 
         times["synthesis"] = _run_step(synth, build_dir, "yosys.log")
         needs = logic_cells(json.loads((build_dir / f"{NAME}.json").read_text()), board.family)
         over = [(what, needs[key], capacity) for what, key, capacity in
-                [(board.logic_unit, "logic", board.logic), ("block RAMs", "brams", board.brams)]
+                [(board.spec.logic_unit, "logic", board.spec.logic), ("block RAMs", "brams", board.spec.brams)]
                 if needs[key] > capacity]
         if over:
             what, need, capacity = over[0]

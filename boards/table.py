@@ -22,7 +22,7 @@ from amaranth_boards.tinyfpga_bx import TinyFPGABXPlatform
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 from amaranth_boards.upduino_v3 import UpduinoV3Platform
 
-from ..hdl.parts import PARTS
+from ..hdl.parts import PARTS, Part
 
 
 __all__ = ["Programmer", "Board", "BOARDS"]
@@ -82,19 +82,12 @@ class Board:
     @property
     def family(self) -> str:
         """``ice40`` or ``ecp5``: the Yosys ``synth_<family>`` command and the nextpnr flavour."""
-        return PARTS[self.part].family
+        return self.spec.family
 
     @property
-    def logic(self) -> int:
-        return PARTS[self.part].logic
-
-    @property
-    def logic_unit(self) -> str:
-        return PARTS[self.part].logic_unit
-
-    @property
-    def brams(self) -> int:
-        return PARTS[self.part].brams
+    def spec(self) -> Part:
+        """The board's FPGA part: its capacity (``logic`` in ``logic_unit``, ``brams``) and timing."""
+        return PARTS[self.part]
 
     @property
     def fpga(self) -> str:

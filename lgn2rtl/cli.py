@@ -842,7 +842,7 @@ def boards() -> None:
     for col in ("board", "FPGA", "logic", "BRAM", "clock", "programmer"):
         t.add_column(col, justify="right" if col in ("logic", "BRAM", "clock") else "left", no_wrap=True)
     for b in BOARDS.values():
-        t.add_row(b.name, b.fpga, f"{b.logic:,}", str(b.brams), f"{b.clock_hz / 1e6:g} MHz", b.programmer.tool)
+        t.add_row(b.name, b.fpga, f"{b.spec.logic:,}", str(b.spec.brams), f"{b.clock_hz / 1e6:g} MHz", b.programmer.tool)
     out.print(t)
     for b in BOARDS.values():
         notes = [note for note in (b.note, b.uart_wiring and f"UART through a {b.uart_wiring}") if note]

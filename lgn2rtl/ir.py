@@ -47,8 +47,16 @@ def op_table(op: int) -> int:
     return table
 
 
+class _Rows:
+    """What Layer and Binarized share: a row of ``inputs`` (signal ids) per node."""
+    inputs: np.ndarray
+
+    def __len__(self) -> int:
+        return self.inputs.shape[0]
+
+
 @dataclass(frozen=True)
-class Layer:
+class Layer(_Rows):
     """``n`` nodes with ``k`` inputs each: ``inputs`` [n, k] signal ids, ``tables`` [n] uint64."""
     inputs: np.ndarray
     tables: np.ndarray
@@ -57,12 +65,9 @@ class Layer:
     def k(self) -> int:
         return self.inputs.shape[1]
 
-    def __len__(self) -> int:
-        return self.inputs.shape[0]
-
 
 @dataclass(frozen=True)
-class Binarized:
+class Binarized(_Rows):
     """``n`` BNN neurons of fan-in ``F``: ``inputs`` [n, F] signal ids, ``signs`` [n, F] uint8, ``thresholds`` [n] int64.
 
     Bit 1 stands for +1 and bit 0 for -1, in inputs, weights (``signs``) and
@@ -80,9 +85,6 @@ class Binarized:
     @property
     def fan_in(self) -> int:
         return self.inputs.shape[1]
-
-    def __len__(self) -> int:
-        return self.inputs.shape[0]
 
 
 @dataclass(frozen=True)

@@ -264,7 +264,7 @@ def test_build_icebreaker(tmp_path):
     synthesis = report["synthesis"]
     # the count from the synthesized netlist, before place and route, is what nextpnr placed
     assert abs(synthesis["logic"] - cells["used"]) <= 0.05 * cells["used"] and cells["used"] <= cells["available"]
-    assert synthesis["brams"] <= BOARDS["icebreaker"].brams
+    assert synthesis["brams"] <= BOARDS["icebreaker"].spec.brams
     assert report["fmax_mhz"] >= report["clock_mhz"] == 12.0
     assert set(report["times_s"]) == {"compile", "synthesis", "place_and_route", "packing", "total"}
     assert f"{cells['used']}" in r.stdout and "Fmax" in r.stdout
