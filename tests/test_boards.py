@@ -243,7 +243,7 @@ def test_build_icebreaker_takes_a_4x1000_gate_model(tmp_path):
     assert r.returncode == 0, r.stderr
     report = json.loads((out / "build.json").read_text())
     used = report["placed"]["ICESTORM_LC"]["used"]
-    assert used <= 0.85 * BOARDS["icebreaker"].logic
+    assert used <= 0.85 * BOARDS["icebreaker"].spec.logic
     assert report["design"]["estimate"]["logic"] + LINK_LOGIC["ice40"] >= 0.85 * used
 
 
@@ -260,7 +260,7 @@ def test_build_icebreaker(tmp_path):
     assert report["board"] == "icebreaker" and report["bitstream"] == "top.bin"
     cells = report["placed"]["ICESTORM_LC"]
     # nextpnr's idea of the part agrees with the datasheet figure in the table
-    assert cells["available"] == BOARDS["icebreaker"].logic
+    assert cells["available"] == BOARDS["icebreaker"].spec.logic
     synthesis = report["synthesis"]
     # the count from the synthesized netlist, before place and route, is what nextpnr placed
     assert abs(synthesis["logic"] - cells["used"]) <= 0.05 * cells["used"] and cells["used"] <= cells["available"]
