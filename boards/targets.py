@@ -131,7 +131,9 @@ def logic_cells(netlist: dict, family: str) -> dict:
 
     iCE40: a LUT4 and the flip-flop its output drives alone share a logic cell; every other
     flip-flop, and every carry whose cell has no LUT with the same inputs, takes one more, as
-    does a carry out that leaves the chain for the fabric.  ECP5: LUT4s plus two per CCU2C.
+    does a carry out that leaves the chain for the fabric.  ECP5: LUT4s plus two per CCU2C (a
+    carry cell of two bits).  Gowin: LUT4s, one per ALU (a bit of a chain, in a LUT's slot), and
+    one per flip-flop that no LUT of its own drives (nextpnr routes its D through a LUT).
     """
     t = next(t for t in TARGETS.values() if t.synth == f"synth_{family}")
     top = next(m for m in netlist["modules"].values() if m.get("attributes", {}).get("top"))
@@ -140,7 +142,7 @@ def logic_cells(netlist: dict, family: str) -> dict:
     for c in cells:
         kinds[c["type"]] = kinds.get(c["type"], 0) + 1
     brams = count_cells(kinds, t.bram_cells)
-    if family != "ice40":
+    if family == "ecp5":
         return {"logic": count_cells(kinds, t.lut_cells) + 2 * count_cells(kinds, t.carry_cells), "brams": brams}
     driver, readers = {}, {}
     for c in cells:
@@ -154,6 +156,8 @@ def logic_cells(netlist: dict, family: str) -> dict:
     ffs = [c for c in cells if c["type"].startswith(t.ff_prefixes)]
     packed = sum(1 for f in ffs if driver.get(f["connections"]["D"][0], {}).get("type") in t.lut_cells
                  and readers.get(f["connections"]["D"][0]) == 1)
+    if family == "gowin":
+        return {"logic": len(luts) + len(ffs) - packed + count_cells(kinds, t.carry_cells), "brams": brams}
     lut_inputs = {(tuple(c["connections"]["I1"]), tuple(c["connections"]["I2"])) for c in luts}
     carries = [c for c in cells if c["type"] in t.carry_cells]
     alone = sum(1 for c in carries if (tuple(c["connections"]["I0"]), tuple(c["connections"]["I1"])) not in lut_inputs)

