@@ -47,8 +47,8 @@ class AxisTop(wiring.Component):
     ``latency`` is the core's plus the FIFO's (``FIFO_LATENCY``): the cycles from a sample
     taken to its answer on an idle master port. ``depth = latency + 1`` keeps one sample per
     clock while the master port is never held, since a place stays reserved from the cycle
-    its sample is taken through the cycle its answer leaves. ``s_axis_tready`` is a
-    register's output, independent of ``s_axis_tvalid`` in the same cycle.
+    its sample is taken through the cycle its answer leaves. ``s_axis_tready`` is decoded from a
+    register alone, so it never depends on ``s_axis_tvalid`` in the same cycle.
     """
 
     def __init__(self, top: Top):
