@@ -175,8 +175,22 @@ class _Graph:
         return users[0]
 
     def attribute(self, node: Any, name: str, default: Any = None) -> Any:
+        """Attribute ``name`` of ``node``, or ``default``; given a default, of its kind (a float,
+        an int or a list of ints), since an untrusted file may put anything there."""
         found = [a for a in node.attribute if a.name == name]
-        return self.helper.get_attribute_value(found[0]) if found else default
+        if not found:
+            return default
+        value = self.helper.get_attribute_value(found[0])
+        if default is None:
+            return value
+        if isinstance(default, float) and isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(default, int) and isinstance(value, int):
+            return value
+        if isinstance(default, list) and isinstance(value, list) and all(isinstance(v, int) for v in value):
+            return value
+        kind = {float: "a number", int: "an integer"}.get(type(default), "a list of integers")
+        raise ModelError(f"{self.where(node)} has {name} = {str(value)[:40]}; it should be {kind}")
 
     def constant(self, name: str, user: Any, depth: int = 0) -> np.ndarray:
         """The value of tensor ``name`` that ``user`` reads, which must not depend on the input;
@@ -190,7 +204,7 @@ class _Graph:
             raise ModelError(f"{self.where(user)} reads a constant made by more than {_MAX_DEPTH} nodes in a row")
         self.read.add(id(node))
         op = node.op_type
-        if op == "Constant" and self.attribute(node, "value") is not None:
+        if op == "Constant" and hasattr(self.attribute(node, "value"), "data_type"):
             return self._array(self.attribute(node, "value"))
         if op == "Transpose":
             w = self.constant(self.inputs(node, 1)[0], node, depth + 1)
@@ -202,8 +216,8 @@ class _Graph:
             self.unit_scale(node)
             return np.where(self.constant(self.inputs(node, 2)[0], node, depth + 1) >= 0, 1.0, -1.0)  # as qonnx's
         if op in ("Quant", "IntQuant"):
-            bits = self.constant(self.inputs(node, 4)[3], node, depth + 1).ravel()
-            raise ModelError(f"{self.where(node)} quantizes to {bits[0]:g} bits; lgn2rtl compiles binary weights "
+            bits = self.constant(self.inputs(node, 4)[3], node, depth + 1)
+            raise ModelError(f"{self.where(node)} quantizes to {_first(bits)} bits; lgn2rtl compiles binary weights "
                              "(BipolarQuant, or weight_bit_width=1 in Brevitas)")
         raise ModelError(f"{self.where(node)} makes {name!r}, which {self.where(user)} reads as a constant; "
                          "lgn2rtl folds only Constant, Transpose and BipolarQuant there")
@@ -213,15 +227,18 @@ class _Graph:
             raise ModelError(f"tensor {tensor.name!r} keeps its data in an external file; lgn2rtl reads "
                              "self-contained models (onnx.save_model(..., save_as_external_data=False))")
         try:
-            return self.numpy.to_array(tensor)
-        except (ValueError, TypeError) as e:
+            value = self.numpy.to_array(tensor)
+        except (ValueError, TypeError, KeyError) as e:  # KeyError: a data_type onnx does not know
             raise ModelError(f"tensor {tensor.name!r} cannot be read ({quote(e)})") from None
+        if value.dtype.kind not in "biuf":
+            raise ModelError(f"tensor {tensor.name!r} holds {value.dtype}; lgn2rtl reads numbers there")
+        return value
 
     def unit_scale(self, node: Any) -> None:
         """A BipolarQuant must output ±1: a scaled ±s is no longer an XNOR popcount's input."""
         scale = self.constant(self.inputs(node, 2)[1], node)
         if scale.size == 0 or not np.all(scale == 1):
-            raise ModelError(f"{self.where(node)} has scale {scale.ravel()[0]:g}; lgn2rtl compiles ±1 values "
+            raise ModelError(f"{self.where(node)} has scale {_first(scale)}; lgn2rtl compiles ±1 values "
                              "(Brevitas: weight_scaling_const=1.0, activations with max_val=1)")
 
     def weights(self, node: Any) -> np.ndarray:
@@ -244,6 +261,11 @@ class _Graph:
         unread = [n for n in self.graph.node if id(n) not in self.read]
         if unread:
             raise ModelError(f"{self.where(unread[0])} is not on the chain from the input to the output")
+
+
+def _first(values: np.ndarray) -> str:
+    """The first of ``values`` for a message ("none" if there are none)."""
+    return f"{float(values.ravel()[0]):g}" if values.size else "none"
 
 
 def _front(graph: _Graph, node: Any, arrays: dict[str, np.ndarray], coding: str | None) -> str | None:
@@ -283,7 +305,7 @@ def _thresholds(graph: _Graph, node: Any) -> tuple[np.ndarray, tuple[float, floa
                          "activations ([channels, 1])")
     if not np.all(np.isfinite(t)):
         raise ModelError(f"{graph.where(node)} has a threshold {t[~np.isfinite(t)][0]}; they must be finite")
-    levels = (float(graph.attribute(node, "out_scale", 1.0)), float(graph.attribute(node, "out_bias", 0.0)))
+    levels = (graph.attribute(node, "out_scale", 1.0), graph.attribute(node, "out_bias", 0.0))
     if levels not in ((2.0, -1.0), (1.0, 0.0)):
         raise ModelError(f"{graph.where(node)} maps to out_scale {levels[0]:g}, out_bias {levels[1]:g}; lgn2rtl "
                          "compiles the sign (out_scale 2, out_bias -1)")
@@ -307,10 +329,11 @@ class _Block:
 
     def add_bias(self, graph: _Graph, node: Any, name: str) -> None:
         self._expect(graph, node, self.bias is None and self.batchnorm is None)
-        b = graph.constant(name, node)
-        if b.size != len(self.weight) or b.ndim > 2 or b.shape[-1] != len(self.weight):
-            raise ModelError(f"{graph.where(node)}: its bias has shape {list(b.shape)} for {len(self.weight)} neurons")
-        self.bias = (node, b.reshape(-1))
+        b, n = graph.constant(name, node), len(self.weight)
+        # one value for all neurons, or one per neuron along the last axis, as ONNX broadcasts them
+        if b.ndim > 2 or b.size not in (1, n) or (b.size == n and b.shape[-1] != n):
+            raise ModelError(f"{graph.where(node)}: its bias has shape {list(b.shape)} for {n} neurons")
+        self.bias = (node, np.broadcast_to(b.reshape(-1), (n,)))
 
     def add_batchnorm(self, graph: _Graph, node: Any) -> None:
         self._expect(graph, node, self.batchnorm is None)
