@@ -74,19 +74,28 @@ def brevitas_bnn(dims, bias=False):
     return model.eval()
 
 
+def brevitas_export(path, bias=False, dynamo=True):
+    """A small Brevitas BNN (24 -> 16 -> 12 -> 5) exported to QONNX at ``path``."""
+    from brevitas.export import export_qonnx
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        export_qonnx(brevitas_bnn([24, 16, 12, 5], bias), torch.zeros(1, 24), export_path=str(path), dynamo=dynamo)
+    return path
+
+
 @pytest.mark.parametrize("dynamo", [True, False])  # torch.export's graph (Gemm), and TorchScript's (MatMul)
 @pytest.mark.parametrize("bias", [False, True])
 def test_fresh_brevitas_export_equals_its_onnx_execution(tmp_path, dynamo, bias):
-    from brevitas.export import export_qonnx
-    model = brevitas_bnn([24, 16, 12, 5], bias)
-    path = tmp_path / "m.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        export_qonnx(model, torch.zeros(1, 24), export_path=str(path), dynamo=dynamo)
+    path = brevitas_export(tmp_path / "m.onnx", bias, dynamo)
     bits = np.random.default_rng(1).integers(0, 2, (200, 24), dtype=np.uint8)
     out = execute(path, bits * 2.0 - 1)
     scores, classes = golden_scores(load_model(path), bits)
     assert np.array_equal(scores, out) and np.array_equal(classes, out.argmax(axis=1))
+
+
+def test_an_imported_export_compiles_and_passes_cocotb(tmp_path):
+    r = lgn2rtl("simulate", brevitas_export(tmp_path / "m.onnx", bias=True), "--random", 60)
+    assert r.returncode == 0 and "mismatches 0" in r.stdout and "PASS" in r.stdout, r.stdout + r.stderr
 
 
 def bn_node_fires(bn, dots):
