@@ -2,7 +2,7 @@
 
 The graph is read as one chain of nodes from its input to its output::
 
-    [Flatten | Reshape | Identity] [input binarization] block* MatMul-or-Gemm
+    [Flatten | Reshape to [1, -1] | Identity] [input binarization] block* MatMul-or-Gemm
 
 - the input binarization is a ``BipolarQuant`` of scale 1 (bit = ``x >= 0``) or a
   ``MultiThreshold`` with one threshold per feature (bit = ``x >= t``, a one-level
