@@ -254,8 +254,8 @@ def main(ctx: click.Context) -> None:
       lgn2rtl synth    model.json --target ice40-up5k -o syn/   LUTs, FFs, Fmax, latency
       lgn2rtl explore  model.json --pipeline 1-4 --seed 1-3 -o sweep/   Pareto fronts over a grid (Dask)
 
-    MODEL is a native .lgn file, a torchlogix circuit JSON, or a difflogic, torch-dwn or
-    BNN npz layout (detected automatically; --format overrides).
+    MODEL is a native .lgn file, a torchlogix circuit JSON, a difflogic, torch-dwn or BNN npz
+    layout, or a QONNX binarized network (detected automatically; --format overrides).
     """
     # SIGTERM unwinds like Ctrl-C, so that no temporary directory outlives it
     ctx.call_on_close(outdir.raise_on_sigterm())

@@ -5,13 +5,14 @@ from pathlib import Path
 
 from .. import native
 from ..ir import ModelError, Network
-from . import bnn, difflogic, dwn, torchlogix
+from . import bnn, difflogic, dwn, qonnx, torchlogix
 
 FORMATS = {"lgn": native.load, "torchlogix-json": torchlogix.load, "difflogic-npz": difflogic.load,
-           "dwn-npz": dwn.load, "bnn-npz": bnn.load}
+           "dwn-npz": dwn.load, "bnn-npz": bnn.load, "qonnx": qonnx.load}
 # content tests in the order they are tried: each format's own marker
 _DETECT = (("lgn", native.is_native), ("torchlogix-json", torchlogix.looks_like),
-           ("difflogic-npz", difflogic.looks_like), ("dwn-npz", dwn.looks_like), ("bnn-npz", bnn.looks_like))
+           ("difflogic-npz", difflogic.looks_like), ("dwn-npz", dwn.looks_like), ("bnn-npz", bnn.looks_like),
+           ("qonnx", qonnx.looks_like))
 
 
 def detect(path: Path) -> str:

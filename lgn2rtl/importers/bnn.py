@@ -56,7 +56,7 @@ KNOWN = re.compile(r"bnn_format|input_coding|group_k|tau|thresholds"
 
 def load(path: str | Path) -> Network:
     """Read the npz layout into a Network."""
-    return _network(npz.read(path, ModelError, KNOWN), repr, "bnn-npz")
+    return from_layout(npz.read(path, ModelError, KNOWN), repr, "bnn-npz")
 
 
 def from_module(model: Any, thresholds: Any = None, input_coding: str = "pm1") -> Network:
@@ -73,22 +73,25 @@ def from_module(model: Any, thresholds: Any = None, input_coding: str = "pm1") -
     as 0/1 (``"01"``).
     """
     arrays, names = _layout(model, thresholds, input_coding)
-    return _network(arrays, lambda key: names.get(key, key), "bnn-module")
+    return from_layout(arrays, lambda key: names.get(key, key), "bnn-module")
 
 
 def save_layout(model: Any, path: str | Path, thresholds: Any = None, input_coding: str = "pm1") -> None:
     """Write the npz layout of a live model (arguments as for ``from_module``) to ``path``."""
     arrays, names = _layout(model, thresholds, input_coding)
-    _network(arrays, lambda key: names.get(key, key), "bnn-module")  # refuse a broken model before writing
+    from_layout(arrays, lambda key: names.get(key, key), "bnn-module")  # refuse a broken model before writing
     npz.write(path, arrays)
 
 
 def fold(signs: np.ndarray, coding: str, bias: np.ndarray | None = None,
-         bn: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+         bn: dict[str, np.ndarray] | None = None, fused: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(signs, thresholds) of the Binarized layer equal to Linear(+bias) -> BatchNorm -> sign.
 
     ``signs`` [out, F] are the weights as bits; ``bn`` has ``mean``, ``var``, ``eps`` and
-    optionally ``weight`` and ``bias`` (float32 values, as PyTorch holds them).
+    optionally ``weight`` and ``bias`` (float32 values, as PyTorch holds them). ``fused``
+    rounds the batch norm as PyTorch's CPU kernel does (two fmas); without it, as ONNX
+    Runtime's does (``shift = bias - mean * alpha``, ``out = y * alpha + shift``, every
+    product and sum rounded to float32).
     """
     f32 = np.float32
     n, fan_in = signs.shape
@@ -113,12 +116,18 @@ def fold(signs: np.ndarray, coding: str, bias: np.ndarray | None = None,
             if bad.size:
                 raise ModelError(f"the batch norm of neuron {int(bad[0])} is not finite in float32 "
                                  "(var + eps is 0, or a value exceeds float32's range)")
-            shift = np.array([_fma32(-m, a, b) for m, a, b in zip(mean.tolist(), alpha.tolist(), beta.tolist())],
-                             dtype=f32)
+            if fused:
+                shift = np.array([_fma32(-m, a, b) for m, a, b in zip(mean.tolist(), alpha.tolist(), beta.tolist())],
+                                 dtype=f32)
+                scaled = y.astype(np.float64) * alpha[:, None].astype(np.float64)  # exact: 24 x 24 bits
+            else:
+                shift = beta - mean * alpha
+                scaled = (y.astype(f32) * alpha[:, None]).astype(np.float64)
             if not np.all(np.isfinite(shift)):
                 raise ModelError(f"the batch norm of neuron {int(np.flatnonzero(~np.isfinite(shift))[0])} "
                                  "overflows float32 (mean times scale exceeds float32's range)")
-            fires = y.astype(np.float64) * alpha[:, None].astype(np.float64) + shift[:, None] >= 0
+            # the last rounding keeps the sign of the exact sum, which float64 gets right
+            fires = scaled + shift[:, None] >= 0
     flip = alpha < 0  # fires for small counts: complement the weights, which counts F - P
     rising = np.where(flip[:, None], fires[:, :-1] >= fires[:, 1:], fires[:, :-1] <= fires[:, 1:])
     assert rising.all(), "a float32 batch norm is monotone in its input"
@@ -203,8 +212,9 @@ def _check_sign(m: Any, where: str) -> None:
                          "binarized layers lgn2rtl needs the sign (Brevitas: a 1-bit act_quant with max_val=1, min_val=-1)")
 
 
-def _network(a: dict[str, np.ndarray], name: Callable[[str], str], source: str) -> Network:
-    """Check the layout arrays and build the Network; ``name(key)`` says where an array came from."""
+def from_layout(a: dict[str, np.ndarray], name: Callable[[str], str], source: str, fused: bool = True) -> Network:
+    """Check the layout arrays and build the Network; ``name(key)`` says where an array came from,
+    ``fused`` how its batch norms round (``fold``)."""
     npz.check_marker(a, "bnn_format", FORMAT, "lgn2rtl.importers.bnn.save_layout", ModelError)
     f = Fields(a, ModelError, name)
     coding = f.text("input_coding") if "input_coding" in a else "pm1"
@@ -247,7 +257,7 @@ def _network(a: dict[str, np.ndarray], name: Callable[[str], str], source: str) 
             # class c's score 2P - F is a GroupSum over its F XNOR bits: wires and inverters
             layers.append(Layer(ins.reshape(-1, 1).copy(), np.where(signs.ravel() == 1, _WIRE, _NOT).astype(np.uint64)))
         else:
-            signs, theta = fold(signs, coding if i == 0 else "pm1", bias, bn)
+            signs, theta = fold(signs, coding if i == 0 else "pm1", bias, bn, fused)
             layers.append(Binarized(ins.copy(), signs, theta))
         start, width = start + w.shape[1], out
         if i == 0:
