@@ -1,0 +1,234 @@
+"""Folded binarized layers, as FINN folds them: PE neurons in parallel, SIMD inputs per clock.
+
+A layer of ``n`` neurons of fan-in ``F`` folded by (PE, SIMD) visits its neurons in
+``n / PE`` neuron folds and, within each, its inputs in ``F / SIMD`` input folds: one clock
+per (neuron fold, input fold), so ``(n / PE) * (F / SIMD)`` clocks per sample. Its weights are
+a memory of that many words of ``PE * SIMD`` bits (word ``nf * F/SIMD + sf`` holds, at bit
+``p * SIMD + s``, the sign of neuron ``nf * PE + p`` for input ``sf * SIMD + s``), which Yosys
+maps to block RAM or, when small, to LUTs. Each of the PE lanes XNORs its SIMD weights with
+SIMD input bits, counts the agreements, adds them to its accumulator and, at the last input
+fold, compares the total with the neuron's threshold (a second memory, one word per neuron
+fold); the result bits are gathered into the layer's output vector.
+
+Layers talk through streams (valid/ready) and chain as a dataflow pipeline: a layer keeps
+its finished output in its output register until the next layer takes it, and takes its next
+sample while that one is computed, so the slowest layer sets the initiation interval. The
+counts are combinational adders, not :class:`~lgn2rtl.hdl.popcount.PopCount`: that tree is
+printed Verilog with a register after every level and no enable, while a folded lane must
+hold its state when the stream stalls.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+from amaranth.hdl import Cat, Module, Mux, Signal, Value
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from ..ir import Binarized, ModelError, Network
+
+__all__ = ["Folding", "FoldedLayer", "FoldedChain", "parse_folding", "sample", "split"]
+
+
+@dataclass(frozen=True)
+class Folding:
+    """PE neurons computed in parallel, SIMD inputs consumed per clock."""
+    pe: int
+    simd: int
+
+    def check(self, layer: Binarized, index: int) -> None:
+        """Refuse a folding that does not divide ``layer`` (layer ``index`` of its network)."""
+        if self.pe < 1 or self.simd < 1 or len(layer) % self.pe or layer.fan_in % self.simd:
+            raise ModelError(f"layer {index}: PE={self.pe} must divide its {len(layer)} neurons and "
+                             f"SIMD={self.simd} its fan-in {layer.fan_in}")
+
+    def cycles(self, layer: Binarized) -> int:
+        """Clocks per sample: (neurons / PE) x (fan-in / SIMD)."""
+        return (len(layer) // self.pe) * (layer.fan_in // self.simd)
+
+    def unfolded(self, layer: Binarized) -> bool:
+        return self.pe == len(layer) and self.simd == layer.fan_in
+
+    def to_json(self) -> dict:
+        return {"pe": self.pe, "simd": self.simd}
+
+
+def parse_folding(text: str, layers: Sequence[Binarized]) -> list[Folding]:
+    """``PE,SIMD`` for every layer, or ``PE,SIMD;PE,SIMD;...`` one per layer, as ``compile --fold`` takes it."""
+    try:
+        specs = [tuple(int(v) for v in part.split(",")) for part in text.split(";")]
+        foldings = [Folding(*spec) for spec in specs]
+    except (TypeError, ValueError):
+        raise ModelError(f"--fold {text!r}: give PE,SIMD (integers), or PE,SIMD;PE,SIMD;... one per "
+                         f"binarized layer") from None
+    if len(foldings) == 1:
+        foldings *= len(layers)
+    if len(foldings) != len(layers):
+        raise ModelError(f"--fold {text!r} gives {len(foldings)} foldings for {len(layers)} leading binarized layers")
+    return foldings
+
+
+def sample(width: int) -> stream.Signature:
+    """A stream of one sample per transfer: its bits and the AXI4-Stream ``last`` it came with."""
+    return stream.Signature(data.StructLayout({"bits": width, "last": 1}))
+
+
+def split(net: Network) -> tuple[list[Binarized], Network]:
+    """The leading binarized layers of ``net`` (to fold) and the rest, a network over the last
+    one's outputs (built as today's unfolded design).  Each folded layer must read only the layer
+    before it (the first: the model inputs), as a stream carries nothing else."""
+    count = next((i for i, layer in enumerate(net.layers) if not isinstance(layer, Binarized)), len(net.layers))
+    if count == 0:
+        raise ModelError("the model has no leading binarized layer to fold")
+    starts = net.layer_starts
+    for i in range(count):
+        lo, hi = (0, net.n_inputs) if i == 0 else (starts[i - 1], starts[i])
+        if net.layers[i].inputs.min() < lo or net.layers[i].inputs.max() >= hi:
+            raise ModelError(f"layer {i} reads signals outside the layer before it; folded layers "
+                             f"stream one layer's outputs to the next")
+    base = starts[count - 1]
+    rest = net.layers[count:]
+    if any(layer.inputs.min() < base for layer in rest) or net.outputs.min() < base:
+        raise ModelError(f"a signal from before layer {count - 1} skips it; folded layers stream "
+                         f"one layer's outputs to the next")
+    tail = [replace(layer, inputs=layer.inputs - base) for layer in rest]
+    return net.layers[:count], Network(n_inputs=int(starts[count] - base), layers=tail,
+                                       outputs=net.outputs - base, head=net.head)
+
+
+def _count(bits: Value) -> Value:
+    """Number of ones in ``bits``, as a balanced tree of adders."""
+    if len(bits) == 1:
+        return bits
+    half = len(bits) // 2
+    return _count(bits[:half]) + _count(bits[half:])
+
+
+class FoldedLayer(wiring.Component):
+    """One binarized layer folded by ``folding``; ``i`` takes the layer's input vector (bit k is
+    signal ``sources[k]``), ``o`` gives its neurons' bits (bit j is neuron j).
+
+    From a sample taken on ``i`` to its bits valid on ``o`` is ``cycles + 1`` clocks; a new
+    sample is taken in the clock its predecessor's last fold starts, so one leaves every
+    ``cycles`` clocks while ``o`` is taken at once.  ``o`` stays valid until taken, and the
+    layer holds (every fold frozen) only when a finished sample finds ``o`` still full.
+    """
+
+    def __init__(self, layer: Binarized, folding: Folding, index: int = 0):
+        folding.check(layer, index)
+        self.folding, self.neurons, self.fan_in = folding, len(layer), layer.fan_in
+        # the input vector is the sorted set of signals each neuron reads, all in its own order
+        self.sources = np.unique(layer.inputs[0])
+        order = np.argsort(layer.inputs, axis=1, kind="stable")
+        if len(self.sources) != self.fan_in or (np.take_along_axis(layer.inputs, order, 1) != self.sources).any():
+            raise ModelError(f"layer {index}: its neurons read different inputs; a folded layer needs "
+                             f"every neuron to read the same {self.fan_in} signals")
+        self.signs = np.take_along_axis(layer.signs.astype(np.uint8), order, 1)  # [neuron, source]
+        # theta <= 0 is always on and theta > F always off: clamp into what the compare can hold
+        self.thresholds = np.clip(layer.thresholds.astype(np.int64), 0, self.fan_in + 1)
+        self.cycles = folding.cycles(layer)
+        super().__init__({"i": In(sample(self.fan_in)), "o": Out(sample(self.neurons))})
+
+    def _weight_words(self) -> list[int]:
+        pe, simd = self.folding.pe, self.folding.simd
+        blocks = self.signs.reshape(self.neurons // pe, pe, self.fan_in // simd, simd).transpose(0, 2, 1, 3)
+        flat = blocks.reshape(-1, pe * simd)
+        return [int.from_bytes(np.packbits(row, bitorder="little").tobytes(), "little") for row in flat]
+
+    def _threshold_words(self, width: int) -> list[int]:
+        per_fold = self.thresholds.reshape(-1, self.folding.pe)
+        return [sum(int(t) << (p * width) for p, t in enumerate(row)) for row in per_fold]
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        pe, simd = self.folding.pe, self.folding.simd
+        neuron_folds, input_folds = self.neurons // pe, self.fan_in // simd
+        count_bits = ceil_log2(self.fan_in + 2)  # up to F + 1, the "never" threshold
+        m.submodules.weights = weights = Memory(shape=pe * simd, depth=self.cycles, init=self._weight_words())
+        m.submodules.thresholds = thresholds = Memory(shape=pe * count_bits, depth=neuron_folds,
+                                                      init=self._threshold_words(count_bits))
+        w_read, t_read = weights.read_port(), thresholds.read_port()
+
+        # fold issue: the sample in x, which (neuron fold, input fold) is read this clock
+        x, last, busy = Signal(self.fan_in), Signal(), Signal()
+        step, nf, sf = Signal(range(self.cycles)), Signal(range(neuron_folds)), Signal(range(input_folds))
+        # fold compute, one clock behind, beside the memories' read data
+        x_slice, live, fold_end, sample_end, nf_c, last_c = (
+            Signal(simd), Signal(), Signal(), Signal(), Signal(range(neuron_folds)), Signal())
+        first = Signal()
+        acc = [Signal(count_bits, name=f"acc{p}") for p in range(pe)]
+        bits, gathered = Signal(self.neurons), Signal(self.neurons)
+
+        # the only stall: a finished sample whose output register is still full
+        advance = ~(live & sample_end & self.o.valid & ~self.o.ready)
+        final = step == self.cycles - 1
+        m.d.comb += [
+            w_read.addr.eq(step), w_read.en.eq(advance),
+            t_read.addr.eq(nf), t_read.en.eq(advance),
+            self.i.ready.eq(advance & (~busy | final)),
+        ]
+        with m.If(advance):
+            m.d.sync += [x_slice.eq(x.word_select(sf, simd)), live.eq(busy), fold_end.eq(sf == input_folds - 1),
+                         sample_end.eq(final), nf_c.eq(nf), last_c.eq(last), first.eq(sf == 0)]
+            with m.If(busy):
+                m.d.sync += step.eq(step + 1), sf.eq(sf + 1)
+                with m.If(sf == input_folds - 1):
+                    m.d.sync += sf.eq(0), nf.eq(nf + 1)
+                with m.If(final):
+                    m.d.sync += busy.eq(0), step.eq(0), nf.eq(0)
+            with m.If(self.i.valid & self.i.ready):
+                m.d.sync += [x.eq(self.i.payload.bits), last.eq(self.i.payload.last), busy.eq(1),
+                             step.eq(0), nf.eq(0), sf.eq(0)]
+
+        fires = []
+        for p in range(pe):
+            agree = ~(x_slice ^ w_read.data[p * simd:(p + 1) * simd])
+            total = Signal(count_bits, name=f"total{p}")
+            m.d.comb += total.eq(_count(agree) + Mux(first, 0, acc[p]))
+            fires.append(total >= t_read.data[p * count_bits:(p + 1) * count_bits])
+            with m.If(live & advance):
+                m.d.sync += acc[p].eq(total)
+        m.d.comb += [gathered.eq(bits), gathered.word_select(nf_c, pe).eq(Cat(*fires))]
+        with m.If(live & advance & fold_end):
+            m.d.sync += bits.eq(gathered)
+        with m.If(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(live & advance & sample_end):
+            m.d.sync += [self.o.valid.eq(1), self.o.payload.bits.eq(gathered), self.o.payload.last.eq(last_c)]
+        return m
+
+
+class FoldedChain(wiring.Component):
+    """Folded layers one after the other: ``i`` takes model input bits, ``o`` gives the last
+    layer's neurons.  ``cycles`` is each layer's clocks per sample, ``initiation_interval`` the
+    largest, and ``latency`` the clocks from a sample taken on ``i`` to its transfer on an idle
+    ``o`` (each layer: its cycles, one to its output register, one to the handshake)."""
+
+    def __init__(self, layers: Sequence[Binarized], foldings: Sequence[Folding], n_inputs: int):
+        if len(foldings) != len(layers):
+            raise ModelError(f"{len(foldings)} foldings given for {len(layers)} binarized layers")
+        self.layers = [FoldedLayer(layer, f, i) for i, (layer, f) in enumerate(zip(layers, foldings))]
+        self.n_inputs = n_inputs
+        self.cycles = [layer.cycles for layer in self.layers]
+        self.initiation_interval = max(self.cycles)
+        self.latency = sum(c + 2 for c in self.cycles)
+        super().__init__({"i": In(sample(n_inputs)), "o": Out(sample(self.layers[-1].neurons))})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        source, base, start = self.i, 0, self.n_inputs  # base: signal id of the source's bit 0
+        for index, layer in enumerate(self.layers):
+            m.submodules[f"layer{index}"] = layer
+            m.d.comb += [
+                layer.i.valid.eq(source.valid),
+                source.ready.eq(layer.i.ready),
+                layer.i.payload.bits.eq(Cat(*(source.payload.bits[int(s) - base] for s in layer.sources))),
+                layer.i.payload.last.eq(source.payload.last),
+            ]
+            source, base, start = layer.o, start, start + layer.neurons
+        wiring.connect(m, wiring.flipped(self.o), source)
+        return m
