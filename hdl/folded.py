@@ -30,8 +30,9 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from ..ir import Binarized, ModelError, Network
+from .axis import PORTS, AxisTop
 
-__all__ = ["Folding", "FoldedLayer", "FoldedChain", "parse_folding", "sample", "split"]
+__all__ = ["Folding", "FoldedLayer", "FoldedChain", "FoldedTop", "parse_folding", "sample", "split"]
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def split(net: Network) -> tuple[list[Binarized], Network]:
                          f"one layer's outputs to the next")
     tail = [replace(layer, inputs=layer.inputs - base) for layer in rest]
     return net.layers[:count], Network(n_inputs=int(starts[count] - base), layers=tail,
-                                       outputs=net.outputs - base, head=net.head)
+                                       outputs=net.outputs - base, head=net.head).validate()
 
 
 def _count(bits: Value) -> Value:
@@ -231,4 +232,42 @@ class FoldedChain(wiring.Component):
             ]
             source, base, start = layer.o, start, start + layer.neurons
         wiring.connect(m, wiring.flipped(self.o), source)
+        return m
+
+
+class FoldedTop(wiring.Component):
+    """``chain`` in front of ``tail`` (today's design of the rest of the network behind its
+    AXI4-Stream ports), with ``tail``'s port names: a sample taken on ``s_axis`` streams through
+    the folded layers into ``tail``, whose answer leaves on ``m_axis``.  ``latency`` is the
+    clocks from a sample taken to its answer taken on idle ports; one sample is taken every
+    ``initiation_interval`` clocks at most."""
+
+    def __init__(self, chain: FoldedChain, tail: AxisTop):
+        self.chain, self.tail = chain, tail
+        self.latency = chain.latency + tail.latency
+        self.initiation_interval = chain.initiation_interval
+        ins, outs = PORTS["inputs"], PORTS["outputs"]
+        super().__init__({
+            ins["valid"]: In(1), ins["ready"]: Out(1), ins["data"]: In(chain.n_inputs), ins["last"]: In(1),
+            **{name: Out(len(getattr(tail, name))) if name != outs["ready"] else In(1)
+               for name in outs.values()},
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        m.submodules.chain = chain = self.chain
+        m.submodules.tail = tail = self.tail
+        ins, outs = PORTS["inputs"], PORTS["outputs"]
+        m.d.comb += [
+            chain.i.valid.eq(getattr(self, ins["valid"])),
+            getattr(self, ins["ready"]).eq(chain.i.ready),
+            chain.i.payload.bits.eq(getattr(self, ins["data"])),
+            chain.i.payload.last.eq(getattr(self, ins["last"])),
+            getattr(tail, ins["valid"]).eq(chain.o.valid),
+            chain.o.ready.eq(getattr(tail, ins["ready"])),
+            getattr(tail, ins["data"]).eq(chain.o.payload.bits),
+            getattr(tail, ins["last"]).eq(chain.o.payload.last),
+            getattr(tail, outs["ready"]).eq(getattr(self, outs["ready"])),
+            *(getattr(self, name).eq(getattr(tail, name)) for name in outs.values() if name != outs["ready"]),
+        ]
         return m

@@ -83,6 +83,11 @@ opt_opt = click.option("-O", "opt_level", type=click.IntRange(0, 1), default=1, 
 roms_opt = click.option("--roms", type=click.IntRange(min=0),
                         help="Expert: block-RAM ROMs per class that each count 10 bits in place of adder LUTs "
                              "(an iCE40 UP5K has 30 block RAMs, an ECP5-85k 208) [default: the goal decides].")
+fold_opt = click.option("--fold", metavar="PE,SIMD[;PE,SIMD...]",
+                        help="Fold the leading binarized layers as FINN does: PE neurons in parallel, SIMD inputs "
+                             "per clock, weights in memory; one PE,SIMD for every layer or one per layer. Needs "
+                             "--interface axis; a sample then takes (neurons/PE) x (fan-in/SIMD) clocks in "
+                             "its slowest layer (docs/bnn.md, Folded layers).")
 pipeline_opt = click.option("--pipeline", type=click.IntRange(min=1),
                             help="Expert: a register after every N logic layers (1 is the shortest paths) "
                                  "[default: the goal decides].")
@@ -178,7 +183,7 @@ design_opt = click.option(
          "records (--target, --goal, --encoder, ... may not be given), instead of compiling again.")
 
 # what a compiled design's manifest answers, so that --design refuses them
-SHAPING = ("target", "goal", "target_mhz", "pipeline", "opt_level", "roms", "encoder", "feature_bits",
+SHAPING = ("target", "goal", "target_mhz", "pipeline", "opt_level", "roms", "fold", "encoder", "feature_bits",
            "feature_frac", "signed_features", "interface")
 
 
@@ -202,10 +207,11 @@ def shape_options(fn):
     ``shape`` dict of ``compile_design`` keywords."""
     @functools.wraps(fn)
     def wrapper(*args, goal: str, target_mhz: float | None, pipeline: int | None, opt_level: int,
-                roms: int | None, **kwargs):
-        shape = {"goal": goal, "target_mhz": target_mhz, "pipeline": pipeline, "roms": roms, "opt": bool(opt_level)}
+                roms: int | None, fold: str | None, **kwargs):
+        shape = {"goal": goal, "target_mhz": target_mhz, "pipeline": pipeline, "roms": roms, "opt": bool(opt_level),
+                 "fold": fold}
         return fn(*args, shape=shape, **kwargs)
-    for option in reversed((goal_opt, target_mhz_opt, pipeline_opt, opt_opt, roms_opt)):
+    for option in reversed((goal_opt, target_mhz_opt, pipeline_opt, opt_opt, roms_opt, fold_opt)):
         wrapper = option(wrapper)
     return wrapper
 

@@ -64,7 +64,9 @@ SCHEMA = {
         "estimate": {"type": "object"},
         "pipeline": {"type": "object", "required": ["core", "groupsum", "argmax"],
                      "properties": {"core": _COUNT, "groupsum": _COUNT, "argmax": _COUNT,
-                                    "answer_fifo": _COUNT}},
+                                    "answer_fifo": _COUNT, "folded": _COUNT}},
+        # folded binarized layers in front of the rest (hdl/folded.py): clocks per sample each
+        "folding": {"type": "array", "items": {"type": "object", "required": ["layer", "pe", "simd", "cycles"]}},
         "nodes": {"type": "object", "required": ["before_opt", "after_opt"],
                   "properties": {"before_opt": _COUNT, "after_opt": _COUNT}},
     },
@@ -86,7 +88,7 @@ def validate(manifest: object, source: str) -> dict:
     if scores["width"] != manifest["classes"] * scores["bits_per_class"]:
         raise ManifestError(f"{source}: outputs.scores.width {scores['width']} is not classes "
                             f"({manifest['classes']}) x bits_per_class ({scores['bits_per_class']})")
-    if lat is not None and (lat["core"] + lat["groupsum"] + lat["argmax"] + lat.get("answer_fifo", 0)
+    if lat is not None and (lat["core"] + lat["groupsum"] + lat["argmax"] + lat.get("answer_fifo", 0) + lat.get("folded", 0)
                             != manifest["latency"]):
         raise ManifestError(f"{source}: pipeline latencies {lat} do not add up to latency {manifest['latency']}")
     return manifest

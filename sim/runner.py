@@ -210,7 +210,7 @@ BUILD_TIMEOUT = 3600
 
 def _run_timeout(manifest: dict, samples: int, gaps: bool) -> float:
     """Seconds a run of ``samples`` through the design may take (gaps at most triple the cycles)."""
-    cycles = samples * (3 if gaps else 1) + manifest["latency"] + 100
+    cycles = samples * (3 if gaps else 1) * manifest["initiation_interval"] + manifest["latency"] + 100
     try:
         nodes = design_size(manifest)
     except (KeyError, TypeError):  # a manifest without node counts: take it for a large design

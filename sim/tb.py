@@ -304,7 +304,8 @@ async def _run_axis(dut, job: _Job) -> dict:
     patience = 2 * job.latency + 16
     for number, length in enumerate(frames):
         try:
-            frame = await with_timeout(sink.recv(), (length + patience) * CLOCK_NS * 20, "ns")
+            frame = await with_timeout(sink.recv(), (length * m["initiation_interval"] + patience) * CLOCK_NS * 20,
+                                       "ns")
         except SimTimeoutError:
             errors.append(f"frame {number} of {len(frames)} ({length} samples) never ended on the master "
                           f"port ({outs['last']} did not rise, or too few answers came)")
