@@ -29,7 +29,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from ..ir import Binarized, ModelError, Network
+from ..ir import Binarized, Layer, ModelError, Network
 from .axis import PORTS, AxisTop
 
 __all__ = ["Folding", "FoldedLayer", "FoldedChain", "FoldedTop", "parse_folding", "sample", "split"]
@@ -97,8 +97,12 @@ def split(net: Network) -> tuple[list[Binarized], Network]:
         raise ModelError(f"a signal from before layer {count - 1} skips it; folded layers stream "
                          f"one layer's outputs to the next")
     tail = [replace(layer, inputs=layer.inputs - base) for layer in rest]
+    outputs = net.outputs - base
+    if not tail:  # a network has a layer: the GroupSum then reads one of wires (table 0b10: out = in)
+        tail = [Layer(inputs=outputs[:, None], tables=np.full(len(outputs), 0b10, dtype=np.uint64))]
+        outputs = np.arange(len(outputs)) + int(starts[count] - base)
     return net.layers[:count], Network(n_inputs=int(starts[count] - base), layers=tail,
-                                       outputs=net.outputs - base, head=net.head).validate()
+                                       outputs=outputs, head=net.head).validate()
 
 
 def _count(bits: Value) -> Value:

@@ -560,6 +560,8 @@ def simulate(model: Path, fmt: str | None, shape: dict, encoder: dict | None, ta
             r = run(design, drive, scores, classes, simulator=simulator, build_dir=work / "sim")
     out.print(f"samples {r.checked}/{len(drive)}   mismatches {r.mismatches}   latency {r.latency_measured} "
               f"(manifest {r.latency_expected})   cycles {r.cycles}   {r.simulator} {r.seconds:.1f}s")
+    if r.interval_measured is not None:
+        out.print(f"initiation interval {r.interval_measured} (manifest {m['initiation_interval']})")
     if r.first_mismatch:
         f = r.first_mismatch
         out.print(f"first mismatch: sample {f['index']}: expected scores {f['expected_scores']} class "

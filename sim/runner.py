@@ -53,7 +53,8 @@ class SimResult:
     ``expected_class`` and ``got_class`` (a got value is None if it had X or Z bits).
     ``latency_measured`` equals ``latency_expected`` iff every output came exactly that many
     cycles after its input; otherwise it is the first deviating latency (None if no output
-    came). ``cycles`` counts all simulated clock cycles, reset included; ``seconds`` is the
+    came). ``interval_measured`` (AXI4-Stream designs) is the fewest cycles between two samples
+    taken, the initiation interval seen. ``cycles`` counts all simulated clock cycles, reset included; ``seconds`` is the
     wall time of the simulation run, build excluded. ``errors`` says why the run failed.
     """
 
@@ -67,6 +68,7 @@ class SimResult:
     seconds: float
     simulator: str
     errors: list[str] = field(default_factory=list)
+    interval_measured: int | None = None
 
     @property
     def ok(self) -> bool:

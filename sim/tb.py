@@ -324,7 +324,14 @@ async def _run_axis(dut, job: _Job) -> dict:
     for (scores, klass), cycle in zip(answers, given):
         checker.output(cycle, scores, klass)
     checker.extra_cycles += given[len(answers):]
-    return checker.results(RESET_CYCLES + (given or taken or [0])[-1], len(taken), errors)
+    # the closest two samples were taken: under random pauses some follow each other as fast as
+    # the design takes them, so this is its initiation interval (the manifest's, or a bug)
+    interval = min((b - a for a, b in zip(taken, taken[1:])), default=None)
+    if interval is not None and interval < m["initiation_interval"]:
+        errors.append(f"samples were taken {interval} cycles apart, the manifest's initiation interval "
+                      f"is {m['initiation_interval']}")
+    return {**checker.results(RESET_CYCLES + (given or taken or [0])[-1], len(taken), errors),
+            "interval_measured": interval}
 
 
 @cocotb.test()

@@ -1,14 +1,19 @@
 """Folded binarized layers (hdl/folded.py): every sample equals the golden model's neurons under
-random stalls on both sides, and the initiation interval measured equals the predicted one."""
+random stalls on both sides, and the initiation interval measured equals the predicted one; the
+compiled folded design passes cocotb (sim/tb.py, check_axis_design) and a flipped weight fails it."""
 import random
 
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
+from lgn2rtl import golden
+from lgn2rtl.errors import UserError
 from lgn2rtl.golden import eval_signals, unpack
+from lgn2rtl.hdl import emit
 from lgn2rtl.ir import Binarized, GroupSum, ModelError, Network
 from lgn2rtl.hdl.folded import FoldedChain, Folding, parse_folding, split
+from lgn2rtl.sim.runner import simulate
 
 
 def bnn(sizes, seed=0):
@@ -101,3 +106,56 @@ def test_refused_folding_quotes_the_values():
         FoldedChain(layers, parse_folding("3,4", layers), net.n_inputs)
     with pytest.raises(ModelError, match="gives 3 foldings for 2"):
         parse_folding("1,1;1,1;1,1", layers)
+
+
+def classified(sizes, classes, seed=0):
+    """``bnn(sizes)`` whose last layer's bits are counted in ``classes`` groups."""
+    net = bnn(sizes, seed)
+    return Network(n_inputs=net.n_inputs, layers=net.layers, outputs=net.outputs, head=GroupSum(classes)).validate()
+
+
+def cocotb_check(net, tmp_path, fold, golden_net=None, samples=120):
+    """Compile ``net`` folded by ``fold`` and check it in cocotb against ``golden_net`` (default:
+    itself) under random pauses on both AXI4-Stream ports."""
+    design = tmp_path / "design"
+    m = emit.compile_design(net, design, part="ice40-up5k", interface="axis", fold=fold)
+    x = np.random.default_rng(4).integers(0, 2, size=(samples, net.n_inputs), dtype=np.uint8)
+    scores, classes = golden.predict(golden_net or net, x)
+    return m, simulate(design, x, scores, classes, build_dir=tmp_path / "sim", seed=2)
+
+
+def test_folded_design_passes_cocotb_with_the_predicted_interval(tmp_path):
+    net = classified([24, 16, 8], 2)
+    m, r = cocotb_check(net, tmp_path, "4,6;2,4")
+    assert r.ok, r.errors
+    assert (r.checked, r.mismatches) == (120, 0)
+    assert m["folding"] == [{"layer": 0, "neurons": 16, "fan_in": 24, "pe": 4, "simd": 6, "cycles": 16},
+                            {"layer": 1, "neurons": 8, "fan_in": 16, "pe": 2, "simd": 4, "cycles": 16}]
+    assert m["initiation_interval"] == 16 == r.interval_measured
+    assert r.latency_measured == m["latency"] == m["pipeline"]["folded"] + m["pipeline"]["groupsum"] + \
+        m["pipeline"]["argmax"] + m["pipeline"]["core"] + 2
+
+
+def test_folded_design_with_a_flipped_weight_fails_cocotb(tmp_path):
+    net = classified([24, 16, 8], 2)
+    x = np.random.default_rng(4).integers(0, 2, size=(120, 24), dtype=np.uint8)
+    bad = classified([24, 16, 8], 2)
+    # the first weight of the first layer whose flip changes some answer on these rows
+    for j, i in np.ndindex(bad.layers[0].signs.shape):
+        bad.layers[0].signs[j, i] ^= 1
+        if (golden.predict(bad, x)[0] != golden.predict(net, x)[0]).any():
+            break
+        bad.layers[0].signs[j, i] ^= 1
+    m, r = cocotb_check(bad, tmp_path, "4,6;2,4", golden_net=net)
+    assert not r.ok and r.mismatches > 0
+
+
+def test_unfolded_is_todays_design(tmp_path):
+    net = classified([24, 16, 8], 2)
+    m = emit.compile_design(net, tmp_path / "design", part="ice40-up5k", fold="16,24;8,16")
+    assert m["initiation_interval"] == 1 and m["folding"] == [] and m["interface"] == "native"
+
+
+def test_folding_needs_the_axis_interface(tmp_path):
+    with pytest.raises(UserError, match="--fold 2,4: .* compile it with --interface axis"):
+        emit.compile_design(classified([24, 16, 8], 2), tmp_path / "design", part="ice40-up5k", fold="2,4")
