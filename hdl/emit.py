@@ -24,7 +24,7 @@ from .plan import AUTO, Estimate, estimate, plan
 from .popcount import CELL_MODELS
 from .schedule import Schedule, binarized_latency
 from .axis import PORTS as AXIS_PORTS, AxisTop
-from .folded import FoldedChain, FoldedTop, parse_folding, split
+from .folded import FoldedChain, FoldedTop, memory_brams, parse_folding, split
 from .top import PORTS as NATIVE_PORTS, Top, group_sum
 
 TOP = "lgn_top"
@@ -172,6 +172,10 @@ def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PAR
             foldings = None  # unfolded: today's design
     options = {"part": part, "goal": goal, "target_mhz": target_mhz, "pipeline": pipeline, "roms": roms,
                "opt_level": int(opt), "interface": interface, "fold": fold}
+    if foldings:  # and for the folded layers' weights (their thresholds are a few words: LUTs)
+        family = PARTS[part].family if part in PARTS else "generic"
+        reserve_brams += sum(memory_brams(f.cycles(layer), f.pe * f.simd, family)
+                             for f, layer in zip(foldings, split(full)[0]))
     if interface == "axis":  # the core is planned with room left for its wrapper
         logic, brams = AxisTop.room(net)
         reserve, reserve_brams = reserve + logic, reserve_brams + brams

@@ -105,6 +105,17 @@ def split(net: Network) -> tuple[list[Binarized], Network]:
                                        outputs=outputs, head=net.head).validate()
 
 
+# the shapes (depth, width) of one block RAM, by part family: iCE40 SB_RAM40_4K, ECP5 DP16KD
+BRAM_SHAPES = {"ice40": ((256, 16), (512, 8), (1024, 4), (2048, 2)),
+               "ecp5": ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))}
+
+
+def memory_brams(depth: int, width: int, family: str) -> int:
+    """Block RAMs a ``depth`` x ``width`` memory takes in its best shape on ``family`` (0 where
+    lgn2rtl uses none).  An upper bound: Yosys may put a small memory in LUTs instead."""
+    return min((-(-depth // d)) * (-(-width // w)) for d, w in BRAM_SHAPES.get(family, ((1 << 62, 1 << 62),)))
+
+
 def _count(bits: Value) -> Value:
     """Number of ones in ``bits``, as a balanced tree of adders."""
     if len(bits) == 1:

@@ -458,7 +458,11 @@ def compile_(model: Path, fmt: str | None, shape: dict, encoder: dict | None, ta
     out.print(f"top {m['top']}: {m['inputs']['data']['width']} input bits, {m['classes']} classes x "
               f"{m['outputs']['scores']['bits_per_class']}-bit scores, latency {m['latency']} cycles, "
               + ("one sample per clock" if interface == "native" else
-                 "AXI4-Stream, one sample per clock unless the master port is held"))
+                 f"AXI4-Stream, one sample per {m['initiation_interval']} clocks unless the master port is held"
+                 if m["folding"] else "AXI4-Stream, one sample per clock unless the master port is held"))
+    for f in m["folding"]:
+        out.print(f"folded layer {f['layer']}: {f['neurons']} neurons x {f['fan_in']} inputs, PE {f['pe']} x SIMD "
+                  f"{f['simd']}, {f['cycles']} clocks per sample (the estimate below is the rest of the design)")
     _print_estimate(m)
 
 
