@@ -128,7 +128,7 @@ class FoldedLayer(wiring.Component):
     """One binarized layer folded by ``folding``; ``i`` takes the layer's input vector (bit k is
     signal ``sources[k]``), ``o`` gives its neurons' bits (bit j is neuron j).
 
-    From a sample taken on ``i`` to its bits valid on ``o`` is ``cycles + 1`` clocks; a new
+    From a sample taken on ``i`` to its bits valid on ``o`` is ``cycles + 2`` clocks; a new
     sample is taken in the clock its predecessor's last fold starts, so one leaves every
     ``cycles`` clocks while ``o`` is taken at once.  ``o`` stays valid until taken, and the
     layer holds (every fold frozen) only when a finished sample finds ``o`` still full.
@@ -169,18 +169,22 @@ class FoldedLayer(wiring.Component):
                                                       init=self._threshold_words(count_bits))
         w_read, t_read = weights.read_port(), thresholds.read_port()
 
-        # fold issue: the sample in x, which (neuron fold, input fold) is read this clock
+        # A fold moves through three stages: issue (read the memories, pick the input slice),
+        # count (XNOR and count each lane's SIMD bits: a register after the count keeps the block
+        # RAM's clock-to-out and the adder tree out of the accumulator's path), accumulate
+        # (add, compare, gather).  ``ctl`` says which fold a stage holds.
+        ctl = data.StructLayout({"live": 1, "first": 1, "fold_end": 1, "sample_end": 1,
+                                 "nf": range(neuron_folds), "last": 1})
         x, last, busy = Signal(self.fan_in), Signal(), Signal()
         step, nf, sf = Signal(range(self.cycles)), Signal(range(neuron_folds)), Signal(range(input_folds))
-        # fold compute, one clock behind, beside the memories' read data
-        x_slice, live, fold_end, sample_end, nf_c, last_c = (
-            Signal(simd), Signal(), Signal(), Signal(), Signal(range(neuron_folds)), Signal())
-        first = Signal()
+        x_slice, read_ctl, count_ctl = Signal(simd), Signal(ctl), Signal(ctl)
+        counts = [Signal(range(simd + 1), name=f"count{p}") for p in range(pe)]
+        theta = Signal(pe * count_bits)
         acc = [Signal(count_bits, name=f"acc{p}") for p in range(pe)]
         bits, gathered = Signal(self.neurons), Signal(self.neurons)
 
         # the only stall: a finished sample whose output register is still full
-        advance = ~(live & sample_end & self.o.valid & ~self.o.ready)
+        advance = ~(count_ctl.live & count_ctl.sample_end & self.o.valid & ~self.o.ready)
         final = step == self.cycles - 1
         m.d.comb += [
             w_read.addr.eq(step), w_read.en.eq(advance),
@@ -188,8 +192,12 @@ class FoldedLayer(wiring.Component):
             self.i.ready.eq(advance & (~busy | final)),
         ]
         with m.If(advance):
-            m.d.sync += [x_slice.eq(x.word_select(sf, simd)), live.eq(busy), fold_end.eq(sf == input_folds - 1),
-                         sample_end.eq(final), nf_c.eq(nf), last_c.eq(last), first.eq(sf == 0)]
+            now = {"live": busy, "first": sf == 0, "fold_end": sf == input_folds - 1, "sample_end": final,
+                   "nf": nf, "last": last}
+            m.d.sync += [x_slice.eq(x.word_select(sf, simd)), *(read_ctl[k].eq(v) for k, v in now.items()),
+                         count_ctl.eq(read_ctl), theta.eq(t_read.data)]
+            m.d.sync += [count.eq(_count(~(x_slice ^ w_read.data[p * simd:(p + 1) * simd])))
+                         for p, count in enumerate(counts)]
             with m.If(busy):
                 m.d.sync += step.eq(step + 1), sf.eq(sf + 1)
                 with m.If(sf == input_folds - 1):
@@ -202,19 +210,19 @@ class FoldedLayer(wiring.Component):
 
         fires = []
         for p in range(pe):
-            agree = ~(x_slice ^ w_read.data[p * simd:(p + 1) * simd])
             total = Signal(count_bits, name=f"total{p}")
-            m.d.comb += total.eq(_count(agree) + Mux(first, 0, acc[p]))
-            fires.append(total >= t_read.data[p * count_bits:(p + 1) * count_bits])
-            with m.If(live & advance):
+            m.d.comb += total.eq(counts[p] + Mux(count_ctl.first, 0, acc[p]))
+            fires.append(total >= theta[p * count_bits:(p + 1) * count_bits])
+            with m.If(count_ctl.live & advance):
                 m.d.sync += acc[p].eq(total)
-        m.d.comb += [gathered.eq(bits), gathered.word_select(nf_c, pe).eq(Cat(*fires))]
-        with m.If(live & advance & fold_end):
+        m.d.comb += [gathered.eq(bits), gathered.word_select(count_ctl.nf, pe).eq(Cat(*fires))]
+        with m.If(count_ctl.live & advance & count_ctl.fold_end):
             m.d.sync += bits.eq(gathered)
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
-        with m.If(live & advance & sample_end):
-            m.d.sync += [self.o.valid.eq(1), self.o.payload.bits.eq(gathered), self.o.payload.last.eq(last_c)]
+        with m.If(count_ctl.live & advance & count_ctl.sample_end):
+            m.d.sync += [self.o.valid.eq(1), self.o.payload.bits.eq(gathered),
+                         self.o.payload.last.eq(count_ctl.last)]
         return m
 
 
@@ -222,7 +230,7 @@ class FoldedChain(wiring.Component):
     """Folded layers one after the other: ``i`` takes model input bits, ``o`` gives the last
     layer's neurons.  ``cycles`` is each layer's clocks per sample, ``initiation_interval`` the
     largest, and ``latency`` the clocks from a sample taken on ``i`` to its transfer on an idle
-    ``o`` (each layer: its cycles, one to its output register, one to the handshake)."""
+    ``o`` (each layer: its cycles, two more for the count and accumulate stages, one to the handshake)."""
 
     def __init__(self, layers: Sequence[Binarized], foldings: Sequence[Folding], n_inputs: int):
         if len(foldings) != len(layers):
@@ -231,7 +239,7 @@ class FoldedChain(wiring.Component):
         self.n_inputs = n_inputs
         self.cycles = [layer.cycles for layer in self.layers]
         self.initiation_interval = max(self.cycles)
-        self.latency = sum(c + 2 for c in self.cycles)
+        self.latency = sum(c + 3 for c in self.cycles)
         super().__init__({"i": In(sample(n_inputs)), "o": Out(sample(self.layers[-1].neurons))})
 
     def elaborate(self, platform) -> Module:
