@@ -172,9 +172,8 @@ class FoldedLayer(wiring.Component):
         # A fold moves through three stages: issue (read the memories, pick the input slice),
         # count (XNOR and count each lane's SIMD bits: a register after the count keeps the block
         # RAM's clock-to-out and the adder tree out of the accumulator's path), accumulate
-        # (add, compare, gather).  ``ctl`` says which fold a stage holds.
-        ctl = data.StructLayout({"live": 1, "first": 1, "fold_end": 1, "sample_end": 1,
-                                 "nf": range(neuron_folds), "last": 1})
+        # (add, compare, gather).  ``ctl`` says what a stage's fold is.
+        ctl = data.StructLayout({"live": 1, "first": 1, "fold_end": 1, "sample_end": 1, "last": 1})
         x, last, busy = Signal(self.fan_in), Signal(), Signal()
         step, nf, sf = Signal(range(self.cycles)), Signal(range(neuron_folds)), Signal(range(input_folds))
         x_slice, read_ctl, count_ctl = Signal(simd), Signal(ctl), Signal(ctl)
@@ -193,7 +192,7 @@ class FoldedLayer(wiring.Component):
         ]
         with m.If(advance):
             now = {"live": busy, "first": sf == 0, "fold_end": sf == input_folds - 1, "sample_end": final,
-                   "nf": nf, "last": last}
+                   "last": last}
             m.d.sync += [x_slice.eq(x.word_select(sf, simd)), *(read_ctl[k].eq(v) for k, v in now.items()),
                          count_ctl.eq(read_ctl), theta.eq(t_read.data)]
             m.d.sync += [count.eq(_count(~(x_slice ^ w_read.data[p * simd:(p + 1) * simd])))
@@ -215,7 +214,9 @@ class FoldedLayer(wiring.Component):
             fires.append(total >= theta[p * count_bits:(p + 1) * count_bits])
             with m.If(count_ctl.live & advance):
                 m.d.sync += acc[p].eq(total)
-        m.d.comb += [gathered.eq(bits), gathered.word_select(count_ctl.nf, pe).eq(Cat(*fires))]
+        # neuron folds finish in order: shifting each one's bits in from the top leaves fold nf at
+        # bits [nf*PE, (nf+1)*PE) after the last, with no decoder of nf on the path
+        m.d.comb += gathered.eq(Cat(bits[pe:], *fires))
         with m.If(count_ctl.live & advance & count_ctl.fold_end):
             m.d.sync += bits.eq(gathered)
         with m.If(self.o.ready):
