@@ -12,10 +12,10 @@ fold); the result bits are gathered into the layer's output vector.
 
 Layers talk through streams (valid/ready) and chain as a dataflow pipeline: a layer keeps
 its finished output in its output register until the next layer takes it, and takes its next
-sample while that one is computed, so the slowest layer sets the initiation interval. The
-counts are combinational adders, not :class:`~lgn2rtl.hdl.popcount.PopCount`: that tree is
-printed Verilog with a register after every level and no enable, while a folded lane must
-hold its state when the stream stalls.
+sample while that one is computed, so the slowest layer sets the initiation interval. A lane's
+count is an Amaranth adder tree with one register behind it, not
+:class:`~lgn2rtl.hdl.popcount.PopCount`: that tree is printed Verilog with registers after its
+levels and no enable, while a folded lane must hold its state when the stream stalls.
 """
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ from amaranth.utils import ceil_log2
 from ..ir import Binarized, Layer, ModelError, Network
 from .axis import PORTS, AxisTop
 
-__all__ = ["Folding", "FoldedLayer", "FoldedChain", "FoldedTop", "parse_folding", "sample", "split"]
+__all__ = ["BRAM_SHAPES", "Folding", "FoldedLayer", "FoldedChain", "FoldedTop", "memory_brams", "parse_folding",
+           "sample", "split"]
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ BRAM_SHAPES = {"ice40": ((256, 16), (512, 8), (1024, 4), (2048, 2)),
 def memory_brams(depth: int, width: int, family: str) -> int:
     """Block RAMs a ``depth`` x ``width`` memory takes in its best shape on ``family`` (0 where
     lgn2rtl uses none).  An upper bound: Yosys may put a small memory in LUTs instead."""
-    return min((-(-depth // d)) * (-(-width // w)) for d, w in BRAM_SHAPES.get(family, ((1 << 62, 1 << 62),)))
+    return min(((-(-depth // d)) * (-(-width // w)) for d, w in BRAM_SHAPES.get(family, ())), default=0)
 
 
 def _count(bits: Value) -> Value:

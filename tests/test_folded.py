@@ -159,3 +159,11 @@ def test_unfolded_is_todays_design(tmp_path):
 def test_folding_needs_the_axis_interface(tmp_path):
     with pytest.raises(UserError, match="--fold 2,4: .* compile it with --interface axis"):
         emit.compile_design(classified([24, 16, 8], 2), tmp_path / "design", part="ice40-up5k", fold="2,4")
+
+
+def test_weight_block_rams_in_their_best_shape():
+    from lgn2rtl.hdl.folded import memory_brams
+    assert memory_brams(32, 256, "ice40") == 16  # 256 x 16 blocks, 16 side by side
+    assert memory_brams(256, 32, "ice40") == 2
+    assert memory_brams(64, 128, "ecp5") == 4  # 512 x 36
+    assert memory_brams(64, 128, "generic") == 0
