@@ -106,6 +106,9 @@ def split(net: Network) -> tuple[list[Binarized], Network]:
                                        outputs=outputs, head=net.head).validate()
 
 
+GROUP = 8  # input bits a lane counts in one group: a few LUT levels, as the sum of the groups
+LATENCY = 4  # clocks a folded layer adds to its folds: count, sum, accumulate, the handshake
+
 # the shapes (depth, width) of one block RAM, by part family: iCE40 SB_RAM40_4K, ECP5 DP16KD
 BRAM_SHAPES = {"ice40": ((256, 16), (512, 8), (1024, 4), (2048, 2)),
                "ecp5": ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))}
@@ -129,7 +132,7 @@ class FoldedLayer(wiring.Component):
     """One binarized layer folded by ``folding``; ``i`` takes the layer's input vector (bit k is
     signal ``sources[k]``), ``o`` gives its neurons' bits (bit j is neuron j).
 
-    From a sample taken on ``i`` to its bits valid on ``o`` is ``cycles + 2`` clocks; a new
+    From a sample taken on ``i`` to its bits valid on ``o`` is ``cycles + 3`` clocks; a new
     sample is taken in the clock its predecessor's last fold starts, so one leaves every
     ``cycles`` clocks while ``o`` is taken at once.  ``o`` stays valid until taken, and the
     layer holds (every fold frozen) only when a finished sample finds ``o`` still full.
@@ -170,21 +173,24 @@ class FoldedLayer(wiring.Component):
                                                       init=self._threshold_words(count_bits))
         w_read, t_read = weights.read_port(), thresholds.read_port()
 
-        # A fold moves through three stages: issue (read the memories, pick the input slice),
-        # count (XNOR and count each lane's SIMD bits: a register after the count keeps the block
-        # RAM's clock-to-out and the adder tree out of the accumulator's path), accumulate
-        # (add, compare, gather).  ``ctl`` says what a stage's fold is.
+        # A fold moves through four stages: issue (read the memories, pick the input slice),
+        # count (XNOR each lane's SIMD bits and count them in groups of GROUP), sum (add the
+        # groups' counts) and accumulate (add, compare, gather).  The registers between keep the
+        # block RAM's clock-to-out, the adder tree and the accumulator on separate clocks.
+        # ``ctl`` says what a stage's fold is.
         ctl = data.StructLayout({"live": 1, "first": 1, "fold_end": 1, "sample_end": 1, "last": 1})
         x, last, busy = Signal(self.fan_in), Signal(), Signal()
         step, nf, sf = Signal(range(self.cycles)), Signal(range(neuron_folds)), Signal(range(input_folds))
-        x_slice, read_ctl, count_ctl = Signal(simd), Signal(ctl), Signal(ctl)
+        x_slice, read_ctl, count_ctl, sum_ctl = Signal(simd), Signal(ctl), Signal(ctl), Signal(ctl)
+        groups = [range(g, min(g + GROUP, simd)) for g in range(0, simd, GROUP)]
+        partial = [[Signal(range(len(g) + 1), name=f"part{p}_{j}") for j, g in enumerate(groups)] for p in range(pe)]
         counts = [Signal(range(simd + 1), name=f"count{p}") for p in range(pe)]
-        theta = Signal(pe * count_bits)
+        theta_count, theta = Signal(pe * count_bits), Signal(pe * count_bits)
         acc = [Signal(count_bits, name=f"acc{p}") for p in range(pe)]
         bits, gathered = Signal(self.neurons), Signal(self.neurons)
 
         # the only stall: a finished sample whose output register is still full
-        advance = ~(count_ctl.live & count_ctl.sample_end & self.o.valid & ~self.o.ready)
+        advance = ~(sum_ctl.live & sum_ctl.sample_end & self.o.valid & ~self.o.ready)
         final = step == self.cycles - 1
         m.d.comb += [
             w_read.addr.eq(step), w_read.en.eq(advance),
@@ -195,9 +201,12 @@ class FoldedLayer(wiring.Component):
             now = {"live": busy, "first": sf == 0, "fold_end": sf == input_folds - 1, "sample_end": final,
                    "last": last}
             m.d.sync += [x_slice.eq(x.word_select(sf, simd)), *(read_ctl[k].eq(v) for k, v in now.items()),
-                         count_ctl.eq(read_ctl), theta.eq(t_read.data)]
-            m.d.sync += [count.eq(_count(~(x_slice ^ w_read.data[p * simd:(p + 1) * simd])))
-                         for p, count in enumerate(counts)]
+                         count_ctl.eq(read_ctl), sum_ctl.eq(count_ctl),
+                         theta_count.eq(t_read.data), theta.eq(theta_count)]
+            for p in range(pe):
+                agree = ~(x_slice ^ w_read.data[p * simd:(p + 1) * simd])
+                m.d.sync += [part.eq(_count(agree[g.start:g.stop])) for part, g in zip(partial[p], groups)]
+                m.d.sync += counts[p].eq(sum(partial[p]))
             with m.If(busy):
                 m.d.sync += step.eq(step + 1), sf.eq(sf + 1)
                 with m.If(sf == input_folds - 1):
@@ -211,20 +220,20 @@ class FoldedLayer(wiring.Component):
         fires = []
         for p in range(pe):
             total = Signal(count_bits, name=f"total{p}")
-            m.d.comb += total.eq(counts[p] + Mux(count_ctl.first, 0, acc[p]))
+            m.d.comb += total.eq(counts[p] + Mux(sum_ctl.first, 0, acc[p]))
             fires.append(total >= theta[p * count_bits:(p + 1) * count_bits])
-            with m.If(count_ctl.live & advance):
+            with m.If(sum_ctl.live & advance):
                 m.d.sync += acc[p].eq(total)
         # neuron folds finish in order: shifting each one's bits in from the top leaves fold nf at
         # bits [nf*PE, (nf+1)*PE) after the last, with no decoder of nf on the path
         m.d.comb += gathered.eq(Cat(bits[pe:], *fires))
-        with m.If(count_ctl.live & advance & count_ctl.fold_end):
+        with m.If(sum_ctl.live & advance & sum_ctl.fold_end):
             m.d.sync += bits.eq(gathered)
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
-        with m.If(count_ctl.live & advance & count_ctl.sample_end):
+        with m.If(sum_ctl.live & advance & sum_ctl.sample_end):
             m.d.sync += [self.o.valid.eq(1), self.o.payload.bits.eq(gathered),
-                         self.o.payload.last.eq(count_ctl.last)]
+                         self.o.payload.last.eq(sum_ctl.last)]
         return m
 
 
@@ -232,7 +241,8 @@ class FoldedChain(wiring.Component):
     """Folded layers one after the other: ``i`` takes model input bits, ``o`` gives the last
     layer's neurons.  ``cycles`` is each layer's clocks per sample, ``initiation_interval`` the
     largest, and ``latency`` the clocks from a sample taken on ``i`` to its transfer on an idle
-    ``o`` (each layer: its cycles, two more for the count and accumulate stages, one to the handshake)."""
+    ``o`` (each layer: its cycles, three more for the count, sum and accumulate stages, one to the
+    handshake)."""
 
     def __init__(self, layers: Sequence[Binarized], foldings: Sequence[Folding], n_inputs: int):
         if len(foldings) != len(layers):
@@ -241,7 +251,7 @@ class FoldedChain(wiring.Component):
         self.n_inputs = n_inputs
         self.cycles = [layer.cycles for layer in self.layers]
         self.initiation_interval = max(self.cycles)
-        self.latency = sum(c + 3 for c in self.cycles)
+        self.latency = sum(c + LATENCY for c in self.cycles)
         super().__init__({"i": In(sample(n_inputs)), "o": Out(sample(self.layers[-1].neurons))})
 
     def elaborate(self, platform) -> Module:
