@@ -2,6 +2,7 @@
 random stalls on both sides, and the initiation interval measured equals the predicted one; the
 compiled folded design passes cocotb (sim/tb.py, check_axis_design) and a flipped weight fails it."""
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from lgn2rtl.errors import UserError
 from lgn2rtl.golden import eval_signals, unpack
 from lgn2rtl.hdl import emit
 from lgn2rtl.ir import Binarized, GroupSum, ModelError, Network
-from lgn2rtl.hdl.folded import FoldedChain, Folding, parse_folding, split
+from lgn2rtl.hdl.folded import FoldedChain, FoldedLayer, Folding, parse_folding, split
 from lgn2rtl.sim.runner import simulate
 
 
@@ -167,3 +168,16 @@ def test_weight_block_rams_in_their_best_shape():
     assert memory_brams(256, 32, "ice40") == 2
     assert memory_brams(64, 128, "ecp5") == 4  # 512 x 36
     assert memory_brams(64, 128, "generic") == 0
+
+
+def test_split_refuses_what_a_stream_cannot_carry():
+    net = bnn([24, 8, 4])
+    skip = Network(n_inputs=24, layers=net.layers, outputs=np.arange(24, 36), head=GroupSum(1)).validate()
+    with pytest.raises(ModelError, match="a signal from before layer 1 skips it"):
+        split(skip)  # the outputs read layer 0 past layer 1
+    row = net.layers[0].inputs.copy()
+    row[1, 0] = row[1, 1]  # neuron 1 reads one input twice and another not at all
+    uneven = Network(n_inputs=24, layers=[replace(net.layers[0], inputs=row)], outputs=np.arange(24, 32),
+                     head=GroupSum(1)).validate()
+    with pytest.raises(ModelError, match="layer 0: its neurons read different inputs"):
+        FoldedLayer(split(uneven)[0][0], Folding(1, 1))
