@@ -100,6 +100,7 @@ def test_a_flipped_weight_is_seen():
     assert (got != want).any()
 
 
+@pytest.mark.filterwarnings("ignore:.*created but never used")  # the component refused in its __init__
 def test_refused_folding_quotes_the_values():
     net = bnn([24, 8, 4])
     layers, _ = split(net)
@@ -170,6 +171,7 @@ def test_weight_block_rams_in_their_best_shape():
     assert memory_brams(64, 128, "generic") == 0
 
 
+@pytest.mark.filterwarnings("ignore:.*created but never used")  # the component refused in its __init__
 def test_split_refuses_what_a_stream_cannot_carry():
     net = bnn([24, 8, 4])
     skip = Network(n_inputs=24, layers=net.layers, outputs=np.arange(24, 36), head=GroupSum(1)).validate()
