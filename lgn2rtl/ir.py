@@ -373,6 +373,19 @@ class Recurrent:
     def head(self) -> GroupSum:
         return self.cell.head
 
+    def cell_with_state(self) -> Network:
+        """The cell with h_t's signals after the head's bits in its outputs: what a pass must keep
+        and what the hardware's logic core outputs. Its head is one group over all of them,
+        since only the split at ``len(cell.outputs)`` means anything."""
+        c = self.cell
+        return Network(c.n_inputs, c.layers, np.concatenate([c.outputs, self.state]), GroupSum(1), meta=c.meta)
+
+    def with_cell(self, cell: Network) -> "Recurrent":
+        """This model with ``cell``, a ``cell_with_state()`` rewritten by passes, split back."""
+        n = len(self.cell.outputs)
+        return Recurrent(self.n_x, Network(cell.n_inputs, cell.layers, cell.outputs[:n], self.head, meta=cell.meta),
+                         cell.outputs[n:], self.init, self.readout, self.meta)
+
     def digest(self) -> str:
         """``sha256:<hex>`` of what the model computes: the cell's digest and the recurrence."""
         h = hashlib.sha256(self.cell.digest().encode())
