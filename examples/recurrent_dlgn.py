@@ -38,6 +38,9 @@ class LogicLayer(torch.nn.Module):
 
     def __init__(self, n_in: int, n_out: int, carry: int, carry_offset: int, generator: torch.Generator):
         super().__init__()
+        # straight-through training: the forward pass takes the discrete gates, the gradient the
+        # softmax mixture's, so that training sees the errors the discrete state carries along
+        self.straight_through = False
         a = torch.randint(0, n_in, (n_out,), generator=generator)
         a[:carry] = torch.arange(carry) + carry_offset
         b = torch.randint(0, n_in, (n_out,), generator=generator)
@@ -53,10 +56,13 @@ class LogicLayer(torch.nn.Module):
         return self.a, self.b
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training:
-            mix = torch.softmax(self.weights, dim=1)
-        else:  # the discrete gate: argmax takes the lowest id on ties, as lgn2rtl does
-            mix = torch.nn.functional.one_hot(self.weights.argmax(dim=1), 16).float()
+        # the discrete gate: argmax takes the lowest id on ties, as lgn2rtl does
+        hard = torch.nn.functional.one_hot(self.weights.argmax(dim=1), 16).float()
+        if not self.training:
+            mix = hard
+        else:
+            soft = torch.softmax(self.weights, dim=1)
+            mix = soft + (hard - soft).detach() if self.straight_through else soft
         c = mix @ OP_COEFFICIENTS.to(x.device)
         a, b = x[:, self.a], x[:, self.b]
         return c[:, 0] + c[:, 1] * a + c[:, 2] * b + c[:, 3] * a * b
@@ -83,6 +89,11 @@ class RecurrentDLGN(torch.nn.Module):
             [LogicLayer(n_in, n_out, n_state, n_x if i == 0 else 0, g)
              for i, (n_in, n_out) in enumerate(zip(widths, widths[1:]))])
         self.register_buffer("init", torch.zeros(n_state))
+
+    def straight_through(self, on: bool = True) -> None:
+        """Train with the discrete gates in the forward pass from now on (``LogicLayer``)."""
+        for layer in self.layers:
+            layer.straight_through = on
 
     def step(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One step: (h_t [B, n_state], scores [B, classes])."""
