@@ -5,6 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from lgn2rtl import golden
 from lgn2rtl.hdl.emit import compile_design
 from lgn2rtl.ir import Layer
 from lgn2rtl.sim.interleave import IDLE, RESET, drive, program
@@ -78,3 +79,15 @@ def test_program_deals_sequences_to_slots():
         assert np.array_equal(p.step[p.clocks[clocks]], np.arange(len(clocks)))  # in order, none skipped
     assert np.array_equal(p.answers, np.flatnonzero(p.last))
     assert IDLE in p.clocks
+
+
+def test_a_1024_bit_state_compiles_and_simulates(tmp_path):
+    model = random_recurrent(32, 1024, [1536, 1280], classes=4, seed=11, readout="every")
+    manifest = compile_design(model, tmp_path / "design", part="ecp5-85k", pipeline=1)
+    assert manifest["recurrent"]["state_bits"] == 1024 and manifest["recurrent"]["interleave"] == 2
+    x, lengths = sequences(model, n=24, steps=6)
+    p, tokens, scores = drive(model, x, lengths, manifest, seed=2)
+    result = simulate_program(tmp_path / "design", p, tokens, scores, build_dir=tmp_path / "sim")
+    assert result.errors == [] and result.checked == len(p.answers) > 50
+    # the state is live: another h_0 changes the answers
+    assert not np.array_equal(golden.sequences(replace(model, init=1 - model.init), x)[0], golden.sequences(model, x)[0])
