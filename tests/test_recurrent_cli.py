@@ -51,3 +51,14 @@ def test_info_and_import(tmp_path, model):
     assert r.returncode == 0 and "recurrent cell over 6 token bits and a 9-bit state" in r.stdout
     r = lgn2rtl("import", model, "-o", tmp_path / "again.lgn")
     assert r.returncode == 0 and native.load(tmp_path / "again.lgn").digest() == native.load(model).digest()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["ice40-up5k", "ecp5-85k"])
+def test_synth_reports_tokens_per_second(tmp_path, model, target):
+    r = lgn2rtl("synth", model, "--target", target, "--pipeline", "1", "-o", tmp_path / "syn")
+    assert r.returncode == 0, r.stderr
+    report = json.loads((tmp_path / "syn" / "report.json").read_text())
+    slots = report["recurrent"]["interleave"]
+    assert slots > 1 and report["fmax_mhz"] > 20 and report["harness"]["shift_ffs"] == 6 + 2  # token, valid, last
+    assert f"Mtoken/s over {slots} interleaved sequences" in r.stdout
