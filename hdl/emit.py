@@ -174,6 +174,8 @@ def compile_design(net: Network | Recurrent, out_dir: str | Path, *, part: str =
     if interface == "axis":  # the core is planned with room left for its wrapper
         logic, brams = AxisTop.room(net)
         reserve, reserve_brams = reserve + logic, reserve_brams + brams
+    if recurrent:  # room for the state register and its hold mux, which any interleave has (a LUT each)
+        reserve += net.n_state
     if schedule is None:
         progress(f"choosing a design for {part} ({goal if target_mhz is None else f'{target_mhz:g} MHz'})")
         # a recurrent design is planned as its cell's feed-forward datapath; the state comes on top
