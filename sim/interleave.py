@@ -78,12 +78,12 @@ def program(lengths: np.ndarray, interleave: int, readout: str, latency: int, se
                    np.array(step, dtype=np.int64), last_, answers)
 
 
-def drive(model: Recurrent, x: np.ndarray, lengths: np.ndarray, manifest: dict,
-          seed: int = 0) -> tuple[Program, np.ndarray, np.ndarray]:
+def drive(model: Recurrent, x: np.ndarray, lengths: np.ndarray, manifest: dict, seed: int = 0,
+          bubble: float = 0.2) -> tuple[Program, np.ndarray, np.ndarray]:
     """The program that drives sequences x [N, T, n_x] (sequence i: its first ``lengths[i]``
-    steps) through the design ``manifest`` describes, each token's bits [M, n_x] and the golden
-    model's counts after it [M, classes]."""
+    steps) through the design ``manifest`` describes (``bubble`` as :func:`program` has it),
+    each token's bits [M, n_x] and the golden model's counts after it [M, classes]."""
     rec = manifest["recurrent"]
-    p = program(lengths, rec["interleave"], rec["readout"], manifest["latency"], seed)
+    p = program(lengths, rec["interleave"], rec["readout"], manifest["latency"], seed, bubble=bubble)
     scores, _ = sequences(model, x)
     return p, x[p.sequence, p.step], scores[p.sequence, p.step]

@@ -44,6 +44,19 @@ def test_interleaved_sequences_match_the_golden_model(tmp_path, readout, pipelin
     assert np.mean(p.clocks >= 0) > 0.6
 
 
+def test_one_token_every_clock(tmp_path):
+    """Without bubbles every clock carries a token while sequences are waiting, whatever the interleave."""
+    model = random_recurrent(6, 9, [24, 20, 16, 12], k=[2, 3, 2, 2], classes=3, seed=5, readout="every")
+    manifest = compile_design(model, tmp_path / "design", part="ecp5-85k", pipeline=1, opt=False)
+    x, lengths = sequences(model, n=60)
+    p, tokens, scores = drive(model, x, lengths, manifest, seed=3, bubble=0)
+    result = simulate_program(tmp_path / "design", p, tokens, scores, build_dir=tmp_path / "sim")
+    assert manifest["recurrent"]["interleave"] == 4 and result.errors == [] and result.checked == len(tokens)
+    first = p.clocks[:np.argmax(p.clocks == RESET)]  # phase 1, up to its reset
+    busy = first[:np.flatnonzero(first >= 0)[-1] + 1]  # up to its last token
+    assert np.mean(busy >= 0) > 0.9  # idle only where a slot's sequences ran out before the others'
+
+
 def test_optimized_cell_with_binarized_layer(tmp_path):
     model = random_recurrent(6, 12, [20, 16, 10], k=[2, -5, 2], classes=2, seed=8, readout="every")
     manifest, p, result = check(model, tmp_path, pipeline=1)
