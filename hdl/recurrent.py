@@ -35,11 +35,6 @@ PORTS = {"inputs": {"valid": "i_valid", "data": "i_data", "last": "i_last"},
          "outputs": {"valid": "o_valid", "scores": "o_scores", "class": "o_class", "last": "o_last"}}
 
 
-def interleave(model: Recurrent, cuts: tuple[int, ...]) -> int:
-    """Sequences that take turns in the design: the clocks from reading h_{t-1} to h_t's register."""
-    return latency(model.cell, cuts) + 1
-
-
 def cell_group_sum(model: Recurrent, schedule: Schedule) -> GroupSum:
     """The head's GroupSum; the next state's nodes stay outputs of the core, no count absorbs them."""
     return group_sum(model.cell, schedule, read_elsewhere=model.state)
