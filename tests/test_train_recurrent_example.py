@@ -37,4 +37,4 @@ def test_quick_example(tmp_path):
 
 @pytest.mark.slow
 def test_default_example(tmp_path):
-    assert check_example(tmp_path) > 0.7
+    assert check_example(tmp_path) > 0.8
