@@ -565,25 +565,16 @@ def simulate(model: Path, fmt: str | None, shape: dict, encoder: dict | None, ta
     check_outputs([model, vec], files=[output], work=[keep])
     net = load_model(model, fmt)
     m = _compiled(design_dir, net) if design_dir else None
-    if isinstance(net, Recurrent):
-        if netlist:
-            raise UserError(f"{model} is a recurrent model: --netlist does not simulate recurrent designs yet")
-        _features(model, net, encoder)
-        with scratch_dir("sim") as tmp:
-            work = keep or tmp
-            if not design_dir:
-                with err.status("compiling") as status:
-                    m = compile_design(net, work / "design", part=target, **shape, progress=status.update,
-                                       interface=interface)
-            _simulate_sequences(model, net, design_dir or work / "design", m, vec, n_random, steps, seed,
-                                simulator, work, output)
-        return
     if m and netlist and m["part"] != netlist and m["schedule"]["adders"] != "generic":
         raise UserError(f"{design_dir} was compiled for {m['part']}, with its cells: --netlist {netlist} needs "
                         f"a design compiled with --target {netlist}")
+    recurrent = isinstance(net, Recurrent)
     features = FeatureFormat.from_manifest(m) if m else _features(model, net, encoder)
-    data, drive = _samples(net, features, vec, n_random, seed)
-    scores, classes = _golden(net, features, data)
+    if recurrent:  # dealt out to the slots once the design's interleave is known
+        x, lengths = _sequences(net, vec, n_random, steps, seed)
+    else:
+        data, drive = _samples(net, features, vec, n_random, seed)
+        scores, classes = _golden(net, features, data)
     with scratch_dir("sim") as tmp:
         work = keep or tmp
         design = design_dir or work / "design"
@@ -598,6 +589,13 @@ def simulate(model: Path, fmt: str | None, shape: dict, encoder: dict | None, ta
         if netlist:
             out.print(f"gate-level netlist for {netlist}: " + ", ".join(
                 f"{n} {cell}" for cell, n in sorted(gates["netlist"]["cells"].items())))
+        simulated = gates["netlist"] if netlist else "rtl"
+        if recurrent:
+            _simulate_sequences(net, design, m, x, lengths, seed,
+                                "icarus" if netlist and simulator == "auto" else simulator, work, output,
+                                {**_record("simulate", model, m), "simulated": simulated,
+                                 "inputs": str(vec) if vec else {"random": n_random, "steps": steps, "seed": seed}})
+            return
         if simulator == "auto":
             # the cell models are tried with Icarus only
             simulator, why = ("icarus", "gate-level netlist") if netlist else \
@@ -605,8 +603,7 @@ def simulate(model: Path, fmt: str | None, shape: dict, encoder: dict | None, ta
             err.print(f"simulator {simulator}: {why}")
         with err.status(f"simulating {len(drive)} samples with {simulator}"):
             r = run(design, drive, scores, classes, simulator=simulator, build_dir=work / "sim")
-    _outcome(r, len(drive), "samples", output, {**_record("simulate", model, m),
-                                                 "simulated": gates["netlist"] if netlist else "rtl",
+    _outcome(r, len(drive), "samples", output, {**_record("simulate", model, m), "simulated": simulated,
                                                  "inputs": str(vec) if vec else {"random": n_random, "seed": seed}})
 
 
@@ -628,32 +625,34 @@ def _outcome(r, n: int, what: str, output: Path | None, record: dict) -> None:
         raise SystemExit(1)
 
 
-def _simulate_sequences(model: Path, net: Recurrent, design: Path, m: dict, vec: Path | None, n_random: int | None,
-                        steps: int, seed: int, simulator: str, work: Path, output: Path | None) -> None:
-    """simulate for a recurrent model: sequences from ``vec`` or ``n_random`` random ones of 1..``steps``
-    tokens, interleaved through the design at ``design`` (docs/recurrent.md), every answer checked."""
-    from .sim.interleave import drive as program
-    from .sim.runner import choose_simulator, design_size, simulate_program
+def _sequences(net: Recurrent, vec: Path | None, n_random: int | None, steps: int,
+               seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sequences x [N, T, n_x] and their lengths [N], from ``vec`` or ``n_random`` random ones of
+    1..``steps`` tokens."""
     if vec:
         data = vectors.load_sequences(vec, net.n_x, net.head.classes)
-        x, lengths = data["x"], data["lengths"]
-    else:
-        vectors.check_samples(n_random * steps, net.n_x, net.head.classes, f"--random {n_random} --steps {steps}")
-        rng = np.random.default_rng(seed)
-        x = rng.integers(0, 2, size=(n_random, steps, net.n_x), dtype=np.uint8)
-        lengths = rng.integers(1, steps + 1, size=n_random)
+        return data["x"], data["lengths"]
+    vectors.check_samples(n_random * steps, net.n_x, net.head.classes, f"--random {n_random} --steps {steps}")
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 2, size=(n_random, steps, net.n_x), dtype=np.uint8), rng.integers(1, steps + 1, size=n_random)
+
+
+def _simulate_sequences(net: Recurrent, design: Path, m: dict, x: np.ndarray, lengths: np.ndarray,
+                        seed: int, simulator: str, work: Path, output: Path | None, record: dict) -> None:
+    """simulate for a recurrent model: sequences x [N, T, n_x] of ``lengths`` interleaved through
+    the design (RTL or netlist) at ``design`` (docs/recurrent.md), every answer checked."""
+    from .sim.interleave import RESET, drive as program
+    from .sim.runner import choose_simulator, design_size, simulate_program
     p, tokens, scores = program(net, x, lengths, m, seed)
     if simulator == "auto":
         simulator, why = choose_simulator(design_size(m), len(p.clocks), [design, work / "sim"])
         err.print(f"simulator {simulator}: {why}")
     err.print(f"{len(x)} sequences, {len(tokens)} tokens through {m['recurrent']['interleave']} slot(s), "
-              f"with bubbles and {int(np.sum(p.clocks == -2)) // 2} resets: {len(p.answers)} answers to check")
+              f"with bubbles and {int(np.sum(np.diff(np.r_[0, p.clocks == RESET]) == 1))} resets: "
+              f"{len(p.answers)} answers to check")
     with err.status(f"simulating {len(p.clocks)} clocks with {simulator}"):
         r = simulate_program(design, p, tokens, scores, simulator=simulator, build_dir=work / "sim", seed=seed)
-    _outcome(r, len(p.answers), "answers", output, {
-        **_record("simulate", model, m), "simulated": "rtl",
-        "inputs": str(vec) if vec else {"random": n_random, "steps": steps, "seed": seed},
-        "sequences": len(x), "tokens": len(tokens)})
+    _outcome(r, len(p.answers), "answers", output, {**record, "sequences": len(x), "tokens": len(tokens)})
 
 
 @main.command()

@@ -29,6 +29,14 @@ def test_compile_and_simulate(tmp_path, model):
     assert record["result"] == "pass" and record["sequences"] == 30 and record["checked"] > 0
 
 
+@pytest.mark.parametrize("target", ["ice40-up5k", "ecp5-85k"])
+def test_simulate_the_netlist(tmp_path, model, target):
+    r = lgn2rtl("simulate", model, "--random", "20", "--netlist", target, "--pipeline", "1", "-o", tmp_path / "s.json")
+    assert r.returncode == 0 and "PASS" in r.stdout, r.stdout + r.stderr
+    record = json.loads((tmp_path / "s.json").read_text())
+    assert record["simulated"]["target"] == target and record["result"] == "pass"
+
+
 def test_simulate_sequences_from_a_file(tmp_path, model):
     rng = np.random.default_rng(1)
     np.savez(tmp_path / "v.npz", x=rng.integers(0, 2, (12, 5, 6), dtype=np.uint8), lengths=rng.integers(1, 6, 12))
