@@ -88,7 +88,7 @@ from ..hdl.emit import CELLS, copy_design, yosys_reads
 from ..hdl.top import CORE_BITS_NET, SCORES_NET
 from ..ir import Network
 from . import aiger, reference, sweep
-from .runner import simulate
+from .runner import choose_simulator, design_size, simulate
 
 __all__ = ["ProveError", "Stage", "ProofResult", "prove"]
 
@@ -197,7 +197,7 @@ def prove(net: Network, design_dir: Path, work: Path,
             break
     if result.result == "not proven":
         progress("simulating instead")
-        result.simulation = _simulate(net, design_dir, work / "sim", samples, seed)
+        result.simulation = _simulate(net, design_dir, manifest, work / "sim", samples, seed)
         if not result.simulation["ok"]:
             result.result = "counterexample"
             result.counterexample = {"stage": "simulation", **(result.simulation["first_mismatch"] or {}),
@@ -577,15 +577,17 @@ def _hex(x: np.ndarray) -> str:
     return f"{int(''.join(map(str, x[::-1].tolist())), 2):#x}"
 
 
-def _simulate(net: Network, design_dir: Path, build: Path, samples: int, seed: int) -> dict:
-    """Check the design against the golden model: all inputs if there are at most ``samples``."""
+def _simulate(net: Network, design_dir: Path, manifest: dict, build: Path, samples: int, seed: int) -> dict:
+    """Check the design against the golden model: all inputs if there are at most ``samples``, on
+    the simulator ``simulate`` would choose (Icarus spent over 10 minutes where Verilator builds in one)."""
     exhaustive = net.n_inputs < 63 and (1 << net.n_inputs) <= samples
     if exhaustive:
         x = np.array(list(product((0, 1), repeat=net.n_inputs)), dtype=np.uint8)[:, ::-1].copy()
     else:
         x = vectors.random(samples, net.n_inputs, seed)
     scores, classes = golden.predict(net, x)
-    r = simulate(design_dir, x, scores, classes, build_dir=build)
+    simulator, _ = choose_simulator(design_size(manifest), len(x), [design_dir, build])
+    r = simulate(design_dir, x, scores, classes, simulator=simulator, build_dir=build)
     first = r.first_mismatch and {**r.first_mismatch, "x": x[r.first_mismatch["index"]].tolist(),
                                   "x_hex": _hex(x[r.first_mismatch["index"]])}
     return {"method": "exhaustive" if exhaustive else "random", "samples": len(x),

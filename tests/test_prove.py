@@ -18,6 +18,7 @@ from lgn2rtl.importers import load_model
 from lgn2rtl.ir import Binarized, Layer, Network
 from lgn2rtl.sim import prove as prove_module
 from lgn2rtl.sim.prove import prove
+from lgn2rtl.sim import runner
 from lgn2rtl.sim.runner import simulate
 from lgn2rtl.synthetic import random_network
 
@@ -127,6 +128,16 @@ def test_random_fallback_when_the_inputs_are_too_many(tmp_path):
     r = prove(net, tmp_path / "design", tmp_path / "prove", timeout=1e-6, samples=100, seed=4)
     assert r.result == "not proven"
     assert (r.simulation["method"], r.simulation["samples"], r.simulation["seed"]) == ("random", 100, 4)
+
+
+@pytest.mark.slow  # a Verilator build
+def test_the_fallback_simulates_on_the_simulator_simulate_would_choose(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "VERILATOR_ABOVE", 0)  # any design is large enough for Verilator
+    net = random_network(12, [16], classes=2, seed=1)
+    compile_design(net, tmp_path / "design", pipeline=1)
+    r = prove(net, tmp_path / "design", tmp_path / "prove", timeout=1e-6, samples=100)
+    assert r.result == "not proven" and r.simulation["ok"]
+    assert r.simulation["simulator"] == "verilator"
 
 
 @pytest.mark.slow  # about 20 s of SAT
