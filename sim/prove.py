@@ -67,7 +67,10 @@ match.
 and interrupts the solver). The YoWASP build of Yosys cannot grow past 4 GB; when it stops
 without an error message, or the time runs out, nothing is claimed: the design is simulated
 against the golden model of the unoptimized network instead, on all inputs when
-``2**n_inputs <= samples``, otherwise on ``samples`` random ones, and the result says so.
+``2**n_inputs <= samples``, otherwise on ``samples`` random ones, with the simulator
+``simulate`` would choose (``runner.choose_simulator``), and the result says so. Measured
+(``benchmarks/prove_scale.py``, README): random networks of 20k, 50k and 100k gates are proven
+in about 1, 3 and 8 minutes on 2 shared cores, Yosys peaking at 0.6, 1.2 and 2.3 GB.
 """
 from __future__ import annotations
 
