@@ -217,6 +217,8 @@ def _report(manifest: dict, target: str, seed: int, stat: dict, pnr: dict | None
         # A combinational design still takes its critical path: one clock period.
         "latency_ns": round(max(latency, 1) * 1000.0 / fmax, 2) if fmax else None,
         "throughput_msps": round(fmax / ii, 2) if fmax else None,
+        # a recurrent design's samples are tokens, shared by its interleaved sequences
+        "recurrent": manifest.get("recurrent"),
         "cell_counts": cells,
         "utilisation": utilisation,
         "seed": seed,
@@ -231,6 +233,17 @@ def _report(manifest: dict, target: str, seed: int, stat: dict, pnr: dict | None
         # Synthesis checks nothing; the commands that do record their own runs (-o).
         "verification": {"ran": [], "see": ["lgn2rtl simulate", "lgn2rtl simulate --netlist", "lgn2rtl prove"]},
     }
+
+
+def _throughput(report: dict) -> str:
+    """Samples, or a recurrent design's tokens, per second."""
+    rate, rec = report["throughput_msps"], report.get("recurrent")
+    if rec is None:
+        return f"{rate:.2f} Msample/s" if rate else "one sample per clock"
+    turns = f"{rec['interleave']} interleaved sequence{'s' * (rec['interleave'] > 1)}"
+    if not rate:
+        return f"one token per clock over {turns}"
+    return f"{rate:.2f} Mtoken/s over {turns} ({rate / rec['interleave']:.2f} Mtoken/s each)"
 
 
 def report_text(report: dict) -> str:
@@ -248,8 +261,7 @@ def report_text(report: dict) -> str:
                  "none: no open place and route for this part runs here (vivado_ooc.tcl runs Vivado's)"),
         ("latency", f'{report["latency_cycles"]} cycles' + (f' = {report["latency_ns"]:.1f} ns'
                                                              if report["latency_ns"] else "")),
-        ("throughput", f'{report["throughput_msps"]:.2f} Msample/s' if report["throughput_msps"] else
-                       "one sample per clock"),
+        ("throughput", _throughput(report)),
         ("seed", report["seed"]),
         ("run time", ", ".join(f"{k} {v:.1f} s" for k, v in report["runtime_s"].items())),
         ("harness", "{shift_ffs} shift FFs, {capture_ffs} capture FFs, "

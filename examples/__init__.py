@@ -14,6 +14,8 @@ EXAMPLES = {
               "397 test digits",
     "bnn_digits": "binarized network (128 input bits, 64 neurons, 10 classes) on scikit-learn's digits; "
                   "360 test digits",
+    "rdlgn_digits": "recurrent logic-gate network (digits fed row by row: 8 tokens of 32 bits, a 128-bit state, "
+                    "1,452 gates, 10 classes read after the last row); 360 test sequences",
 }
 
 

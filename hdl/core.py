@@ -62,13 +62,17 @@ def made_in(net: Network, cuts: tuple[int, ...], features: FeatureFormat | None 
     return np.concatenate([[0], stages(net, cuts, features)])[net.signal_layer() + 1]
 
 
-def cones(net: Network, cuts: tuple[int, ...], features: FeatureFormat | None = None) -> list[Cone]:
+def cones(net: Network, cuts: tuple[int, ...], features: FeatureFormat | None = None,
+          read_elsewhere: np.ndarray | None = None) -> list[Cone]:
     """What the GroupSum counts at each output (``popcount.Cone``).
 
-    A LUT node of the last stage that no node reads is the set of signals it reads: a popcount
-    leaf can absorb its LUT.  Any other output is a plain signal, named by its id.
+    A LUT node of the last stage that no node reads, nor anything outside the core
+    (``read_elsewhere``), is the set of signals it reads: a popcount leaf can absorb its LUT.
+    Any other output is a plain signal, named by its id.
     """
     read = np.zeros(net.n_signals, dtype=bool)
+    if read_elsewhere is not None:
+        read[read_elsewhere] = True
     for layer in net.layers:
         read[layer.inputs[depends(layer)]] = True
     late = made_in(net, cuts, features) == stages(net, cuts, features)[-1]

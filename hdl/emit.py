@@ -13,19 +13,20 @@ from amaranth.back import verilog
 from .. import __version__, yowasp
 from ..errors import UserError
 from ..features import FeatureFormat, constants
-from ..ir import Binarized, Layer, ModelError, Network
+from ..ir import Binarized, Layer, ModelError, Network, Recurrent
 from ..manifest import FORMAT, INTERFACES, validate
 from ..limits import MAX_PORT_BITS
 from ..outdir import atomic_dir
 from ..passes import optimize
 from .core import write_datapath
 from .parts import PARTS
-from .plan import AUTO, Estimate, estimate, plan
+from .plan import AUTO, Estimate, estimate, plan, with_part
 from .popcount import CELL_MODELS
 from .schedule import Schedule, binarized_latency
 from .axis import PORTS as AXIS_PORTS, AxisTop
 from .folded import FoldedChain, FoldedTop, memory_brams, parse_folding, split
-from .top import PORTS as NATIVE_PORTS, Top, group_sum
+from .recurrent import RecurrentTop, cell_group_sum, write_cell
+from .top import Top, group_sum
 
 TOP = "lgn_top"
 CELLS = "lgn_cells.v"
@@ -33,7 +34,7 @@ TERMS = "groupsum_terms.json"
 DEFAULT_PART = AUTO
 
 
-def manifest(net: Network, top: Top, estimate: Estimate, options: dict, nodes_before: int,
+def manifest(net: Network, top: Top | RecurrentTop, estimate: Estimate, options: dict, nodes_before: int,
              features: FeatureFormat | None = None, model: str | None = None,
              axis: AxisTop | None = None, folded: FoldedTop | None = None) -> dict:
     """The ports, timing, schedule and model facts of ``top`` (docs/semantics.md, "manifest.json").
@@ -44,10 +45,11 @@ def manifest(net: Network, top: Top, estimate: Estimate, options: dict, nodes_be
     the design exactly (``compile_design(schedule=...)``). ``model`` is the imported network's
     :meth:`~lgn2rtl.ir.Network.digest`, by which a command handed the design checks its model.
     With ``axis`` the ports are its AXI4-Stream ones, and its answer FIFO adds to the latency.
+    A recurrent design (``RecurrentTop``, ``net`` its cell) also says how sequences take turns.
     With ``folded`` (which holds ``axis``) the leading binarized layers are folded in front of
     ``top``: its latency and initiation interval are the design's, and ``folding`` lists the layers.
     """
-    names = AXIS_PORTS if axis is not None else NATIVE_PORTS
+    names = AXIS_PORTS if axis is not None else top.PORTS
     ins, outs = names["inputs"], names["outputs"]
     data = {"name": ins["data"], "width": folded.chain.n_inputs if folded is not None else len(top.i_data)}
     encoding = None
@@ -98,16 +100,27 @@ def manifest(net: Network, top: Top, estimate: Estimate, options: dict, nodes_be
         "nodes": {"before_opt": nodes_before, "after_opt": net.n_nodes},
         # without the encoder on chip the thresholds tell the driver how to make the input bits
         "input_encoding": encoding,
+        **({"recurrent": recurrent_manifest(top)} if isinstance(top, RecurrentTop) else {}),
     }
 
 
-def hardware_network(net: Network, opt: bool, lut_k: int = 4) -> Network:
+def recurrent_manifest(top: RecurrentTop) -> dict:
+    """How a recurrent design takes its sequences (docs/recurrent.md)."""
+    model = top.model
+    return {"interleave": top.interleave, "token_bits": model.n_x, "state_bits": model.n_state,
+            "readout": model.readout, "init": "".join(map(str, model.init.tolist())),
+            "state_registers": model.n_state * top.interleave}
+
+
+def hardware_network(net: Network | Recurrent, opt: bool, lut_k: int = 4) -> Network | Recurrent:
     """The network as the hardware computes it: optimized if ``opt``, into LUTs of up to
-    ``lut_k`` inputs.
+    ``lut_k`` inputs; a recurrent model's cell optimized with its next state kept.
 
     Its outputs keep their positions, and the core's output bit j is output j (the GroupSum
     decides itself where in its trees each bit goes).
     """
+    if isinstance(net, Recurrent):
+        return net.with_cell(hardware_network(net.cell_with_state(), opt, lut_k))
     return optimize(net, lut_k) if opt else net
 
 
@@ -123,7 +136,7 @@ def check_size(net: Network, features: FeatureFormat | None = None) -> None:
                              f"takes at most {MAX_PORT_BITS:,} bits in one port")
 
 
-def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PART, goal: str = "balanced",
+def compile_design(net: Network | Recurrent, out_dir: str | Path, *, part: str = DEFAULT_PART, goal: str = "balanced",
                    target_mhz: float | None = None, pipeline: int | None = None, roms: int | None = None,
                    opt: bool = True, schedule: Schedule | None = None, reserve: int = 0, reserve_brams: int = 0,
                    progress: Callable[[str], None] = lambda step: None,
@@ -141,11 +154,19 @@ def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PAR
     ``progress`` is told each step as it starts. ``fold`` folds the leading binarized layers
     (``PE,SIMD`` for all, or ``PE,SIMD;PE,SIMD;...`` one per layer; see ``hdl/folded.py``) in front of
     today's design of the rest; unfolded (PE = neurons, SIMD = fan-in everywhere) is today's design.
+    A ``Recurrent`` model becomes a C-slow recurrent design (``hdl/recurrent.py``): its manifest's
+    ``recurrent`` says how sequences take turns.
     """
     if interface not in INTERFACES:
         raise UserError(f"unknown interface {interface!r}; choose one of {', '.join(INTERFACES)}")
-    nodes_before, model = net.validate().n_nodes, net.digest()
-    check_size(net, features)
+    recurrent = isinstance(net, Recurrent)
+    if recurrent and (features is not None or interface != "native"):
+        raise UserError(f"a recurrent model compiles with the native interface and without --encoder, "
+                        f"not {'--encoder' if features is not None else f'--interface {interface}'}")
+    model = net.validate().digest()
+    cell = net.cell if recurrent else net
+    nodes_before = cell.n_nodes
+    check_size(cell, features)
     # for_network refuses a format too narrow for the thresholds (and a model without them)
     if features is not None and features != FeatureFormat.for_network(net, features.bits, features.frac,
                                                                       features.signed):
@@ -157,6 +178,8 @@ def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PAR
         progress(f"optimizing {nodes_before:,} nodes")
     net = hardware_network(net, opt, PARTS[part].lut_k if part in PARTS else 4)
     full, foldings = net, None
+    if fold is not None and recurrent:
+        raise UserError(f"--fold {fold}: a recurrent model has no binarized layers to fold")
     if fold is not None:
         layers, rest = split(net)
         foldings = parse_folding(fold, layers)
@@ -170,6 +193,7 @@ def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PAR
             net = rest  # today's design computes what follows the folded layers
         else:
             foldings = None  # unfolded: today's design
+    cell = net.cell if recurrent else net
     options = {"part": part, "goal": goal, "target_mhz": target_mhz, "pipeline": pipeline, "roms": roms,
                "opt_level": int(opt), "interface": interface, "fold": fold}
     if foldings:  # and for the folded layers' weights (their thresholds are a few words: LUTs)
@@ -179,18 +203,30 @@ def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PAR
     if interface == "axis":  # the core is planned with room left for its wrapper
         logic, brams = AxisTop.room(net)
         reserve, reserve_brams = reserve + logic, reserve_brams + brams
+    if recurrent:  # room for the state register and its hold mux, which any interleave has (a LUT each)
+        reserve += net.n_state
     if schedule is None:
         progress(f"choosing a design for {part} ({goal if target_mhz is None else f'{target_mhz:g} MHz'})")
-        schedule, gs, est = plan(net, part, goal, target_mhz, pipeline, roms, features, reserve, reserve_brams)
+        # a recurrent design is planned as its cell's feed-forward datapath; the state comes on top
+        schedule, gs, est = plan(cell, part, goal, target_mhz, pipeline, roms, features, reserve, reserve_brams)
     else:
-        gs = group_sum(net, schedule, features)
-        est = estimate(net, schedule, gs, features)
+        gs = group_sum(cell, schedule, features)
+        est = estimate(cell, schedule, gs, features)
+    if recurrent:  # the count must not take over the next state's nodes, which leave the core
+        gs = cell_group_sum(net, schedule)
     with atomic_dir(out_dir) as tmp:
-        progress(f"writing lgn_core.v: {net.n_nodes:,} nodes, {net.head.classes} popcount trees")
+        progress(f"writing lgn_core.v: {cell.n_nodes:,} nodes, {cell.head.classes} popcount trees")
         with open(tmp / "lgn_core.v", "w") as f:
-            write_datapath(net, schedule.core_cuts, gs, f, features)
+            if recurrent:
+                write_cell(net, schedule.core_cuts, gs, f)
+            else:
+                write_datapath(net, schedule.core_cuts, gs, f, features)
         progress(f"writing {TOP}.v (Amaranth, Yosys)")
-        top = Top(net, schedule, features, groupsum=gs)  # built where it is used: Amaranth warns otherwise
+        # built where it is used: Amaranth warns otherwise
+        top = RecurrentTop(net, schedule, gs) if recurrent else Top(net, schedule, features, groupsum=gs)
+        if recurrent:  # the state ring and its hold mux; the init mux merges into the first layer's LUTs
+            ring = net.n_state * top.interleave
+            est = with_part(est, schedule.part, "state", net.n_state, ring, ring - net.n_state)
         axis = AxisTop(top) if interface == "axis" else None
         folded = FoldedTop(FoldedChain(split(full)[0], foldings, full.n_inputs), axis) if foldings else None
         try:
@@ -203,7 +239,7 @@ def compile_design(net: Network, out_dir: str | Path, *, part: str = DEFAULT_PAR
             (tmp / CELLS).write_text(CELL_MODELS[top.schedule.adders])
         # how the hardware parenthesizes each class's count: prove sums the same way
         (tmp / TERMS).write_text(json.dumps(top.groupsum.terms(), separators=(",", ":")) + "\n")
-        info = validate(manifest(full, top, est, options, nodes_before, features, model, axis, folded),
+        info = validate(manifest(full if foldings else cell, top, est, options, nodes_before, features, model, axis, folded),
                         "the manifest compile writes")
         (tmp / "manifest.json").write_text(json.dumps(info, indent=2) + "\n")
     return info

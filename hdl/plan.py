@@ -33,7 +33,7 @@ from .popcount import GroupSum
 from .schedule import Schedule, pipeline_cuts
 from .top import ROM_INPUTS, group_sum
 
-__all__ = ["AUTO", "GOALS", "Estimate", "FitError", "estimate", "plan"]
+__all__ = ["AUTO", "GOALS", "Estimate", "FitError", "estimate", "plan", "with_part"]
 
 GOALS = ("balanced", "fmax", "area")
 AUTO = "auto"  # the first of LADDER the design fits, else portable Verilog
@@ -133,6 +133,14 @@ def estimate(net: Network, schedule: Schedule, gs: GroupSum, features: FeatureFo
     return Estimate(luts=luts, carries=gs.carries + am["carries"], ffs=ffs, lone_ffs=lone,
                     brams=gs.brams + delay["brams"], logic=sum(by_part.values()),
                     fmax_mhz=_fmax(net, s, gs, part, features), latency=latency, by_part=by_part)
+
+
+def with_part(est: Estimate, part: str, name: str, luts: int, ffs: int, lone_ffs: int) -> Estimate:
+    """``est`` with a part of the design it did not plan added, as ``name`` in ``by_part``
+    (a recurrent cell's state registers: they surround the planned datapath)."""
+    logic = _logic(PARTS[part], luts, 0, lone_ffs, 0)
+    return replace(est, luts=est.luts + luts, ffs=est.ffs + ffs, lone_ffs=est.lone_ffs + lone_ffs,
+                   logic=est.logic + logic, by_part={**est.by_part, name: logic})
 
 
 def _levels(layer) -> int:

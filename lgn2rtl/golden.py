@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ir import Binarized, ModelError, Network
+from .ir import Binarized, ModelError, Network, Recurrent
 from .passes import live_signals
 
 _ONES = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
@@ -320,3 +320,30 @@ def predict_features(net: Network, features: np.ndarray, chunk: int | None = Non
     if net.encoder is None:
         raise ModelError("the model has no thermometer encoder to turn raw features into input bits")
     return predict(net, net.encoder.encode(features), chunk, skip_dead)
+
+
+def sequences(model: Recurrent, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``model`` over sequences x [N, T, n_x] (0/1) step by step from its initial state:
+    (scores [N, T, classes] int64, the head's counts after each step; states [N, T, n_state]
+    uint8, h_t after each step).
+
+    Sequences of different lengths share one array: a step depends only on the steps before
+    it, so whatever pads a short sequence changes nothing up to its last step.
+    """
+    x = np.asarray(x)
+    if x.ndim != 3 or x.shape[2] != model.n_x:
+        raise ModelError(f"sequences must have shape [N, T, {model.n_x}], got {list(x.shape)}")
+    n, steps = x.shape[:2]
+    # every signal kept: the next state reads nodes the head does not
+    plan = Plan(model.cell, skip_dead=False)
+    state_rows = plan.rows[model.state]
+    h = np.broadcast_to(model.init.astype(np.uint8), (n, model.n_state))
+    scores = np.empty((n, steps, model.head.classes), dtype=np.int64)
+    states = np.empty((n, steps, model.n_state), dtype=np.uint8)
+    for t in range(steps):
+        bits = np.concatenate([_check_bits(x[:, t], model.n_x), h], axis=1)
+        sig = plan.eval_rows(bits)
+        planes = sig[plan.outputs].reshape(model.head.classes, -1, sig.shape[1])
+        scores[:, t] = _count(planes)[:, :n].T
+        h = states[:, t] = unpack(sig[state_rows], n)
+    return scores, states

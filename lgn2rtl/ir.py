@@ -14,6 +14,9 @@ Node semantics (docs/semantics.md): ``out = (T >> addr) & 1`` with
 ``addr = sum(in[m] << m)``, so ``in[0]`` is the least significant address bit.
 A binarized neuron reads bits as ±1 values (bit 1 = +1, bit 0 = -1) and fires
 iff ``popcount(XNOR(x, w)) >= theta``.
+
+A ``Recurrent`` model wraps a Network as a cell that reads [x_t; h_{t-1}] and names the
+signals that become h_t (docs/recurrent.md).
 """
 from __future__ import annotations
 
@@ -340,3 +343,85 @@ def _check_int_array(a, what: str, ndim: int, unsigned_ok: bool = False) -> None
         shape = getattr(a, "shape", None)
         raise ModelError(f"{what} must be a {ndim}-d integer array, got {type(a).__name__} "
                          f"{getattr(a, 'dtype', '')} {list(shape) if shape is not None else ''}".rstrip())
+
+
+READOUTS = ("every", "end")  # when a recurrent model's head is read: after every step, or after a sequence's last
+
+
+@dataclass
+class Recurrent:
+    """A recurrent cell: each step maps [x_t; h_{t-1}] to h_t and to the head's class scores.
+
+    ``cell`` is a Network over ``n_x + len(init)`` inputs: signals ``0 .. n_x-1`` are the
+    token's bits x_t, signals ``n_x .. n_x+len(init)-1`` the state h_{t-1} (``init`` before a
+    sequence's first token). ``state[i]`` is the cell signal that becomes bit i of h_t; the
+    cell's ``outputs`` and ``head`` are the GroupSum read at step t, after every step
+    (``readout="every"``) or only after a sequence's last token (``"end"``).
+    """
+    n_x: int
+    cell: Network
+    state: np.ndarray
+    init: np.ndarray
+    readout: str = "end"
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_state(self) -> int:
+        return len(self.init)
+
+    @property
+    def head(self) -> GroupSum:
+        return self.cell.head
+
+    def cell_with_state(self) -> Network:
+        """The cell with h_t's signals after the head's bits in its outputs: what a pass must keep
+        and what the hardware's logic core outputs. Its head is one group over all of them,
+        since only the split at ``len(cell.outputs)`` means anything."""
+        c = self.cell
+        return Network(c.n_inputs, c.layers, np.concatenate([c.outputs, self.state]), GroupSum(1), meta=c.meta)
+
+    def with_cell(self, cell: Network) -> "Recurrent":
+        """This model with ``cell``, a ``cell_with_state()`` rewritten by passes, split back."""
+        n = len(self.cell.outputs)
+        return Recurrent(self.n_x, Network(cell.n_inputs, cell.layers, cell.outputs[:n], self.head, meta=cell.meta),
+                         cell.outputs[n:], self.init, self.readout, self.meta)
+
+    def digest(self) -> str:
+        """``sha256:<hex>`` of what the model computes: the cell's digest and the recurrence."""
+        h = hashlib.sha256(self.cell.digest().encode())
+        h.update(np.array([self.n_x], dtype=np.int64).tobytes() + self.readout.encode())
+        h.update(self.state.astype(np.int64).tobytes() + b"init" + self.init.astype(np.uint8).tobytes())
+        return f"sha256:{h.hexdigest()}"
+
+    def validate(self) -> "Recurrent":
+        """Raise ModelError naming the first inconsistent width or value; return self when sound."""
+        if not _is_int(self.n_x) or self.n_x < 1:
+            raise ModelError(f"recurrent: token bits n_x must be a positive integer, got {self.n_x!r}")
+        if not (isinstance(self.init, np.ndarray) and self.init.dtype == np.bool_):
+            _check_int_array(self.init, "recurrent init", ndim=1)
+        if len(self.init) == 0:
+            raise ModelError("recurrent: the state is empty (init has 0 bits); a cell without state is a "
+                             "feed-forward Network")
+        bad = np.flatnonzero((self.init != 0) & (self.init != 1))
+        if bad.size:
+            raise ModelError(f"recurrent init bit {int(bad[0])} is {int(self.init[bad[0]])}; the initial state is bits (0/1)")
+        _check_int_array(self.state, "recurrent state", ndim=1)
+        if len(self.state) != len(self.init):
+            raise ModelError(f"recurrent: state names {len(self.state)} next-state signals but init has "
+                             f"{len(self.init)} bits; they must be equally wide")
+        if self.readout not in READOUTS:
+            raise ModelError(f"recurrent readout {self.readout!r} is not one of {', '.join(READOUTS)}")
+        if not isinstance(self.cell, Network):
+            raise ModelError(f"recurrent cell must be a Network, got {type(self.cell).__name__}")
+        if self.cell.n_inputs != self.n_x + len(self.init):
+            raise ModelError(f"recurrent: the cell reads {self.cell.n_inputs!r} inputs but x_t ({self.n_x} bits) "
+                             f"and h_t-1 ({len(self.init)} bits) make {self.n_x + len(self.init)}")
+        if self.cell.encoder is not None:
+            raise ModelError("recurrent: a thermometer encoder on the cell is not supported; encode the tokens first")
+        self.cell.validate()
+        bad = np.flatnonzero((self.state < 0) | (self.state >= self.cell.n_signals))
+        if bad.size:
+            j = int(bad[0])
+            raise ModelError(f"recurrent state bit {j}: signal {int(self.state[j])} is out of range "
+                             f"(the cell has signals 0..{self.cell.n_signals - 1})")
+        return self

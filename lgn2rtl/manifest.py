@@ -67,6 +67,15 @@ SCHEMA = {
                                     "answer_fifo": _COUNT, "folded": _COUNT}},
         # folded binarized layers in front of the rest (hdl/folded.py): clocks per sample each
         "folding": {"type": "array", "items": {"type": "object", "required": ["layer", "pe", "simd", "cycles"]}},
+        # a recurrent design: sequences take turns, one slot a clock (docs/recurrent.md)
+        "recurrent": {"type": "object",
+                      "required": ["interleave", "token_bits", "state_bits", "readout", "init", "state_registers"],
+                      "properties": {"interleave": {"type": "integer", "minimum": 1},
+                                     "token_bits": {"type": "integer", "minimum": 1},
+                                     "state_bits": {"type": "integer", "minimum": 1},
+                                     "readout": {"enum": ["every", "end"]},
+                                     "init": {"type": "string", "pattern": "^[01]+$"},
+                                     "state_registers": _COUNT}},
         "nodes": {"type": "object", "required": ["before_opt", "after_opt"],
                   "properties": {"before_opt": _COUNT, "after_opt": _COUNT}},
     },

@@ -13,28 +13,38 @@ import numpy as np
 
 from . import jsontext, npz
 from .fields import BITS, INTEGER, REAL, Fields
-from .ir import Binarized, GroupSum, Layer, ModelError, Network, Thermometer
+from .ir import Binarized, GroupSum, Layer, ModelError, Network, Recurrent, Thermometer
 from .limits import MAX_SIGNALS
 
 FORMAT = "lgn2rtl-model/1"
 # files with binarized layers: a /1 reader refuses them with "upgrade lgn2rtl" instead of misreading them
 FORMAT_BINARIZED = "lgn2rtl-model/2"
+# recurrent models (the cell's arrays plus recurrent_*): a /1 or /2 reader refuses them rather
+# than load the cell as a feed-forward network that ignores its state
+FORMAT_RECURRENT = "lgn2rtl-model/3"
+RECURRENT = ("recurrent_n_x", "recurrent_state", "recurrent_init", "recurrent_readout")
 
 
-def save(net: Network, path: str | Path) -> None:
-    """Write ``net`` to ``path`` atomically (a temp file renamed into place)."""
-    net.validate()
+def save(model: Network | Recurrent, path: str | Path) -> None:
+    """Write ``model`` to ``path`` atomically (a temp file renamed into place)."""
+    model.validate()
+    net = model.cell if isinstance(model, Recurrent) else model
     binarized = any(isinstance(layer, Binarized) for layer in net.layers)
+    fmt = FORMAT_RECURRENT if isinstance(model, Recurrent) else FORMAT_BINARIZED if binarized else FORMAT
     arrays = {
-        "format": np.array(FORMAT_BINARIZED if binarized else FORMAT),
+        "format": np.array(fmt),
         "n_inputs": np.array(net.n_inputs, dtype=np.int64),
         "n_layers": np.array(len(net.layers), dtype=np.int64),
         "outputs": net.outputs.astype(np.int64),
         "classes": np.array(net.head.classes, dtype=np.int64),
         "tau": np.array(net.head.tau, dtype=np.float64),
         "beta": np.array(net.head.beta, dtype=np.float64),
-        "meta": np.array(json.dumps(net.meta, sort_keys=True)),
+        "meta": np.array(json.dumps(model.meta, sort_keys=True)),
     }
+    if isinstance(model, Recurrent):
+        arrays |= {"recurrent_n_x": np.array(model.n_x, dtype=np.int64),
+                   "recurrent_state": model.state.astype(np.int64),
+                   "recurrent_init": model.init.astype(np.uint8), "recurrent_readout": np.array(model.readout)}
     for i, layer in enumerate(net.layers):
         # int32 halves the file for all but > 2G-signal networks, which no FPGA holds
         arrays[f"layer{i}_inputs"] = layer.inputs.astype(np.int32)
@@ -54,25 +64,40 @@ def is_native(path: str | Path) -> bool:
 
 
 # every array the format defines; anything else in the archive is refused
-KNOWN = re.compile(r"format|n_inputs|n_layers|outputs|classes|tau|beta|meta|thresholds"
+KNOWN = re.compile(r"format|n_inputs|n_layers|outputs|classes|tau|beta|meta|thresholds|" + "|".join(RECURRENT) +
                    r"|layer(0|[1-9][0-9]*)_(inputs|tables|signs|thresholds)")
 
 
-def load(path: str | Path) -> Network:
+def load(path: str | Path) -> Network | Recurrent:
     """Read a ``.lgn`` file; raise ModelError naming the file on any defect."""
     a = npz.read(path, ModelError, KNOWN)
     try:
-        return _network(Fields(a, ModelError, lambda key: f"array {key!r}"))
+        return _model(Fields(a, ModelError, lambda key: f"array {key!r}"))
     except ModelError as e:
         raise ModelError(f"{path}: {e}") from None
 
 
-def _network(f: Fields) -> Network:
-    """Every field checked for type, shape and range, then the network validated as a whole."""
+def _model(f: Fields) -> Network | Recurrent:
+    """Every field checked for type, shape and range, then the model validated as a whole."""
     fmt = f.text("format")
-    if fmt not in (FORMAT, FORMAT_BINARIZED):
-        raise ModelError(f"format {fmt[:100]!r} is not {FORMAT!r} or {FORMAT_BINARIZED!r}; "
+    if fmt not in (FORMAT, FORMAT_BINARIZED, FORMAT_RECURRENT):
+        raise ModelError(f"format {fmt[:100]!r} is not {FORMAT!r}, {FORMAT_BINARIZED!r} or {FORMAT_RECURRENT!r}; "
                          "upgrade lgn2rtl or re-import the model")
+    given = [key for key in RECURRENT if key in f]
+    if fmt != FORMAT_RECURRENT:
+        if given:
+            raise ModelError(f"array {given[0]!r} belongs to a recurrent model, whose format is {FORMAT_RECURRENT!r}, "
+                             f"not {fmt!r}")
+        return _network(f)
+    cell = _network(f)
+    return Recurrent(f.integer("recurrent_n_x", 1, MAX_SIGNALS), Network(cell.n_inputs, cell.layers, cell.outputs, cell.head),
+                     f.array("recurrent_state", INTEGER, 1).astype(np.int64),
+                     f.array("recurrent_init", BITS, 1).astype(np.uint8), f.text("recurrent_readout"),
+                     cell.meta).validate()
+
+
+def _network(f: Fields) -> Network:
+    """The network's fields checked for type, shape and range, then the network validated as a whole."""
     n_layers = f.integer("n_layers", 1, MAX_SIGNALS)
     if f.layer_count("inputs|tables|signs|thresholds") > n_layers:
         raise ModelError(f"the file has arrays of layer {f.layer_count('inputs|tables|signs|thresholds') - 1}, "

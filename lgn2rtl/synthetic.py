@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ir import Binarized, GroupSum, Layer, Network
+from .ir import Binarized, GroupSum, Layer, Network, Recurrent
 
 
 def random_network(n_inputs: int, widths: list[int], k: int | list[int] = 2, classes: int = 2,
@@ -39,3 +39,15 @@ def random_network(n_inputs: int, widths: list[int], k: int | list[int] = 2, cla
             layers.append(Layer(inputs, rng.integers(0, 1 << (1 << kk), size=width, dtype=np.uint64)))
         lo, hi = hi, hi + width
     return Network(n_inputs, layers, np.arange(lo, hi, dtype=np.int64), GroupSum(classes), meta={"source": "random", "seed": seed}).validate()
+
+
+def random_recurrent(n_x: int, n_state: int, widths: list[int], k: int | list[int] = 2, classes: int = 2,
+                     seed: int = 0, readout: str = "end") -> Recurrent:
+    """A random cell over [x_t; h_{t-1}] (``random_network`` with skips, so later layers read
+    the token and the state too); h_t is drawn from all its nodes, a few model inputs among
+    them (a state bit that copies a token or state bit needs no logic), and a random init."""
+    rng = np.random.default_rng(seed + 1)
+    cell = random_network(n_x + n_state, widths, k, classes, seed, skip=True)
+    state = rng.choice(np.arange(cell.n_signals), size=n_state, replace=n_state > cell.n_signals)
+    return Recurrent(n_x, cell, state.astype(np.int64), rng.integers(0, 2, n_state, dtype=np.uint8), readout,
+                     meta={"source": "random", "seed": seed}).validate()

@@ -1,5 +1,8 @@
 """Vectors files (docs/semantics.md): ``.npz`` with ``x`` uint8 [N, n_inputs] bits, optional ``y`` and ``scores``.
 
+A recurrent model's file holds sequences instead: ``x`` [N, T, n_x] and optional ``lengths``
+[N] (sequence i is its first ``lengths[i]`` steps; all T by default) and ``y`` (docs/recurrent.md).
+
 A model with a thermometer encoder may be fed ``features`` [N, n_features] (raw values, any
 numeric dtype) instead of, or beside, ``x``: the encoder turns them into ``x``.
 """
@@ -56,6 +59,26 @@ def load(path: str | Path, n_inputs: int, encoder: Thermometer | None = None,
         f.array("scores", INTEGER, 2, (len(x), classes))
     if classes is not None:
         check_samples(len(x), n_inputs, classes, str(path))
+    return data
+
+
+def load_sequences(path: str | Path, n_x: int, classes: int) -> dict[str, np.ndarray]:
+    """Read and check a recurrent model's vectors file: ``x`` [N, T, n_x] bits, ``lengths``
+    [N] in 1..T (T each when absent), optional ``y`` labels of each sequence."""
+    data = npz.read(path, VectorsError, only=("x", "lengths", "y"))
+    f = Fields(data, VectorsError, lambda key: f"{path}: {key!r}")
+    x = f.array("x", BITS, 3)
+    if x.shape[2] != n_x or x.shape[0] == 0 or x.shape[1] == 0:
+        raise VectorsError(f"{path}: 'x' has shape {list(x.shape)}, the model needs sequences [N, T, {n_x}] with N, T > 0")
+    if x.min() < 0 or x.max() > 1:
+        raise VectorsError(f"{path}: 'x' must hold 0/1 bits (got values {x.min()}..{x.max()})")
+    check_samples(x.shape[0] * x.shape[1], n_x, classes, str(path))
+    lengths = f.array("lengths", INTEGER, 1, (len(x),)) if "lengths" in data else np.full(len(x), x.shape[1])
+    if lengths.min() < 1 or lengths.max() > x.shape[1]:
+        raise VectorsError(f"{path}: 'lengths' span {lengths.min()}..{lengths.max()}; a sequence has 1..{x.shape[1]} steps")
+    data |= {"x": x.astype(np.uint8), "lengths": lengths.astype(np.int64)}
+    if "y" in data:
+        f.array("y", INTEGER, 1, (len(x),))
     return data
 
 

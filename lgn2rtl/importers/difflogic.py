@@ -24,7 +24,8 @@ from ..ir import GroupSum, Layer, ModelError, Network, op_table
 from ..limits import MAX_SIGNALS
 from . import live
 
-_TABLES = np.array([op_table(op) for op in range(16)], dtype=np.uint64)
+# truth table of each difflogic op id, indexed by the argmax of a gate's weights
+OP_TABLES = np.array([op_table(op) for op in range(16)], dtype=np.uint64)
 
 ADVICE = ("difflogic keeps connection indices outside state_dict() (difflogic issue #34), so weights alone "
           "cannot describe the network: on the live model run "
@@ -138,7 +139,7 @@ def _network(a: dict[str, np.ndarray], name: Callable[[str], str], source: str) 
             raise ModelError(f"{name(f'layer{i}_indices')} reach {int(idx.max() if idx.max() >= prev_width else idx.min())}, "
                              f"but {before}")
         # np.argmax, like torch.argmax, picks the lowest op id on ties
-        layers.append(Layer(idx.T.astype(np.int64) + prev_start, _TABLES[np.argmax(w, axis=1)]))
+        layers.append(Layer(idx.T.astype(np.int64) + prev_start, OP_TABLES[np.argmax(w, axis=1)]))
         prev_start, prev_width = prev_start + prev_width, w.shape[0]
     outputs = np.arange(prev_start, prev_start + prev_width, dtype=np.int64)
     encoder = None if t is None else live.thermometer(t, n_inputs, name("thresholds"))
