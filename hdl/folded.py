@@ -99,7 +99,7 @@ def split(net: Network) -> tuple[list[Binarized], Network]:
                          f"one layer's outputs to the next")
     tail = [replace(layer, inputs=layer.inputs - base) for layer in rest]
     outputs = net.outputs - base
-    if not tail:  # a network has a layer: the GroupSum then reads one of wires (table 0b10: out = in)
+    if not tail:  # a network needs a layer: the GroupSum then reads a layer of wires (table 0b10: out = in)
         tail = [Layer(inputs=outputs[:, None], tables=np.full(len(outputs), 0b10, dtype=np.uint64))]
         outputs = np.arange(len(outputs)) + int(starts[count] - base)
     return net.layers[:count], Network(n_inputs=int(starts[count] - base), layers=tail,
