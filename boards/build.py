@@ -143,8 +143,12 @@ def build(net: Network, board: Board, out_dir: str | Path, shape: dict | None = 
             shutil.copytree(design[0], out / "design")
             manifest = design[1]
         else:
+            # folded layers take samples over AXI4-Stream, which the link drives too; their
+            # latency is long enough for the link's frame ends to wait in a block RAM ring
+            folded = bool(shape.get("fold"))
             manifest = compile_design(net, out / "design", part=board.part, reserve=LINK_LOGIC[board.family],
-                                      reserve_brams=-(-answer // 16), features=features, **shape)
+                                      reserve_brams=-(-answer // 16) + folded, features=features,
+                                      interface="axis" if folded else "native", **shape)
         plan = board.platform().prepare(BoardTop(out / "design", manifest, BAUD), name=NAME,
                                         script_after_synth=STAT_SCRIPT,
                                         nextpnr_opts=NEXTPNR_OPTS + ROUTER[board.family])

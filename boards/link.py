@@ -16,6 +16,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ..errors import UserError
+from ..hdl.delay import Delay
 from .protocol import (ANSWER, CHUNK_BITS, CRC, REQUEST, TAG_BITS, TIMEOUT_BITS, WINDOW,
                        Format, Status)
 from .uart import MIN_DIVISOR, RxByte, UartRx, UartTx
@@ -25,6 +26,8 @@ __all__ = ["Deframer", "Framer", "Link", "BoardTop", "divisor"]
 ACTIVITY_BITS = 1 << 12    # the LED stays lit this long after an answer (36 ms at 115200 baud)
 HEARTBEAT_BITS = 1 << 17   # an idle board blinks its LED once in this time (1.1 s at 115200 baud)
 MAX_BAUD_ERROR = 0.02
+# frame ends wait for their sample's answer in flip-flops up to this latency, beyond in block RAM
+ENDS_IN_FLIP_FLOPS = 16
 
 FrameEnd = data.StructLayout({"tag": TAG_BITS, "status": Status})
 
@@ -171,11 +174,17 @@ class Link(wiring.Component):
     def __init__(self, manifest: dict, divisor: int, *, depth: int = WINDOW,
                  timeout_bits: int = TIMEOUT_BITS, activity_bits: int = ACTIVITY_BITS,
                  heartbeat_bits: int = HEARTBEAT_BITS):
-        if manifest["inputs"].get("ready"):
-            raise UserError(f"design {manifest['top']} has a ready port; the UART link needs a "
-                            "design that takes a sample in any cycle, as `lgn2rtl compile` makes")
         self.manifest = manifest
         self.fmt = Format.from_manifest(manifest)
+        # A design with a ready port (AXI4-Stream, e.g. folded layers) takes a sample every
+        # initiation_interval clocks. Requests arrive no faster than one frame's bytes apart,
+        # so if that is never shorter, the design is ready whenever a request ends.
+        frame_clocks = self.fmt.request_bytes * 10 * divisor
+        interval = manifest.get("initiation_interval", 1)
+        if manifest["inputs"].get("ready") and interval > frame_clocks:
+            raise UserError(f"design {manifest['top']} takes a sample every {interval} clocks, and requests "
+                            f"can arrive every {frame_clocks} (a {self.fmt.request_bytes}-byte frame): "
+                            "fold it less, or lower the baud rate")
         self.divisor = divisor
         self.depth = depth
         self.timeout_bits = timeout_bits
@@ -210,16 +219,18 @@ class Link(wiring.Component):
                f"i_{man['inputs']['data']['name']}": deframer.data,
                f"o_{outputs['valid']}": o_valid,
                f"o_{outputs['class']['name']}": o_class,
-               f"o_{outputs['scores']['name']}": o_scores})
+               f"o_{outputs['scores']['name']}": o_scores,
+               # an AXI4-Stream design: its answers are never held (the answer FIFO has room
+               # for every request in flight), so each leaves ``latency`` clocks after its sample
+               **({f"i_{outputs['ready']}": 1, f"i_{man['inputs']['last']}": 0} if outputs.get("ready") else {})})
 
         # Every frame end travels beside its sample through the design, so an error answer
-        # never overtakes the answer to an earlier sample.
-        end_valid, end = deframer.end.valid, deframer.end.payload
-        for stage in range(man["latency"]):
-            valid = Signal(name=f"end_valid_{stage}")
-            payload = Signal(FrameEnd, name=f"end_{stage}")
-            m.d.sync += [valid.eq(end_valid), payload.eq(end)]
-            end_valid, end = valid, payload
+        # never overtakes the answer to an earlier sample; a long wait (folded layers take
+        # hundreds of clocks) is a ring in block RAM rather than a flip-flop per bit and clock.
+        m.submodules.ends = ends = Delay(1 + FrameEnd.size, man["latency"],
+                                         ram=man["latency"] > ENDS_IN_FLIP_FLOPS)
+        m.d.comb += ends.i.eq(Cat(deframer.end.valid, deframer.end.payload))
+        end_valid, end = ends.o[0], FrameEnd(ends.o[1:])
         ok = end.status == Status.OK
         answer = Signal(_answer_layout(fmt))
         m.d.comb += [

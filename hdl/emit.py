@@ -24,7 +24,7 @@ from .plan import AUTO, Estimate, estimate, plan, with_part
 from .popcount import CELL_MODELS
 from .schedule import Schedule, binarized_latency
 from .axis import PORTS as AXIS_PORTS, AxisTop
-from .folded import FoldedChain, FoldedTop, memory_brams, parse_folding, split
+from .folded import FoldedChain, FoldedTop, layer_brams, parse_folding, split
 from .recurrent import RecurrentTop, cell_group_sum, write_cell
 from .top import Top, group_sum
 
@@ -196,10 +196,9 @@ def compile_design(net: Network | Recurrent, out_dir: str | Path, *, part: str =
     cell = net.cell if recurrent else net
     options = {"part": part, "goal": goal, "target_mhz": target_mhz, "pipeline": pipeline, "roms": roms,
                "opt_level": int(opt), "interface": interface, "fold": fold}
-    if foldings:  # and for the folded layers' weights (their thresholds are a few words: LUTs)
+    if foldings:  # and for the folded layers' weights and thresholds
         family = PARTS[part].family if part in PARTS else "generic"
-        reserve_brams += sum(memory_brams(f.cycles(layer), f.pe * f.simd, family)
-                             for f, layer in zip(foldings, split(full)[0]))
+        reserve_brams += sum(layer_brams(layer, f, family) for f, layer in zip(foldings, split(full)[0]))
     if interface == "axis":  # the core is planned with room left for its wrapper
         logic, brams = AxisTop.room(net)
         reserve, reserve_brams = reserve + logic, reserve_brams + brams

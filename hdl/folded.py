@@ -120,6 +120,19 @@ def memory_brams(depth: int, width: int, family: str) -> int:
     return min(((-(-depth // d)) * (-(-width // w)) for d, w in BRAM_SHAPES.get(family, ())), default=0)
 
 
+def count_bits(fan_in: int) -> int:
+    """Bits of a folded neuron's count and threshold: up to F + 1, the "never" threshold."""
+    return ceil_log2(fan_in + 2)
+
+
+def layer_brams(layer: Binarized, folding: Folding, family: str) -> int:
+    """Block RAMs a folded layer's weights and thresholds may take on ``family``: an upper bound,
+    since Yosys may put either in LUTs (with the weights alone, the shipped BNN folded 4,16 came
+    out one block RAM over the icebreaker's 30 in ``build``)."""
+    return (memory_brams(folding.cycles(layer), folding.pe * folding.simd, family)
+            + memory_brams(len(layer) // folding.pe, folding.pe * count_bits(layer.fan_in), family))
+
+
 def _count(bits: Value) -> Value:
     """Number of ones in ``bits``, as a balanced tree of adders."""
     if len(bits) == 1:
@@ -167,10 +180,10 @@ class FoldedLayer(wiring.Component):
         m = Module()
         pe, simd = self.folding.pe, self.folding.simd
         neuron_folds, input_folds = self.neurons // pe, self.fan_in // simd
-        count_bits = ceil_log2(self.fan_in + 2)  # up to F + 1, the "never" threshold
+        width = count_bits(self.fan_in)
         m.submodules.weights = weights = Memory(shape=pe * simd, depth=self.cycles, init=self._weight_words())
-        m.submodules.thresholds = thresholds = Memory(shape=pe * count_bits, depth=neuron_folds,
-                                                      init=self._threshold_words(count_bits))
+        m.submodules.thresholds = thresholds = Memory(shape=pe * width, depth=neuron_folds,
+                                                      init=self._threshold_words(width))
         w_read, t_read = weights.read_port(), thresholds.read_port()
 
         # A fold moves through four stages: issue (read the memories, pick the input slice),
@@ -185,8 +198,8 @@ class FoldedLayer(wiring.Component):
         groups = [range(g, min(g + GROUP, simd)) for g in range(0, simd, GROUP)]
         partial = [[Signal(range(len(g) + 1), name=f"part{p}_{j}") for j, g in enumerate(groups)] for p in range(pe)]
         counts = [Signal(range(simd + 1), name=f"count{p}") for p in range(pe)]
-        theta_count, theta = Signal(pe * count_bits), Signal(pe * count_bits)
-        acc = [Signal(count_bits, name=f"acc{p}") for p in range(pe)]
+        theta_count, theta = Signal(pe * width), Signal(pe * width)
+        acc = [Signal(width, name=f"acc{p}") for p in range(pe)]
         bits, gathered = Signal(self.neurons), Signal(self.neurons)
 
         # the only stall: a finished sample whose output register is still full
@@ -219,9 +232,9 @@ class FoldedLayer(wiring.Component):
 
         fires = []
         for p in range(pe):
-            total = Signal(count_bits, name=f"total{p}")
+            total = Signal(width, name=f"total{p}")
             m.d.comb += total.eq(counts[p] + Mux(sum_ctl.first, 0, acc[p]))
-            fires.append(total >= theta[p * count_bits:(p + 1) * count_bits])
+            fires.append(total >= theta[p * width:(p + 1) * width])
             with m.If(sum_ctl.live & advance):
                 m.d.sync += acc[p].eq(total)
         # neuron folds finish in order: shifting each one's bits in from the top leaves fold nf at

@@ -86,7 +86,7 @@ roms_opt = click.option("--roms", type=click.IntRange(min=0),
 fold_opt = click.option("--fold", metavar="PE,SIMD[;PE,SIMD...]",
                         help="Fold the leading binarized layers as FINN does: PE neurons in parallel, SIMD inputs "
                              "per clock, weights in memory; one PE,SIMD for every layer or one per layer. Needs "
-                             "--interface axis; a sample then takes (neurons/PE) x (fan-in/SIMD) clocks in "
+                             "--interface axis (build takes it by itself); a sample then takes (neurons/PE) x (fan-in/SIMD) clocks in "
                              "its slowest layer (docs/bnn.md, Folded layers).")
 pipeline_opt = click.option("--pipeline", type=click.IntRange(min=1),
                             help="Expert: a register after every N logic layers (1 is the shortest paths) "
@@ -215,7 +215,7 @@ def _compiled(design_dir: Path, net: Network) -> dict:
         raise click.UsageError(f"{', '.join(given)} cannot be given with --design: the options {design_dir} was "
                                f"compiled with are in its manifest")
     m = manifest_file.load_compiled(design_dir, net.digest())
-    if m.get("interface", "native") != "native" and ctx.command.name in ("prove", "build"):
+    if m.get("interface", "native") != "native" and ctx.command.name == "prove":
         raise UserError(f"{design_dir} has AXI4-Stream ports (--interface {m['interface']}); {ctx.command.name} "
                         f"takes the native interface: compile the same model without --interface")
     return m

