@@ -98,13 +98,7 @@ class ConvNetwork:
             raise ModelError("a convolutional network needs at least one Conv or OrPool stage")
         shape = tuple(int(n) for n in self.in_shape)
         for i, stage in enumerate(self.stages):
-            if isinstance(stage, Conv):
-                _check_conv(stage, shape, f"stage {i} (conv)")
-            elif isinstance(stage, OrPool):
-                _check_pool(stage, shape, f"stage {i} (or-pool)")
-            else:
-                raise ModelError(f"stage {i} is a {type(stage).__name__}; stages are Conv or OrPool")
-            shape = ConvNetwork(shape, [stage], self.dense).shapes()[-1]
+            shape = check_stage(stage, shape, f"stage {i} ({'conv' if isinstance(stage, Conv) else 'or-pool'})")
         self.dense.validate()
         if self.dense.encoder is not None:
             raise ModelError("the dense head of a convolutional network cannot have an input encoder")
@@ -132,6 +126,17 @@ class ConvNetwork:
         return Network(self.n_inputs, layers, renumber(self.dense.outputs), self.dense.head, None, meta).validate()
 
 
+def check_stage(stage: Conv | OrPool, shape: tuple[int, int, int], where: str) -> tuple[int, int, int]:
+    """The shape ``stage`` makes of input ``shape``; ModelError naming ``where`` if it does not fit."""
+    if isinstance(stage, Conv):
+        _check_conv(stage, shape, where)
+    elif isinstance(stage, OrPool):
+        _check_pool(stage, shape, where)
+    else:
+        raise ModelError(f"{where} is a {type(stage).__name__}; stages are Conv or OrPool")
+    return ConvNetwork(shape, [stage], None).shapes()[-1]
+
+
 def _positive(n) -> bool:
     return isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1
 
@@ -142,7 +147,8 @@ def _check_pair(value, what: str, where: str, lowest: int) -> None:
         raise ModelError(f"{where}: {what} must be two integers >= {lowest} (height, width), got {value!r}")
 
 
-def _check_window(window: Pair, stride: Pair, padding: Pair, shape: tuple[int, int, int], where: str) -> None:
+def check_window(window: Pair, stride: Pair, padding: Pair, shape: tuple[int, int, int], where: str) -> None:
+    """Refuse, naming ``where``, a window, stride or padding that is malformed or does not fit ``shape``."""
     _check_pair(window, "window size", where, 1)
     _check_pair(stride, "stride", where, 1)
     _check_pair(padding, "padding", where, 0)
@@ -153,7 +159,7 @@ def _check_window(window: Pair, stride: Pair, padding: Pair, shape: tuple[int, i
 
 
 def _check_conv(conv: Conv, shape: tuple[int, int, int], where: str) -> None:
-    _check_window(conv.kernel, conv.stride, conv.padding, shape, where)
+    check_window(conv.kernel, conv.stride, conv.padding, shape, where)
     f = conv.field
     if not isinstance(f, np.ndarray) or f.ndim != 3 or f.shape[2] != 3 or not np.issubdtype(f.dtype, np.integer) \
             or f.shape[0] < 1 or f.shape[1] < 1:
@@ -198,7 +204,7 @@ def _check_conv(conv: Conv, shape: tuple[int, int, int], where: str) -> None:
 
 
 def _check_pool(pool: OrPool, shape: tuple[int, int, int], where: str) -> None:
-    _check_window(pool.size, pool.stride, pool.padding, shape, where)
+    check_window(pool.size, pool.stride, pool.padding, shape, where)
     for axis, name in enumerate(("height", "width")):
         if 2 * pool.padding[axis] > pool.size[axis]:
             raise ModelError(f"{where}: padding {pool.padding[axis]} is more than half the window's {name} "

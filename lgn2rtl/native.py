@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from . import jsontext, npz
+from .conv import Conv, ConvNetwork, OrPool, TreeLevel
 from .fields import BITS, INTEGER, REAL, Fields
 from .ir import Binarized, GroupSum, Layer, ModelError, Network, Thermometer
 from .limits import MAX_SIGNALS
@@ -19,14 +20,20 @@ from .limits import MAX_SIGNALS
 FORMAT = "lgn2rtl-model/1"
 # files with binarized layers: a /1 reader refuses them with "upgrade lgn2rtl" instead of misreading them
 FORMAT_BINARIZED = "lgn2rtl-model/2"
+# convolutional models: the conv stages, then the dense head as in /1 and /2 (/3 is the recurrent branch's)
+FORMAT_CONV = "lgn2rtl-model/4"
+FORMATS = (FORMAT, FORMAT_BINARIZED, FORMAT_CONV)
 
 
-def save(net: Network, path: str | Path) -> None:
+def save(net: Network | ConvNetwork, path: str | Path) -> None:
     """Write ``net`` to ``path`` atomically (a temp file renamed into place)."""
     net.validate()
+    arrays = _conv_arrays(net) if isinstance(net, ConvNetwork) else {}
+    if isinstance(net, ConvNetwork):
+        net = net.dense
     binarized = any(isinstance(layer, Binarized) for layer in net.layers)
-    arrays = {
-        "format": np.array(FORMAT_BINARIZED if binarized else FORMAT),
+    arrays |= {
+        "format": np.array(FORMAT_CONV if arrays else FORMAT_BINARIZED if binarized else FORMAT),
         "n_inputs": np.array(net.n_inputs, dtype=np.int64),
         "n_layers": np.array(len(net.layers), dtype=np.int64),
         "outputs": net.outputs.astype(np.int64),
@@ -48,30 +55,86 @@ def save(net: Network, path: str | Path) -> None:
     npz.write(path, arrays)
 
 
+def _conv_arrays(model: ConvNetwork) -> dict[str, np.ndarray]:
+    arrays = {"conv_in_shape": np.array(model.in_shape, dtype=np.int64),
+              "n_stages": np.array(len(model.stages), dtype=np.int64),
+              "conv_meta": np.array(json.dumps(model.meta, sort_keys=True))}
+    for s, stage in enumerate(model.stages):
+        window = stage.kernel if isinstance(stage, Conv) else stage.size
+        arrays[f"stage{s}_geometry"] = np.array([window, stage.stride, stage.padding], dtype=np.int64)
+        if isinstance(stage, Conv):
+            arrays[f"stage{s}_field"] = stage.field.astype(np.int32)
+            for lv, level in enumerate(stage.levels):
+                arrays[f"stage{s}_level{lv}_inputs"] = level.inputs.astype(np.int32)
+                arrays[f"stage{s}_level{lv}_tables"] = level.tables.astype(np.uint64)
+    return arrays
+
+
 def is_native(path: str | Path) -> bool:
     """True when ``path`` is a zip archive holding our ``format`` marker."""
     return {"format", "n_layers"} <= npz.members(path)
 
 
 # every array the format defines; anything else in the archive is refused
-KNOWN = re.compile(r"format|n_inputs|n_layers|outputs|classes|tau|beta|meta|thresholds"
-                   r"|layer(0|[1-9][0-9]*)_(inputs|tables|signs|thresholds)")
+NUMBER = r"(0|[1-9][0-9]*)"
+KNOWN = re.compile(rf"format|n_inputs|n_layers|outputs|classes|tau|beta|meta|thresholds"
+                   rf"|layer{NUMBER}_(inputs|tables|signs|thresholds)"
+                   rf"|conv_in_shape|n_stages|conv_meta|stage{NUMBER}_(geometry|field|level{NUMBER}_(inputs|tables))")
 
 
 def load(path: str | Path) -> Network:
-    """Read a ``.lgn`` file; raise ModelError naming the file on any defect."""
+    """Read a ``.lgn`` file as a flat Network (a convolutional model unrolled); ModelError naming the file on any defect."""
+    model = read(path)
+    return model.lower() if isinstance(model, ConvNetwork) else model
+
+
+def read(path: str | Path) -> Network | ConvNetwork:
+    """Read a ``.lgn`` file as stored: a convolutional model stays a ConvNetwork."""
     a = npz.read(path, ModelError, KNOWN)
     try:
-        return _network(Fields(a, ModelError, lambda key: f"array {key!r}"))
+        f = Fields(a, ModelError, lambda key: f"array {key!r}")
+        net = _network(f)
+        if f.text("format") == FORMAT_CONV:
+            return _conv(f, net)
+        if any(key.startswith(("conv_", "n_stages", "stage")) for key in a):
+            raise ModelError(f"conv stages in a {f.text('format')!r} file; they belong in {FORMAT_CONV!r} files")
+        return net
     except ModelError as e:
         raise ModelError(f"{path}: {e}") from None
+
+
+def _conv(f: Fields, dense: Network) -> ConvNetwork:
+    """The conv stages of a /3 file in front of its dense head, validated as a whole."""
+    in_shape = tuple(int(n) for n in f.array("conv_in_shape", INTEGER, 1, (3,)))
+    stages = []
+    for s in range(f.integer("n_stages", 1, MAX_SIGNALS)):
+        window, stride, padding = (tuple(int(v) for v in row) for row in f.array(f"stage{s}_geometry", INTEGER, 2, (3, 2)))
+        if f"stage{s}_field" not in f:
+            if f"stage{s}_level0_inputs" in f:
+                raise ModelError(f"stage {s} has LUT levels but no 'stage{s}_field' (the leaves they read)")
+            stages.append(OrPool(window, stride, padding))
+            continue
+        levels = []
+        while f"stage{s}_level{len(levels)}_inputs" in f:
+            lv = len(levels)
+            tables = f.array(f"stage{s}_level{lv}_tables", INTEGER, 2)
+            if tables.dtype.kind == "i" and np.any(tables < 0):
+                raise ModelError(f"'stage{s}_level{lv}_tables' holds negative truth tables; they are bit patterns (uint64)")
+            levels.append(TreeLevel(f.array(f"stage{s}_level{lv}_inputs", INTEGER, 3).astype(np.int64),
+                                    tables.astype(np.uint64)))
+        stages.append(Conv(window, stride, padding, f.array(f"stage{s}_field", INTEGER, 3).astype(np.int64),
+                           tuple(levels)))
+    meta = jsontext.parse(f.text("conv_meta"), ModelError, "array 'conv_meta'")
+    if not isinstance(meta, dict):
+        raise ModelError(f"array 'conv_meta' must hold a JSON object, got {type(meta).__name__}")
+    return ConvNetwork(in_shape, stages, dense, meta).validate()
 
 
 def _network(f: Fields) -> Network:
     """Every field checked for type, shape and range, then the network validated as a whole."""
     fmt = f.text("format")
-    if fmt not in (FORMAT, FORMAT_BINARIZED):
-        raise ModelError(f"format {fmt[:100]!r} is not {FORMAT!r} or {FORMAT_BINARIZED!r}; "
+    if fmt not in FORMATS:
+        raise ModelError(f"format {fmt[:100]!r} is not one of {', '.join(map(repr, FORMATS))}; "
                          "upgrade lgn2rtl or re-import the model")
     n_layers = f.integer("n_layers", 1, MAX_SIGNALS)
     if f.layer_count("inputs|tables|signs|thresholds") > n_layers:
