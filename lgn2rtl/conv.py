@@ -84,10 +84,7 @@ class ConvNetwork:
         """(channels, height, width) of the input and after each stage; the stages must be valid."""
         shapes = [tuple(self.in_shape)]
         for stage in self.stages:
-            c, h, w = shapes[-1]
-            window = stage.kernel if isinstance(stage, Conv) else stage.size
-            out = tuple((n + 2 * p - k) // s + 1 for n, p, k, s in zip((h, w), stage.padding, window, stage.stride))
-            shapes.append((stage.out_channels if isinstance(stage, Conv) else c, *out))
+            shapes.append(out_shape(stage, shapes[-1]))
         return shapes
 
     def validate(self) -> "ConvNetwork":
@@ -134,7 +131,19 @@ def check_stage(stage: Conv | OrPool, shape: tuple[int, int, int], where: str) -
         _check_pool(stage, shape, where)
     else:
         raise ModelError(f"{where} is a {type(stage).__name__}; stages are Conv or OrPool")
-    return ConvNetwork(shape, [stage], None).shapes()[-1]
+    return out_shape(stage, shape)
+
+
+def positions(window: Pair, stride: Pair, padding: Pair, height: int, width: int) -> Pair:
+    """Output height and width of a window sliding over a ``height`` x ``width`` input, torch's formula."""
+    return tuple((n + 2 * p - k) // s + 1 for n, p, k, s in zip((height, width), padding, window, stride))
+
+
+def out_shape(stage: Conv | OrPool, shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    """(channels, height, width) that ``stage`` makes of ``shape``."""
+    if isinstance(stage, Conv):
+        return (stage.out_channels, *positions(stage.kernel, stage.stride, stage.padding, *shape[1:]))
+    return (shape[0], *positions(stage.size, stage.stride, stage.padding, *shape[1:]))
 
 
 def _positive(n) -> bool:

@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import jsontext
 from ..errors import clip
-from ..conv import Conv, ConvNetwork, OrPool, TreeLevel, check_stage, check_window
+from ..conv import Conv, ConvNetwork, OrPool, TreeLevel, check_stage, check_window, positions
 from ..ir import MAX_K, GroupSum, Layer, ModelError, Network, Thermometer, from_gates, op_table
 from ..limits import MAX_SIGNALS
 from . import live
@@ -231,7 +231,7 @@ def _conv_stage(m: Any, where: str, shape: tuple[int, int, int]) -> Conv:
     kernel = _pair(m.receptive_field_size, where, "receptive_field_size", 1)
     stride, padding = _pair(m.stride, where, "stride", 1), _pair(m.padding, where, "padding", 0)
     check_window(kernel, stride, padding, shape, where)
-    _, oh, ow = ConvNetwork(shape, [OrPool(kernel, stride, padding)], None).shapes()[-1]  # same geometry
+    oh, ow = positions(kernel, stride, padding, *shape[1:])
     kernels, leaves = _count(m, "num_kernels", where), k ** (depth - 1)
     try:
         idx = live.array(m.connections.indices[0])
