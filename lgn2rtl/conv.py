@@ -71,6 +71,7 @@ class OrPool:
 
 @dataclass
 class ConvNetwork:
+    """Conv and OrPool ``stages`` over an ``in_shape`` image, then the ``dense`` Network on the flattened map."""
     in_shape: tuple[int, int, int]
     stages: list[Conv | OrPool]
     dense: Network
