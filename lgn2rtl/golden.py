@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .conv import Conv, ConvNetwork, field_values, windows
 from .ir import Binarized, ModelError, Network, Recurrent
 from .passes import live_signals
 
@@ -302,12 +303,42 @@ def binarized_counts(net: Network, x: np.ndarray) -> dict[int, np.ndarray]:
     return counts
 
 
-def scores(net: Network, x: np.ndarray, chunk: int | None = None, skip_dead: bool = True) -> np.ndarray:
+def feature_map(model: ConvNetwork, x: np.ndarray) -> np.ndarray:
+    """The bits [N, C*H*W] the dense head of ``model`` reads for images x [N, n_inputs]: each stage
+    evaluated on the image as conv.py defines it, position by position, independently of ``lower``."""
+    x = _check_bits(x, model.n_inputs)
+    model.validate()
+    out = []
+    for lo in range(0, len(x), PACK_SAMPLES):
+        fmap = x[lo:lo + PACK_SAMPLES].astype(np.uint8).reshape(-1, *model.in_shape)
+        for stage in model.stages:
+            if isinstance(stage, Conv):
+                fmap = _conv(stage, fmap)
+            else:
+                fmap = windows(fmap, stage.size, stage.stride, stage.padding, 0).max(axis=(-2, -1))
+        out.append(fmap.reshape(len(fmap), -1))
+    return np.concatenate(out) if out else np.zeros((0, model.dense.n_inputs), dtype=np.uint8)
+
+
+def _conv(conv: Conv, fmap: np.ndarray) -> np.ndarray:
+    """Feature map [N, C, H, W] -> [N, out_channels, oh, ow]: each channel's LUT levels at every position."""
+    prev = field_values(conv, fmap, 0)  # [O, leaves, N, oh, ow]
+    o = np.arange(conv.out_channels)[:, None, None]
+    for level in conv.levels:
+        ins = prev[o, level.inputs].astype(np.uint64)  # [O, n, k, N, oh, ow]
+        addr = (ins << np.arange(level.k, dtype=np.uint64)[:, None, None, None]).sum(axis=2, dtype=np.uint64)
+        prev = ((level.tables.astype(np.uint64)[:, :, None, None, None] >> addr) & np.uint64(1)).astype(np.uint8)
+    return np.moveaxis(prev[:, 0], 0, 1)
+
+
+def scores(net: Network | ConvNetwork, x: np.ndarray, chunk: int | None = None, skip_dead: bool = True) -> np.ndarray:
     """Integer GroupSum scores [N, classes] (int64) for input bits x [N, n_inputs]."""
+    if isinstance(net, ConvNetwork):
+        x, net = feature_map(net, x), net.dense
     return Plan(net, skip_dead).scores(x, chunk)
 
 
-def predict(net: Network, x: np.ndarray, chunk: int | None = None,
+def predict(net: Network | ConvNetwork, x: np.ndarray, chunk: int | None = None,
             skip_dead: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(scores [N, classes], class [N]); ties go to the lowest class index."""
     s = scores(net, x, chunk, skip_dead)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from . import jsontext, npz
+from .conv import Conv, ConvNetwork, OrPool, TreeLevel
 from .fields import BITS, INTEGER, REAL, Fields
 from .ir import Binarized, GroupSum, Layer, ModelError, Network, Recurrent, Thermometer
 from .limits import MAX_SIGNALS
@@ -23,15 +24,21 @@ FORMAT_BINARIZED = "lgn2rtl-model/2"
 # than load the cell as a feed-forward network that ignores its state
 FORMAT_RECURRENT = "lgn2rtl-model/3"
 RECURRENT = ("recurrent_n_x", "recurrent_state", "recurrent_init", "recurrent_readout")
+# convolutional models: the conv stages, then the dense head as in /1 and /2
+FORMAT_CONV = "lgn2rtl-model/4"
+FORMATS = (FORMAT, FORMAT_BINARIZED, FORMAT_RECURRENT, FORMAT_CONV)
 
 
-def save(model: Network | Recurrent, path: str | Path) -> None:
+def save(model: Network | Recurrent | ConvNetwork, path: str | Path) -> None:
     """Write ``model`` to ``path`` atomically (a temp file renamed into place)."""
     model.validate()
-    net = model.cell if isinstance(model, Recurrent) else model
+    conv = isinstance(model, ConvNetwork)
+    arrays = _conv_arrays(model) if conv else {}
+    net = model.cell if isinstance(model, Recurrent) else model.dense if conv else model
     binarized = any(isinstance(layer, Binarized) for layer in net.layers)
-    fmt = FORMAT_RECURRENT if isinstance(model, Recurrent) else FORMAT_BINARIZED if binarized else FORMAT
-    arrays = {
+    fmt = FORMAT_RECURRENT if isinstance(model, Recurrent) else FORMAT_CONV if conv else \
+        FORMAT_BINARIZED if binarized else FORMAT
+    arrays |= {
         "format": np.array(fmt),
         "n_inputs": np.array(net.n_inputs, dtype=np.int64),
         "n_layers": np.array(len(net.layers), dtype=np.int64),
@@ -39,7 +46,7 @@ def save(model: Network | Recurrent, path: str | Path) -> None:
         "classes": np.array(net.head.classes, dtype=np.int64),
         "tau": np.array(net.head.tau, dtype=np.float64),
         "beta": np.array(net.head.beta, dtype=np.float64),
-        "meta": np.array(json.dumps(model.meta, sort_keys=True)),
+        "meta": np.array(json.dumps((net if conv else model).meta, sort_keys=True)),
     }
     if isinstance(model, Recurrent):
         arrays |= {"recurrent_n_x": np.array(model.n_x, dtype=np.int64),
@@ -58,42 +65,97 @@ def save(model: Network | Recurrent, path: str | Path) -> None:
     npz.write(path, arrays)
 
 
+def _conv_arrays(model: ConvNetwork) -> dict[str, np.ndarray]:
+    arrays = {"conv_in_shape": np.array(model.in_shape, dtype=np.int64),
+              "n_stages": np.array(len(model.stages), dtype=np.int64),
+              "conv_meta": np.array(json.dumps(model.meta, sort_keys=True))}
+    for s, stage in enumerate(model.stages):
+        window = stage.kernel if isinstance(stage, Conv) else stage.size
+        arrays[f"stage{s}_geometry"] = np.array([window, stage.stride, stage.padding], dtype=np.int64)
+        if isinstance(stage, Conv):
+            arrays[f"stage{s}_field"] = stage.field.astype(np.int32)
+            for lv, level in enumerate(stage.levels):
+                arrays[f"stage{s}_level{lv}_inputs"] = level.inputs.astype(np.int32)
+                arrays[f"stage{s}_level{lv}_tables"] = level.tables.astype(np.uint64)
+    return arrays
+
+
 def is_native(path: str | Path) -> bool:
     """True when ``path`` is a zip archive holding our ``format`` marker."""
     return {"format", "n_layers"} <= npz.members(path)
 
 
 # every array the format defines; anything else in the archive is refused
-KNOWN = re.compile(r"format|n_inputs|n_layers|outputs|classes|tau|beta|meta|thresholds|" + "|".join(RECURRENT) +
-                   r"|layer(0|[1-9][0-9]*)_(inputs|tables|signs|thresholds)")
+NUMBER = r"(0|[1-9][0-9]*)"
+KNOWN = re.compile(rf"format|n_inputs|n_layers|outputs|classes|tau|beta|meta|thresholds|{'|'.join(RECURRENT)}"
+                   rf"|layer{NUMBER}_(inputs|tables|signs|thresholds)"
+                   rf"|conv_in_shape|n_stages|conv_meta|stage{NUMBER}_(geometry|field|level{NUMBER}_(inputs|tables))")
 
 
 def load(path: str | Path) -> Network | Recurrent:
-    """Read a ``.lgn`` file; raise ModelError naming the file on any defect."""
+    """Read a ``.lgn`` file (a convolutional model unrolled to a flat Network); raise ModelError
+    naming the file on any defect."""
+    model = read(path)
+    return model.lower() if isinstance(model, ConvNetwork) else model
+
+
+def read(path: str | Path) -> Network | Recurrent | ConvNetwork:
+    """Read a ``.lgn`` file as stored: a convolutional model stays a ConvNetwork."""
     a = npz.read(path, ModelError, KNOWN)
     try:
-        return _model(Fields(a, ModelError, lambda key: f"array {key!r}"))
+        return _model(Fields(a, ModelError, lambda key: f"array {key!r}"), a)
     except ModelError as e:
         raise ModelError(f"{path}: {e}") from None
 
 
-def _model(f: Fields) -> Network | Recurrent:
+def _model(f: Fields, members) -> Network | Recurrent | ConvNetwork:
     """Every field checked for type, shape and range, then the model validated as a whole."""
     fmt = f.text("format")
-    if fmt not in (FORMAT, FORMAT_BINARIZED, FORMAT_RECURRENT):
-        raise ModelError(f"format {fmt[:100]!r} is not {FORMAT!r}, {FORMAT_BINARIZED!r} or {FORMAT_RECURRENT!r}; "
+    if fmt not in FORMATS:
+        raise ModelError(f"format {fmt[:100]!r} is not one of {', '.join(map(repr, FORMATS))}; "
                          "upgrade lgn2rtl or re-import the model")
     given = [key for key in RECURRENT if key in f]
+    if fmt != FORMAT_RECURRENT and given:
+        raise ModelError(f"array {given[0]!r} belongs to a recurrent model, whose format is {FORMAT_RECURRENT!r}, "
+                         f"not {fmt!r}")
+    if fmt != FORMAT_CONV and any(key.startswith(("conv_", "n_stages", "stage")) for key in members):
+        raise ModelError(f"conv stages in a {fmt!r} file; they belong in {FORMAT_CONV!r} files")
+    if fmt == FORMAT_CONV:
+        return _conv(f, _network(f))
     if fmt != FORMAT_RECURRENT:
-        if given:
-            raise ModelError(f"array {given[0]!r} belongs to a recurrent model, whose format is {FORMAT_RECURRENT!r}, "
-                             f"not {fmt!r}")
         return _network(f)
     cell = _network(f)
     return Recurrent(f.integer("recurrent_n_x", 1, MAX_SIGNALS), Network(cell.n_inputs, cell.layers, cell.outputs, cell.head),
                      f.array("recurrent_state", INTEGER, 1).astype(np.int64),
                      f.array("recurrent_init", BITS, 1).astype(np.uint8), f.text("recurrent_readout"),
                      cell.meta).validate()
+
+
+def _conv(f: Fields, dense: Network) -> ConvNetwork:
+    """The conv stages of a /4 file in front of its dense head, validated as a whole."""
+    in_shape = tuple(int(n) for n in f.array("conv_in_shape", INTEGER, 1, (3,)))
+    stages = []
+    for s in range(f.integer("n_stages", 1, MAX_SIGNALS)):
+        window, stride, padding = (tuple(int(v) for v in row) for row in f.array(f"stage{s}_geometry", INTEGER, 2, (3, 2)))
+        if f"stage{s}_field" not in f:
+            if f"stage{s}_level0_inputs" in f:
+                raise ModelError(f"stage {s} has LUT levels but no 'stage{s}_field' (the leaves they read)")
+            stages.append(OrPool(window, stride, padding))
+            continue
+        levels = []
+        while f"stage{s}_level{len(levels)}_inputs" in f:
+            lv = len(levels)
+            tables = f.array(f"stage{s}_level{lv}_tables", INTEGER, 2)
+            if tables.dtype.kind == "i" and np.any(tables < 0):
+                raise ModelError(f"'stage{s}_level{lv}_tables' holds negative truth tables; they are bit patterns (uint64)")
+            levels.append(TreeLevel(f.array(f"stage{s}_level{lv}_inputs", INTEGER, 3).astype(np.int64),
+                                    tables.astype(np.uint64)))
+        stages.append(Conv(window, stride, padding, f.array(f"stage{s}_field", INTEGER, 3).astype(np.int64),
+                           tuple(levels)))
+    meta = jsontext.parse(f.text("conv_meta"), ModelError, "array 'conv_meta'")
+    if not isinstance(meta, dict):
+        raise ModelError(f"array 'conv_meta' must hold a JSON object, got {type(meta).__name__}")
+    return ConvNetwork(in_shape, stages, dense, meta).validate()
 
 
 def _network(f: Fields) -> Network:

@@ -167,7 +167,8 @@ def _set(i, attr, value):
     (_set(1, "in_dim", 50), r"model\[1\] \(LogicDense\): in_dim is 50, but the layer before has 48 outputs"),
     (_set(2, "k", 3), r"40 outputs do not split into 3 equal groups"),
     (lambda m: m.insert(1, Flatten()), r"model\[1\] \(Flatten\) is not a LogicDense layer"),
-    (_set(1, "receptive_field_size", (2, 2)), r"model\[1\] \(LogicDense\) is a convolutional logic layer"),
+    (_set(1, "receptive_field_size", (2, 2)), r"model\[0\] \(LogicDense\): a convolutional model \(model\[1\] \(LogicDense\) has a receptive "
+                                                   r"field\) starts with a LogicConv2d"),
 ])
 def test_bad_modules_get_one_clear_error(change, message):
     model = duck_model(case("raw2"))

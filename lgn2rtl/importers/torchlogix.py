@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import jsontext
 from ..errors import clip
+from ..conv import Conv, ConvNetwork, OrPool, TreeLevel, check_stage, check_window, positions
 from ..ir import MAX_K, GroupSum, Layer, ModelError, Network, Thermometer, from_gates, op_table
 from ..limits import MAX_SIGNALS
 from . import live
@@ -118,8 +119,8 @@ def from_dict(doc: Any, source: str = "torchlogix-json") -> Network:
 PARAMETRIZATIONS = ("RawLUTParametrization", "WarpLUTParametrization", "LightLUTParametrization")
 
 
-def from_module(model: Any, *, export: bool | None = None) -> Network:
-    """The Network a live torchlogix model computes in eval mode.
+def from_module(model: Any, *, export: bool | None = None) -> Network | ConvNetwork:
+    """The Network a live torchlogix model computes in eval mode; a ConvNetwork if it has conv layers.
 
     ``model`` is a ``torch.nn.Sequential`` (torchlogix's ``Dlgn`` models are
     one) or any iterable of modules: an optional binarization layer (its
@@ -134,7 +135,16 @@ def from_module(model: Any, *, export: bool | None = None) -> Network:
     eval-mode forward computes it, without importing torchlogix. The default
     exports when torchlogix is importable and every layer has lut_rank 2.
     The model's train/eval state is left as it was.
+
+    A convolutional model (``LogicConv2d`` and ``OrPooling2d`` stages, then
+    ``Flatten``, ``LogicDense`` layers and a ``GroupSum``) is always read
+    from its parameters and comes back as a ConvNetwork (see ``conv_from_module``).
     """
+    if any(hasattr(m, "receptive_field_size") for m in live.modules(model)):
+        if export:
+            raise ModelError("export=True reads flat circuits; a convolutional model is read from its parameters "
+                             "(export=False or the default)")
+        return conv_from_module(model)
     modules, where, layers, head = _split(model)
     n_inputs = _in_dim(modules[layers[0]], where[layers[0]])
     if export is None:
@@ -153,12 +163,123 @@ def _split(model: Any) -> tuple[list, list[str], list[int], int]:
     modules, where, layers, head = live.sequential(
         model, "LogicDense layers", lambda m: hasattr(m, "thresholds") and not hasattr(m, "parametrization"))
     for j in layers:
-        if hasattr(modules[j], "receptive_field_size"):
-            raise ModelError(f"{where[j]} is a convolutional logic layer; lgn2rtl reads LogicDense layers only")
-        if not all(hasattr(modules[j], a) for a in ("parametrization", "weight", "connections", "lut_rank")):
-            raise ModelError(f"{where[j]} is not a LogicDense layer: it needs .parametrization, .weight, "
-                             ".connections and .lut_rank (binarization and Flatten may only come first)")
+        _dense(modules[j], where[j], "binarization and Flatten may only come first")
     return modules, where, layers, head
+
+
+def _dense(m: Any, where: str, hint: str) -> None:
+    if not all(hasattr(m, a) for a in ("parametrization", "weight", "connections", "lut_rank")):
+        raise ModelError(f"{where} is not a LogicDense layer: it needs .parametrization, .weight, "
+                         f".connections and .lut_rank ({hint})")
+
+
+def conv_from_module(model: Any) -> ConvNetwork:
+    """The ConvNetwork a live torchlogix conv model computes in eval mode, from its parameters.
+
+    ``model``: an optional ``DummyBinarization`` (the inputs are bits already), then
+    ``LogicConv2d`` and ``OrPooling2d`` stages, ``Flatten``, ``LogicDense`` layers and a ``GroupSum``.
+    The input is torchlogix's [batch, channels, height, width] flattened channel-major.
+    """
+    mods = live.modules(model)
+    where = [f"model[{j}] ({type(m).__name__})" for j, m in enumerate(mods)]
+    j = 0
+    if mods and hasattr(mods[0], "thresholds") and not hasattr(mods[0], "parametrization"):
+        if getattr(mods[0], "thresholds", None) is not None:
+            raise ModelError(f"{where[0]}: a thermometer in front of a convolutional model is not supported yet; "
+                             "feed it bits (DummyBinarization)")
+        j = 1
+    if j == len(mods) or not hasattr(mods[j], "receptive_field_size"):
+        conv = next(where[i] for i, m in enumerate(mods) if hasattr(m, "receptive_field_size"))
+        raise ModelError(f"{where[min(j, len(mods) - 1)]}: a convolutional model ({conv} has a receptive field) "
+                         "starts with a LogicConv2d")
+    shape = (_count(mods[j], "channels", where[j]), *_pair(mods[j].in_dim, where[j], "in_dim", 1))
+    in_shape, stages = shape, []
+    while j < len(mods) and type(mods[j]).__name__ != "Flatten":
+        m = mods[j]
+        if hasattr(m, "receptive_field_size"):
+            stage = _conv_stage(m, where[j], shape)
+        elif hasattr(m, "kernel_size") and hasattr(m, "stride"):
+            stage = OrPool(_pair(m.kernel_size, where[j], "kernel_size", 1),
+                           _pair(m.kernel_size if m.stride is None else m.stride, where[j], "stride", 1),
+                           _pair(getattr(m, "padding", 0), where[j], "padding", 0))
+        else:
+            raise ModelError(f"{where[j]} is neither a LogicConv2d nor an OrPooling2d; "
+                             "a Flatten must end the convolutional stages")
+        stages.append(stage)
+        shape = check_stage(stage, shape, where[j])
+        j += 1
+    if len(mods) - j < 3:
+        raise ModelError("after the convolutional stages the model needs Flatten, LogicDense layers and a GroupSum")
+    body, head = list(range(j + 1, len(mods) - 1)), len(mods) - 1
+    for i in body:
+        _dense(mods[i], where[i], "after Flatten come LogicDense layers, then the GroupSum")
+    if not (hasattr(mods[head], "k") and hasattr(mods[head], "tau")):
+        raise ModelError(f"{where[head]} should be the GroupSum head, with .k and .tau")
+    dense = _from_parameters(mods, where, body, head, int(np.prod(shape)))
+    return ConvNetwork(in_shape, stages, dense, {"source": "torchlogix-module"}).validate()
+
+
+def _conv_stage(m: Any, where: str, shape: tuple[int, int, int]) -> Conv:
+    """A LogicConv2d as a Conv: its level-0 connections at the first position are the field."""
+    if getattr(m, "conv_dimension", 2) != 2 or hasattr(m, "output_padding"):
+        raise ModelError(f"{where}: lgn2rtl reads 2-d convolutions (LogicConv2d); 3-d and transposed ones are not supported")
+    have = (_count(m, "channels", where), *_pair(m.in_dim, where, "in_dim", 1))
+    if have != shape:
+        raise ModelError(f"{where}: reads {have[0]} channels of {have[1]}x{have[2]}, "
+                         f"but the stage before makes {shape[0]}x{shape[1]}x{shape[2]}")
+    k, depth = _rank(m, where), _count(m, "tree_depth", where)
+    kernel = _pair(m.receptive_field_size, where, "receptive_field_size", 1)
+    stride, padding = _pair(m.stride, where, "stride", 1), _pair(m.padding, where, "padding", 0)
+    check_window(kernel, stride, padding, shape, where)
+    oh, ow = positions(kernel, stride, padding, *shape[1:])
+    kernels, leaves = _count(m, "num_kernels", where), k ** (depth - 1)
+    try:
+        idx = live.array(m.connections.indices[0])
+    except (AttributeError, TypeError, IndexError) as e:
+        raise ModelError(f"{where}: .connections.indices[0] (the first tree level's inputs) is missing ({e})") from None
+    want = (k, kernels, oh * ow, leaves, 3)
+    if idx.shape != want or not np.issubdtype(idx.dtype, np.integer):
+        raise ModelError(f"{where}: connections.indices[0] must be integer {list(want)} (lut_rank, kernels, positions, "
+                         f"nodes, (h, w, c)), got {idx.dtype} {list(idx.shape)}")
+    # torchlogix slides one field over the padded input: position p adds its window's corner to (h, w)
+    corner = np.stack(np.meshgrid(np.arange(oh) * stride[0], np.arange(ow) * stride[1], [0], indexing="ij"),
+                      axis=-1).reshape(-1, 3)
+    base = idx[:, :, :1] - corner[0]
+    if not np.array_equal(idx, base + corner[None, None, :, None, :]):
+        raise ModelError(f"{where}: its connections are not one receptive field slid over every position")
+    # leaf j*k + m is torchlogix's input m of first-level node j: (h, w, c) -> (c, dy, dx)
+    field = base[:, :, 0].transpose(1, 2, 0, 3).reshape(kernels, leaves * k, 3)[..., [2, 0, 1]].astype(np.int64)
+    levels = []
+    for lv in range(depth):
+        n = leaves // k ** lv
+        # our input i is torchlogix's input k-1-i (its most significant), node j reading j*k .. j*k+k-1
+        inputs = np.broadcast_to(np.arange(n)[:, None] * k + k - 1 - np.arange(k), (kernels, n, k)).copy()
+        try:
+            w = live.array(m.tree_weights[lv])
+        except (TypeError, IndexError, AttributeError) as e:
+            raise ModelError(f"{where}: .tree_weights[{lv}] is missing ({e})") from None
+        if w.ndim != 3 or w.shape[:2] != (n, kernels):
+            raise ModelError(f"{where}: tree_weights[{lv}] must be [{n}, {kernels}, entries] "
+                             f"(nodes, kernels, entries), got {list(w.shape)}")
+        tables = _tables(m.parametrization, w.transpose(1, 0, 2).reshape(kernels * n, -1), f"{where} level {lv}", k)
+        levels.append(TreeLevel(inputs, tables.reshape(kernels, n)))
+    return Conv(kernel, stride, padding, field, tuple(levels))
+
+
+def _count(m: Any, name: str, where: str) -> int:
+    v = getattr(m, name, None)
+    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+        raise ModelError(f"{where}: .{name} must be a positive integer, got {v!r}")
+    return int(v)
+
+
+def _pair(v: Any, where: str, name: str, lowest: int) -> tuple[int, int]:
+    """An int or a pair of ints, as torch's ``_pair`` reads it."""
+    pair = tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+    if len(pair) != 2 or not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) and x >= lowest
+                                 for x in pair):
+        raise ModelError(f"{where}: {name} must be an integer >= {lowest} or two of them, got {v!r}")
+    return int(pair[0]), int(pair[1])
 
 
 def _rank(m: Any, where: str) -> int:
@@ -190,12 +311,11 @@ def _from_parameters(modules: list, where: list[str], layers: list[int], head: i
         if _in_dim(m, where[j]) != width:
             raise ModelError(f"{where[j]}: in_dim is {m.in_dim}, but "
                              f"{'the model has' if j == layers[0] else 'the layer before has'} {width} outputs")
-        luts = _luts(m, where[j], k)
-        idx = _indices(m.connections, where[j], k, len(luts), width)
+        tables = _tables(m.parametrization, m.weight, where[j], k)
+        idx = _indices(m.connections, where[j], k, len(tables), width)
         # node input i is indices[k-1-i]: torchlogix's most significant bit is indices[0], ours in[k-1]
-        tables = np.bitwise_or.reduce(luts.astype(np.uint64) << np.arange(1 << k, dtype=np.uint64), axis=1)
         built.append(Layer(idx[::-1].T.astype(np.int64) + start, tables))
-        start, width = start + width, len(luts)
+        start, width = start + width, len(tables)
     g = modules[head]
     tau, beta = float(g.tau), float(getattr(g, "beta", 0.0))
     # torchlogix's GroupSum: (count + beta) / tau
@@ -203,14 +323,20 @@ def _from_parameters(modules: list, where: list[str], layers: list[int], head: i
                    GroupSum(int(g.k), tau, beta / tau), None, {"source": "torchlogix-module"}).validate()
 
 
-def _luts(m: Any, where: str, k: int) -> np.ndarray:
-    """Truth tables [out, 2**k] (entry t as above) of what ``m``'s parametrization outputs in eval mode."""
-    name = type(m.parametrization).__name__
+def _tables(parametrization: Any, weight: Any, where: str, k: int) -> np.ndarray:
+    """Our truth tables [out] (uint64) of what ``parametrization`` outputs in eval mode for ``weight`` [out, entries]."""
+    luts = _luts(parametrization, weight, where, k)
+    return np.bitwise_or.reduce(luts.astype(np.uint64) << np.arange(1 << k, dtype=np.uint64), axis=1)
+
+
+def _luts(parametrization: Any, weight: Any, where: str, k: int) -> np.ndarray:
+    """Truth tables [out, 2**k] (entry t as above) of what ``parametrization`` outputs in eval mode."""
+    name = type(parametrization).__name__
     if name not in PARAMETRIZATIONS:
         raise ModelError(f"{where}: unknown LUT parametrization {name}; lgn2rtl reads torchlogix's "
                          f"{', '.join(PARAMETRIZATIONS)}")
     try:
-        w = live.array(m.weight)
+        w = live.array(weight)
     except (TypeError, ValueError, RuntimeError) as e:
         raise ModelError(f"{where}: .weight must be a tensor or array ({e})") from None
     entries = 16 if name == "RawLUTParametrization" else 1 << k
