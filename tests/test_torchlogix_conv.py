@@ -7,7 +7,6 @@ parameters and their eval-mode outputs. Here the parameters become duck-typed mo
 torchlogix's attribute and class names; the ``real_`` tests rebuild the real modules and are
 skipped where torchlogix is not importable (Python < 3.12).
 """
-import importlib.util
 import json
 import re
 import subprocess
@@ -23,7 +22,7 @@ from lgn2rtl.conv import ConvNetwork
 from lgn2rtl.importers.torchlogix import from_dict, from_module
 from lgn2rtl.ir import ModelError, Network
 from test_rtl import assert_passes, run
-from test_torchlogix_live import PARAMETRIZATIONS, Flatten, GroupSum
+from test_torchlogix_live import PARAMETRIZATIONS, Flatten, GroupSum, peer_script, real
 
 DATA = Path(__file__).parent / "data" / "torchlogix_conv"
 CASES = sorted(p.stem for p in DATA.glob("*.npz"))
@@ -214,20 +213,9 @@ def test_torchlogix_json_export_of_the_trained_model_is_the_same_function():
 
 # The real torchlogix (Python >= 3.12)
 
-real = pytest.mark.filterwarnings("ignore:Attempted to insert a get_attr Node")
-
-
 @pytest.fixture(scope="module")
 def maker():
-    try:
-        import torchlogix  # noqa: F401
-    except Exception as e:  # absent, or a SyntaxError on Python < 3.12
-        pytest.skip(f"peer check against the real torchlogix skipped: not importable ({type(e).__name__}: {e}); "
-                    "its stored outputs in tests/data/torchlogix_conv are checked either way")
-    spec = importlib.util.spec_from_file_location("train_conv_digits", DATA.parents[2] / "examples" / "train_conv_digits.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return peer_script(DATA.parents[2] / "examples" / "train_conv_digits.py", "tests/data/torchlogix_conv")[1]
 
 
 @real

@@ -205,18 +205,24 @@ def test_export_without_torchlogix(monkeypatch):
 real = pytest.mark.filterwarnings("ignore:Attempted to insert a get_attr Node")
 
 
-@pytest.fixture(scope="module")
-def tlx():
+def peer_script(script: Path, stored: str):
+    """torchlogix and ``script`` (the one that made the stored cases) loaded as a module, or a skip
+    where torchlogix does not import; the stored outputs in ``stored`` are checked either way."""
     try:
         import torchlogix
     except Exception as e:  # absent, or a SyntaxError on Python < 3.12
         pytest.skip(f"peer check against the real torchlogix skipped: not importable ({type(e).__name__}: {e}); "
-                    "it needs Python >= 3.12 and pip install torchlogix==0.2.2 (its stored outputs in "
-                    "tests/data/torchlogix are checked either way)")
-    spec = importlib.util.spec_from_file_location("make_torchlogix_cases", DATA / "make_torchlogix_cases.py")
-    maker = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(maker)
-    return torchlogix, maker
+                    f"it needs Python >= 3.12 and pip install torchlogix==0.2.2 (its stored outputs in "
+                    f"{stored} are checked either way)")
+    spec = importlib.util.spec_from_file_location(script.stem, script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return torchlogix, module
+
+
+@pytest.fixture(scope="module")
+def tlx():
+    return peer_script(DATA / "make_torchlogix_cases.py", "tests/data/torchlogix")
 
 
 @real
