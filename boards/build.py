@@ -145,6 +145,7 @@ def build(net: Network, board: Board, out_dir: str | Path, shape: dict | None = 
         else:
             # folded layers take samples over AXI4-Stream, which the link drives too; their
             # latency is long enough for the link's frame ends to wait in a block RAM ring
+            # (link.ENDS_IN_FLIP_FLOPS)
             folded = bool(shape.get("fold"))
             manifest = compile_design(net, out / "design", part=board.part, reserve=LINK_LOGIC[board.family],
                                       reserve_brams=-(-answer // 16) + folded, features=features,

@@ -26,7 +26,8 @@ __all__ = ["Deframer", "Framer", "Link", "BoardTop", "divisor"]
 ACTIVITY_BITS = 1 << 12    # the LED stays lit this long after an answer (36 ms at 115200 baud)
 HEARTBEAT_BITS = 1 << 17   # an idle board blinks its LED once in this time (1.1 s at 115200 baud)
 MAX_BAUD_ERROR = 0.02
-# frame ends wait for their sample's answer in flip-flops up to this latency, beyond in block RAM
+# frame ends wait for a ready-port design's answer in flip-flops up to this latency, beyond in
+# block RAM (build leaves that block RAM free when it compiles such a design)
 ENDS_IN_FLIP_FLOPS = 16
 
 FrameEnd = data.StructLayout({"tag": TAG_BITS, "status": Status})
@@ -225,10 +226,11 @@ class Link(wiring.Component):
                **({f"i_{outputs['ready']}": 1, f"i_{man['inputs']['last']}": 0} if outputs.get("ready") else {})})
 
         # Every frame end travels beside its sample through the design, so an error answer
-        # never overtakes the answer to an earlier sample; a long wait (folded layers take
-        # hundreds of clocks) is a ring in block RAM rather than a flip-flop per bit and clock.
+        # never overtakes the answer to an earlier sample; a ready-port design's long wait
+        # (folded layers take hundreds of clocks) is a ring in block RAM rather than a
+        # flip-flop per bit and clock. A native design's stays in flip-flops, as build planned.
         m.submodules.ends = ends = Delay(1 + FrameEnd.size, man["latency"],
-                                         ram=man["latency"] > ENDS_IN_FLIP_FLOPS)
+                                         ram=bool(outputs.get("ready")) and man["latency"] > ENDS_IN_FLIP_FLOPS)
         m.d.comb += ends.i.eq(Cat(deframer.end.valid, deframer.end.payload))
         end_valid, end = ends.o[0], FrameEnd(ends.o[1:])
         ok = end.status == Status.OK

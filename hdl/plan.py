@@ -92,11 +92,11 @@ def _argmax(n: int, width: int, stage_levels: int, invert: bool, select: bool, c
 
 
 def _logic(part: Part, luts: int, carry_cells: int, lone_ffs: int, carries: int) -> int:
+    # a flip-flop without a LUT of its own takes a whole unit where the part says so (iCE40, Gowin)
+    lone = lone_ffs if part.ff_cost >= 1 else 0
     if part.family == "ice40":
-        return luts + carry_cells + lone_ffs
-    if part.family == "gowin":  # nextpnr routes a flip-flop's D through a LUT of its own
-        return luts + carries + lone_ffs
-    return luts + carries
+        return luts + carry_cells + lone
+    return luts + carries + lone
 
 
 def estimate(net: Network, schedule: Schedule, gs: GroupSum, features: FeatureFormat | None = None) -> Estimate:
