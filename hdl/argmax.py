@@ -15,13 +15,13 @@ COMPARES = ("carry", "ice40", "lut")
 
 
 @lru_cache(maxsize=None)
-def _shape(n, width, stage_levels, offset):
+def _shape(n, width, stage_levels, offset, inverters=True):
     """``(cost, tree)``: the tree over leaves ``0..n-1`` in order, ``ceil_log2(n)`` levels deep,
     that costs the fewest logic cells on an iCE40 (see :func:`_options`).
 
     ``tree`` is a leaf index or a pair ``(left, right)``. Among equals the most balanced wins.
     """
-    options = _options(0, n, n, width, stage_levels, offset)
+    options = _options(0, n, n, width, stage_levels, offset, inverters)
     return min((cost, tree) for level, (cost, tree) in options.items()
                if level <= max(1, ceil_log2(n)))
 
@@ -32,10 +32,11 @@ def _stage(level, stage_levels, offset):
 
 
 @lru_cache(maxsize=None)
-def _options(lo, hi, n, width, stage_levels, offset):
+def _options(lo, hi, n, width, stage_levels, offset, inverters):
     """``{level: (cost, tree)}``: the cheapest subtree over leaves ``lo..hi-1`` for each level of
     its root.  A node pays its compare's carry cells, the cell that brings the result out and
-    its register, its select LUTs, inverters for a cherry, and every register its operands wait
+    its register, its select LUTs, inverters for a cherry (if ``inverters``: none where the
+    cherries' left scores come inverted), and every register its operands wait
     in: a leaf waits from the argmax's input to its compare stage in flip-flops of its own (a
     logic cell each on iCE40), a subtree from the stage its value is ready in."""
     if hi - lo == 1:
@@ -43,13 +44,13 @@ def _options(lo, hi, n, width, stage_levels, offset):
     idx = max(1, ceil_log2(n))
     best = {}
     for mid in range(lo + 1, hi):
-        for la, (ca, ta) in _options(lo, mid, n, width, stage_levels, offset).items():
-            for lb, (cb, tb) in _options(mid, hi, n, width, stage_levels, offset).items():
+        for la, (ca, ta) in _options(lo, mid, n, width, stage_levels, offset, inverters).items():
+            for lb, (cb, tb) in _options(mid, hi, n, width, stage_levels, offset, inverters).items():
                 level = max(la, lb) + 1
                 stage = _stage(level, stage_levels, offset)
                 cost = ca + cb + 2 * width + 2 + idx  # compare chain, result out and its register, selects
                 if la == lb == 0:
-                    cost += width + (stage * width if offset else 0)  # inverters; the other leaf waits
+                    cost += width * inverters + (stage * width if offset else 0)  # inverters; the other leaf waits
                 for lc in (la, lb):
                     if lc == 0:
                         cost += 0 if la == lb == 0 else stage * width
@@ -63,16 +64,13 @@ def _options(lo, hi, n, width, stage_levels, offset):
     return {level: (cost, tree) for level, (cost, _, tree) in best.items()}
 
 
-def _cherries(tree):
+def _cherry_lefts(tree):
+    """The left leaves of the compares of two leaves."""
     if isinstance(tree, int):
-        return 0
+        return []
     if isinstance(tree[0], int) and isinstance(tree[1], int):
-        return 1
-    return _cherries(tree[0]) + _cherries(tree[1])
-
-
-def _shift(tree, k):
-    return tree + k if isinstance(tree, int) else (_shift(tree[0], k), _shift(tree[1], k))
+        return [tree[0]]
+    return _cherry_lefts(tree[0]) + _cherry_lefts(tree[1])
 
 
 def _depth(tree):
@@ -116,6 +114,11 @@ class Argmax(wiring.Component):
     invert_stage : bool
         With ``compare="carry"``, register the inverted scores of the cherries in a stage of
         their own (one more cycle of latency), which keeps the inverter LUTs off the compare path.
+    inverted_in : bool
+        Without an invert stage, the cherries' left scores arrive inverted (``inverted`` says
+        which): a count that ends in a LUT inverts for free, and on an iCE40 the inverter
+        between the score register and the compare chain was the slowest path of the design
+        (the LUT of the chain's first cell, routed back into its carry input).
     select_stage : bool
         Select a node's larger value a stage after its compare, from the registered result (a
         level takes two stages): the compare chain and the select LUT no longer share a path,
@@ -126,18 +129,25 @@ class Argmax(wiring.Component):
     latency : int
         Clock cycles from ``i`` to ``index`` (0 for ``n == 1``).
     cherries : int
-        Compare nodes that pay ``width`` inverter LUTs (``compare="carry"``).
+        Compare nodes that pay ``width`` inverter LUTs (``compare="carry"``; none with
+        ``inverted_in``).
+    inverted : frozenset of int
+        The scores ``i`` must hold inverted (``~score``): with ``inverted_in``, the cherries'
+        left leaves; else none.
     """
 
-    def __init__(self, n, width, *, stage_levels=1, compare="carry", invert_stage=True, select_stage=False):
+    def __init__(self, n, width, *, stage_levels=1, compare="carry", invert_stage=True, select_stage=False,
+                 inverted_in=False):
         positive(n=n, width=width, stage_levels=stage_levels)
         if select_stage and stage_levels != 1:
             raise ValueError(f"select_stage takes one level per stage, not stage_levels={stage_levels!r}")
         one_of("compare", compare, COMPARES)
         self.n, self.width, self.stage_levels, self.compare = n, width, stage_levels, compare
         self._offset = int(compare != "lut" and invert_stage and n > 1)
-        self._tree = _shape(n, width, stage_levels, self._offset)[1]
-        self.cherries = _cherries(self._tree)
+        inverts = inverted_in and compare != "lut" and not self._offset
+        self._tree = _shape(n, width, stage_levels, self._offset, not inverts)[1]
+        self.inverted = frozenset(_cherry_lefts(self._tree) if inverts else ())
+        self.cherries = 0 if self.inverted else len(_cherry_lefts(self._tree))
         self.depth = _depth(self._tree)
         self.select_stage = select_stage and n > 1
         self.latency = self._offset + -(-self.depth // stage_levels) * (2 if self.select_stage else 1) \
@@ -232,6 +242,8 @@ class Argmax(wiring.Component):
             elif inv_b:
                 m.d.comb += c.eq(carry_out(va, vb, 1))            # b > a: a + ~b + 1 < 2**w
                 flip = True
+            elif a in self.inverted:  # a cherry whose left score arrives inverted
+                m.d.comb += c.eq(carry_out(vb, va, 0))
             else:  # a cherry: the inverted left score, registered in a stage of its own or not
                 na = delay(~score(a, 0), 1) if self._offset else ~va
                 m.d.comb += c.eq(carry_out(vb, na, 0))
@@ -244,7 +256,9 @@ class Argmax(wiring.Component):
                            ia if a_leaf else delay(ia, stage - ja + 1))
             if root:
                 return None, None, index, stage + 1, level
-            vb, va = (~vb if inv != inv_b else vb), (~va if inv != inv_a else va)
+            # the polarity each operand's value is in: an inverted input leaf's is inverted
+            pa = inv_a or a in self.inverted
+            vb, va = (~vb if inv != inv_b else vb), (~va if inv != pa else va)
             if self.select_stage:  # the operands wait a stage for the registered compare
                 value = select(rc, register(vb, packs=False), register(va, packs=False))
                 return register(value), stage + 2, index, stage + 1, level

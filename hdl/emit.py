@@ -89,6 +89,7 @@ def manifest(net: Network, top: Top | RecurrentTop, estimate: Estimate, options:
         "model": {"digest": model},
         "schedule": schedule.to_json(),
         "estimate": estimate.to_json(),
+        "inverted_scores": sorted(top.groupsum.inverted),
         "pipeline": {"core": top.core_latency, "groupsum": top.groupsum.latency, "argmax": top.argmax.latency,
                      "answer_fifo": axis.latency - top.latency if axis is not None else 0,
                      "folded": folded.chain.latency if folded is not None else 0},

@@ -25,13 +25,12 @@ from ..errors import UserError
 from ..features import FeatureFormat
 from ..ir import Binarized, Layer, Network
 from ..passes import lut4_estimate
-from .argmax import Argmax
 from .core import latency as core_latency, register_cost, stages as layer_stage
 from .delay import Delay
 from .parts import PARTS, Part
 from .popcount import GroupSum
 from .schedule import Schedule, pipeline_cuts
-from .top import ROM_INPUTS, group_sum
+from .top import ROM_INPUTS, argmax_for, group_sum
 
 __all__ = ["AUTO", "GOALS", "Estimate", "FitError", "estimate", "plan", "with_part"]
 
@@ -83,10 +82,11 @@ def _gate_nodes(gs: GroupSum) -> int:
 
 
 @lru_cache(maxsize=None)
-def _argmax(n: int, width: int, stage_levels: int, invert: bool, select: bool, compare: str) -> tuple[int, dict]:
-    """An argmax's latency and :meth:`Argmax.resources`, without keeping the component."""
-    argmax = Argmax(n, width, stage_levels=stage_levels, invert_stage=invert, select_stage=select,
-                    compare=compare)
+def _argmax(n: int, width: int, stage_levels: int, invert: bool, select: bool, adders: str) -> tuple[int, dict]:
+    """The latency and :meth:`Argmax.resources` of the argmax a schedule with these fields
+    shapes, without keeping the component."""
+    argmax = argmax_for(n, width, Schedule(argmax_levels=stage_levels, argmax_invert=invert, argmax_select=select,
+                                           adders=adders))
     argmax._MustUse__used = True  # built to be measured
     return argmax.latency, argmax.resources()
 
@@ -114,8 +114,7 @@ def estimate(net: Network, schedule: Schedule, gs: GroupSum, features: FeatureFo
     if features is not None:  # a comparator per thermometer bit: a carry chain over the code
         core_luts += net.n_inputs
     core_ffs, core_lone = register_cost(net, s.core_cuts, features)
-    am_latency, am = _argmax(net.head.classes, gs.bits, s.argmax_levels, s.argmax_invert, s.argmax_select,
-                             "ice40" if s.adders == "ice40" else "carry")
+    am_latency, am = _argmax(net.head.classes, gs.bits, s.argmax_levels, s.argmax_invert, s.argmax_select, s.adders)
     delay = Delay.cost(net.head.classes * gs.bits, am_latency, ram=s.delay_ram)
     latency = valid = core_latency(net, s.core_cuts, features) + gs.latency + am_latency
     # iCE40 cells with a carry and no LUT: a compare's chain, and the cell that brings its result out

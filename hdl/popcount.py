@@ -53,6 +53,7 @@ _EXACT = 64  # counts up to this width are planned exactly; wider ones split lik
 # LUT_INIT of an iCE40 chain cell: the sum I1 ^ I2 ^ I3 (I3 is the carry in), and I3 alone
 _SUM = "16'h" + format(sum((((a >> 1) ^ (a >> 2) ^ (a >> 3)) & 1) << a for a in range(16)), "04x")
 _PASS = "16'hff00"
+_NOT_SUM, _NOT_PASS = (f"16'h{int(init[4:], 16) ^ 0xffff:04x}" for init in (_SUM, _PASS))
 
 
 def _bits(v):
@@ -283,6 +284,9 @@ class PopCount:
     depths : sequence of int, optional
         LUT levels in front of each input in its stage: ROM addresses take the shallowest
         inputs (a block RAM sits in a column a long route away).
+    invert : bool
+        Output the count inverted (``~count``), for a reader that wants it so: free where the
+        count ends in an iCE40 chain, whose LUTs then compute the inverted sum bits.
 
     Attributes
     ----------
@@ -300,7 +304,7 @@ class PopCount:
 
     def __init__(self, width: int, *, stage_levels: int = 1, roms: int = 0, rom_inputs: int = 10,
                  rom_stages: int = 2, cones: Sequence[Cone] | None = None, adders: str = "generic",
-                 ff_cost: float = 1.0, depths: Sequence[int] | None = None):
+                 ff_cost: float = 1.0, depths: Sequence[int] | None = None, invert: bool = False):
         positive(width=width, stage_levels=stage_levels, rom_inputs=rom_inputs)
         one_of("rom_stages", rom_stages, (1, 2))
         if not isinstance(roms, int) or roms < 0 or roms * rom_inputs > width:
@@ -315,6 +319,7 @@ class PopCount:
         self.rom_inputs = rom_inputs
         self.rom_stages = rom_stages
         self.adders = adders
+        self.invert = invert
         self.bits = ceil_log2(width + 1)
         self._cfg = _Config(stage_levels, rom_inputs, rom_stages, adders, ff_cost)
         fills, lone = _fills(cones) if cones is not None else ([], [])
@@ -589,11 +594,13 @@ class _Writer:
                     ops = [self.operand(c, value, stage) for c in node.children]
                     cin = self.bit_delay(self.bits[node.slots[0]], stage) if node.slots else None
                     operands.append((node, ops, cin))
-                for node, sum_ in zip(adds, self.adders(operands)):
+                for node, sum_ in zip(adds, self.adders(operands, pc._root if pc.invert else None)):
                     reg = cfg.registered(level)
                     value[id(node)] = (self.delay(sum_, _bits(node.total), reg), stage + reg)
         root = pc._root
         v, stage = value[id(root)] if root.kind != "bit" else (self.bits[root.slots[0]], 0)
+        if pc.invert and not (root.kind == "add" and pc.adders == "ice40"):
+            v = self.wire(_bits(root.total), f"~{v}")  # an inverter LUT; a chain inverts for free
         v = self.delay(v, _bits(root.total), pc.latency - stage)
         yield from self.decls
         if self.regs:
@@ -624,8 +631,9 @@ class _Writer:
             return self.delay(data, _bits(n), stages - 1), stages
         return self.delay(s, 2, 1), 1
 
-    def adders(self, operands: list) -> list[str]:
-        """The sums of ``(node, (a, b), cin)``, as ``+`` or as iCE40 carry chains."""
+    def adders(self, operands: list, inverted: _Node | None = None) -> list[str]:
+        """The sums of ``(node, (a, b), cin)``, as ``+`` or as iCE40 carry chains; an iCE40 chain
+        for the node ``inverted`` computes the sum inverted."""
         if self.pc.adders == "generic":
             # Yosys merges chains of unregistered adders into one multi-operand adder and
             # re-maps it badly; keep stops that, so the tree shape survives synthesis.
@@ -635,7 +643,7 @@ class _Writer:
             raise ValueError("adders of cells take no carry-in; the plan gives them none")
         if self.pc.adders == "ecp5":
             return [self.ccu2c_chain(node, ops) for node, ops, _ in operands]
-        return [self.chain(node, ops) for node, ops, _ in operands]
+        return [self.chain(node, ops, node is inverted) for node, ops, _ in operands]
 
     def ccu2c_chain(self, node: _Node, operands: list[str]) -> str:
         """An adder as ECP5 ``CCU2C`` cells, two bits each (the propagate LUT ``A ^ B``, the carry
@@ -660,23 +668,24 @@ class _Writer:
             carry = cout
         return self.wire(width, f"{s}[{width - 1}:0]")
 
-    def chain(self, node: _Node, operands: list[str]) -> str:
+    def chain(self, node: _Node, operands: list[str], invert: bool = False) -> str:
         """An adder as an iCE40 carry chain: a cell per sum bit (LUT = I1 ^ I2 ^ carry in,
         SB_CARRY the majority of the same) and, when the top bit is the carry out, a cell whose
         LUT passes the carry (its register then packs with it; written as ``+``, nextpnr adds a
         cell to bring the carry out and the register takes another).  No carry-in: feeding one
         through a chain cell (I1 = I2 = cin) crowded the routing so that a 4 x 1000-gate
-        model did not route on an UP5K."""
+        model did not route on an UP5K.  ``invert``: the LUTs output the sum bits inverted."""
         a, b = operands
         wa, wb = (_bits(child.total) for child in node.children)
+        sum_init, pass_init = (_NOT_SUM, _NOT_PASS) if invert else (_SUM, _PASS)
         bits, carry = [], "1'b0"
         for i in range(_bits(node.total)):
             if i == max(wa, wb):
-                bits.append(self.lut(_PASS, "1'b0", "1'b0", carry))
+                bits.append(self.lut(pass_init, "1'b0", "1'b0", carry))
                 break
             x = f"{a}[{i}]" if i < wa else "1'b0"
             y = f"{b}[{i}]" if i < wb else "1'b0"
-            bits.append(self.lut(_SUM, x, y, carry))
+            bits.append(self.lut(sum_init, x, y, carry))
             if i + 1 < _bits(node.total):
                 carry = self.carry(x, y, carry)
         return self.wire(len(bits), verilog.concat(bits))
@@ -716,14 +725,15 @@ class GroupSum:
 
     Class ``c`` counts ``i_bits[c*group_size +: group_size]``; its score is
     ``o_scores[c*bits +: bits]`` with ``bits = ceil_log2(group_size + 1)``, ``latency`` cycles
-    later.  ``roms`` is the number of ROM leaves per class, or a sequence with one number per
-    class (classes with shorter trees are delayed to the common ``latency``).  ``cones`` and
+    later, inverted (``~count``) for the classes in ``inverted``.  ``roms`` is the number of ROM
+    leaves per class, or a sequence with one number per class (classes with shorter trees are
+    delayed to the common ``latency``).  ``cones`` and
     ``depths``, one per input bit, say what feeds each (see :class:`PopCount`).  Other keyword arguments go to
     every :class:`PopCount`.  An iCE40 UP5K has 30 block RAMs, an ECP5-85 208.
     """
 
     def __init__(self, classes: int, group_size: int, *, roms=0, cones: Sequence[Cone] | None = None,
-                 depths: Sequence[int] | None = None, **kwargs):
+                 depths: Sequence[int] | None = None, inverted: frozenset[int] = frozenset(), **kwargs):
         positive(classes=classes)
         per_class = [roms] * classes if isinstance(roms, int) else list(roms)
         if len(per_class) != classes:
@@ -735,8 +745,11 @@ class GroupSum:
         self.roms = roms
         g = group_size
         part = lambda seq, c: None if seq is None else seq[c * g:(c + 1) * g]  # noqa: E731
-        self._counts = [PopCount(g, roms=r, cones=part(cones, c), depths=part(depths, c), **kwargs)
-                        for c, r in enumerate(per_class)]
+        if not set(inverted) <= set(range(classes)):
+            raise ValueError(f"inverted must hold class indices below {classes}, not {sorted(inverted)!r}")
+        self.inverted = frozenset(inverted)
+        self._counts = [PopCount(g, roms=r, cones=part(cones, c), depths=part(depths, c), invert=c in self.inverted,
+                                 **kwargs) for c, r in enumerate(per_class)]
         self.bits = self._counts[0].bits
         self.latency = max(pc.latency for pc in self._counts)
         pad = [(self.latency - pc.latency) * self.bits for pc in self._counts]
@@ -763,7 +776,8 @@ class GroupSum:
                                       verilog.port("output", "o_scores", self.classes * b)])
         for c, pc in enumerate(self._counts):
             yield (f"    // class {c}: {g} bits, {pc.half_adders} half adders, {pc.roms} ROM leaves, "
-                   f"{pc.luts} LUTs planned, latency {pc.latency} (+{self.latency - pc.latency})")
+                   f"{pc.luts} LUTs planned, latency {pc.latency} (+{self.latency - pc.latency})"
+                   + (", output inverted" if pc.invert else ""))
             yield verilog.wire(f"count{c}", width=b)
             yield from pc.lines([f"i_bits[{c * g + j}]" for j in range(g)], f"count{c}", f"c{c}_")
             # shorter trees wait for the longest, so that every score comes out together

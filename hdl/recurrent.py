@@ -28,7 +28,7 @@ from .core import MODULE as CORE, latency, write_core
 from .delay import Delay
 from .popcount import MODULE as GROUPSUM, GroupSum
 from .schedule import Schedule
-from .top import classify, group_sum
+from .top import classify, group_sum, inversion_mask
 
 MODULE = "lgn_cell"
 PORTS = {"inputs": {"valid": "i_valid", "data": "i_data", "last": "i_last"},
@@ -99,7 +99,7 @@ class RecurrentTop(wiring.Component):
         self.interleave = self.core_latency + 1
         # the word of the ring that is not at the core's input: a slot's state waits there
         self.ring = Delay(model.n_state, self.core_latency)
-        self.argmax, self.scores = classify(model.head.classes, self.bits_per_class, schedule)
+        self.argmax, self.scores = classify(groupsum, schedule)
         self.latency = self.cell.latency + self.argmax.latency
         super().__init__({
             "i_valid": In(1),
@@ -139,7 +139,7 @@ class RecurrentTop(wiring.Component):
             self.argmax.i.eq(self.cell.scores),
             self.scores.i.eq(self.cell.scores),
             self.o_class.eq(self.argmax.index),
-            self.o_scores.eq(self.scores.o),
+            self.o_scores.eq(self.scores.o ^ inversion_mask(self.argmax)),
             self.o_last.eq(last[-1]),
             self.o_valid.eq(valid[-1] & (last[-1] if self.model.readout == "end" else 1)),
         ]

@@ -30,21 +30,43 @@ def group_sum(net: Network, schedule: Schedule, features: FeatureFormat | None =
               read_elsewhere: np.ndarray | None = None) -> GroupSum:
     """The GroupSum popcounts of ``net``'s classes as ``schedule`` has them, planned for what the
     core computes in its last stage (``core.cones``; ``read_elsewhere`` are signals that leave
-    the core for more than the count, such as a recurrent cell's next state)."""
-    return GroupSum(net.head.classes, net.group_size, roms=schedule.roms, rom_inputs=ROM_INPUTS,
+    the core for more than the count, such as a recurrent cell's next state). The scores the
+    argmax wants inverted come out inverted."""
+    argmax = argmax_for(net.head.classes, ceil_log2(net.group_size + 1), schedule)
+    argmax._MustUse__used = True  # built to ask which scores it takes inverted
+    return GroupSum(net.head.classes, net.group_size, roms=schedule.roms, rom_inputs=ROM_INPUTS, inverted=argmax.inverted,
                     rom_stages=schedule.rom_stages, stage_levels=schedule.popcount_levels,
                     adders=schedule.adders, ff_cost=schedule.ff_cost,
                     cones=cones(net, schedule.core_cuts, features, read_elsewhere),
                     depths=depths(net, schedule.core_cuts, features))
 
 
-def classify(classes: int, bits_per_class: int, schedule: Schedule) -> tuple[Argmax, Delay]:
-    """The argmax over the packed scores as ``schedule`` has it, and the delay line in which the
-    scores wait for it."""
-    argmax = Argmax(classes, bits_per_class, stage_levels=schedule.argmax_levels,
-                    invert_stage=schedule.argmax_invert, select_stage=schedule.argmax_select,
-                    compare="ice40" if schedule.adders == "ice40" else "carry")
-    return argmax, Delay(classes * bits_per_class, argmax.latency, ram=schedule.delay_ram)
+def argmax_for(classes: int, bits_per_class: int, schedule: Schedule) -> Argmax:
+    """The argmax ``schedule`` shapes. iCE40 counts end in LUTs, so it takes the scores it
+    compares first inverted."""
+    ice40 = schedule.adders == "ice40"
+    return Argmax(classes, bits_per_class, stage_levels=schedule.argmax_levels,
+                  invert_stage=schedule.argmax_invert, select_stage=schedule.argmax_select,
+                  compare="ice40" if ice40 else "carry", inverted_in=ice40)
+
+
+def classify(groupsum: GroupSum, schedule: Schedule) -> tuple[Argmax, Delay]:
+    """The argmax over ``groupsum``'s scores as ``schedule`` has it, and the delay line in which
+    the scores wait for it. The scores the argmax takes inverted (``Argmax.inverted``) must come
+    so from the GroupSum (``group_sum`` makes it so); ``inversion_mask`` turns them back."""
+    argmax = argmax_for(groupsum.classes, groupsum.bits, schedule)
+    if argmax.inverted != groupsum.inverted:
+        raise ValueError(f"the GroupSum inverts classes {sorted(groupsum.inverted)} but the argmax "
+                         f"wants {sorted(argmax.inverted)} inverted: make it with group_sum()")
+    return argmax, Delay(groupsum.classes * groupsum.bits, argmax.latency, ram=schedule.delay_ram)
+
+
+def inversion_mask(argmax: Argmax) -> int:
+    """The packed scores' bits that the argmax's input holds inverted: ``o_scores`` is the delay
+    line's output XOR this, so the inversion costs a LUT at the output, where a register of
+    the reader packs with it (the scores leave a block-RAM ring or a flip-flop)."""
+    ones = (1 << argmax.width) - 1
+    return sum(ones << (c * argmax.width) for c in argmax.inverted)
 
 
 class Top(wiring.Component):
@@ -68,7 +90,7 @@ class Top(wiring.Component):
         self.bits_per_class = self.groupsum.bits
         self.core_latency = latency(net, schedule.core_cuts, features)
         self.datapath = Datapath(net, schedule.core_cuts, self.groupsum, features)
-        self.argmax, self.scores = classify(net.head.classes, self.bits_per_class, schedule)
+        self.argmax, self.scores = classify(self.groupsum, schedule)
         self.latency = self.datapath.latency + self.argmax.latency
         super().__init__({
             "i_valid": In(1),
@@ -88,7 +110,7 @@ class Top(wiring.Component):
             self.argmax.i.eq(self.datapath.o),
             self.scores.i.eq(self.datapath.o),
             self.o_class.eq(self.argmax.index),
-            self.o_scores.eq(self.scores.o),
+            self.o_scores.eq(self.scores.o ^ inversion_mask(self.argmax)),
         ]
         valid = Signal(self.latency)
         m.d.sync += valid.eq((valid << 1) | self.i_valid)

@@ -62,6 +62,9 @@ SCHEMA = {
                   "properties": {"digest": {"type": ["string", "null"], "pattern": "^sha256:[0-9a-f]{64}$"}}},
         "schedule": {"type": "object"},
         "estimate": {"type": "object"},
+        # classes whose count the GroupSum hands the argmax inverted (hdl.top.SCORES_NET, where
+        # prove cuts); o_scores holds every count as it is
+        "inverted_scores": {"type": "array", "items": _COUNT, "uniqueItems": True},
         "pipeline": {"type": "object", "required": ["core", "groupsum", "argmax"],
                      "properties": {"core": _COUNT, "groupsum": _COUNT, "argmax": _COUNT,
                                     "answer_fifo": _COUNT, "folded": _COUNT}},

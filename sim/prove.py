@@ -29,7 +29,8 @@ two nets of the flattened top (``hdl.top.CORE_BITS_NET``, ``SCORES_NET``):
    group's core bits at ``t - groupsum``. The reference sum is parenthesized like the
    hardware's adder tree (``GroupSum.terms``), which makes it easy to prove, but it is checked
    here to add every bit of the group exactly once, so it means "the count" whatever the
-   hardware does;
+   hardware does. The classes the manifest lists in ``inverted_scores`` hold their count
+   inverted there (for the argmax's sake), and are compared inverted back;
 3. ``argmax``: ``o_scores(t)`` is those scores at ``t - argmax`` and ``o_class(t)`` their
    argmax (a behavioural loop, not the hardware's tree);
 4. ``valid``: the valid pipeline against a reset shift register.
@@ -168,10 +169,10 @@ def prove(net: Network, design_dir: Path, work: Path,
         ("valid", f"o_valid(t) = i_valid(t-{total}) unless rst was high since", ["ok_valid"], total, None,
          ["o_valid"], None),
         ("argmax", f"o_scores(t) = scores(t-{lat['argmax']}), o_class(t) = their argmax",
-         ["ok_argmax"], lat["argmax"], SCORES_NET, ["cut_scores", "o_scores", "o_class"], None),
+         ["ok_argmax"], lat["argmax"], SCORES_NET, ["counts", "o_scores", "o_class"], None),
         ("popcount", f"scores(t) = per-class sums of the core bits at t-{lat['groupsum']}",
          [f"ok_count{c}" for c in range(manifest["classes"])], lat["groupsum"], CORE_BITS_NET,
-         ["cut_bits", "cut_scores"], None),
+         ["cut_bits", "counts"], None),
         ("logic", f"core bits(t) = the network's output bits at t-{lat['core']}",
          ["ok_logic"], lat["core"], None, ["cut_bits"], _logic_miter(net, lat["core"])),
     ]
@@ -213,9 +214,9 @@ def _terms(design_dir: Path, manifest: dict, net: Network) -> list:
     """Per class, the nested sum of positions the design's ``groupsum_terms`` file holds; checked
     to be a tree of lists of integers in the group (that each position appears once is part
     of the proof, see ``_count_verilog``)."""
-    if "groupsum_terms" not in manifest or "pipeline" not in manifest:
-        raise ProveError(f"{design_dir}/manifest.json is not one lgn2rtl compile wrote (no groupsum_terms "
-                         f"or pipeline): prove checks designs of this version of compile")
+    if any(key not in manifest for key in ("groupsum_terms", "pipeline", "inverted_scores")):
+        raise ProveError(f"{design_dir}/manifest.json is not one lgn2rtl compile wrote (no groupsum_terms, "
+                         f"pipeline or inverted_scores): prove checks designs of this version of compile")
     path = Path(design_dir) / manifest["groupsum_terms"]
     group = net.group_size
 
@@ -326,18 +327,26 @@ def _miter_verilog(manifest: dict, n_bits: int) -> str:
         f"    wire [{n_bits - 1}:0] cut_bits;",
         f"    wire [{sw - 1}:0] cut_scores, ref_scores;",
         f"    wire [{cw - 1}:0] ref_class;",
+        # the counts at the cut, the ones the GroupSum hands over inverted turned back
+        verilog.wire("counts", f"cut_scores ^ {sw}'h{_inversion_mask(manifest):x}", sw),
         *_delay("bits_d", "cut_bits", n_bits, lat["groupsum"]),
-        *_delay("scores_d", "cut_scores", sw, lat["argmax"]),
+        *_delay("scores_d", "counts", sw, lat["argmax"]),
         *_delay("valid_d", "i_valid", 1, manifest["latency"], reset=True),
         "    lgn_prove_count count (.i_bits(bits_d), .o_scores(ref_scores));",
         "    lgn_prove_argmax argmax (.i_scores(scores_d), .o_class(ref_class));",
-        *(f"    assign ok_count{c} = cut_scores[{c * b + b - 1}:{c * b}] == ref_scores[{c * b + b - 1}:{c * b}];"
+        *(f"    assign ok_count{c} = counts[{c * b + b - 1}:{c * b}] == ref_scores[{c * b + b - 1}:{c * b}];"
           for c in range(manifest["classes"])),
         "    assign ok_argmax = o_scores == scores_d && o_class == ref_class;",
         "    assign ok_valid = o_valid == valid_d;",
         "endmodule", "",
     ]
     return "\n".join(lines)
+
+
+def _inversion_mask(manifest: dict) -> int:
+    """The bits of the packed scores at the cut that hold a count inverted."""
+    b = manifest["outputs"]["scores"]["bits_per_class"]
+    return sum(((1 << b) - 1) << (c * b) for c in manifest["inverted_scores"])
 
 
 # -- Yosys -----------------------------------------------------------------------------------
@@ -562,11 +571,11 @@ def _explain(stage: str, index: int, cex: dict, net: Network, manifest: dict) ->
         bits = _bits(cex["cut_bits"][0], index * g, (index + 1) * g)
         return "counterexample", {
             "stage": stage, "class": index, "core_bits": bits.tolist(), "expected_scores": [int(bits.sum())],
-            "got_scores": scores(cex["cut_scores"][lat["groupsum"]], [index]),
+            "got_scores": scores(cex["counts"][lat["groupsum"]], [index]),
             "note": f"the popcount of class {index} is wrong for these core bits "
                     "(whether the network can make them was not checked)"}
     if stage == "argmax":
-        given = scores(cex["cut_scores"][0])
+        given = scores(cex["counts"][0])
         return "counterexample", {
             "stage": stage, "expected_scores": given, "expected_class": int(np.argmax(given)),
             "got_scores": scores(cex["o_scores"][lat["argmax"]]), "got_class": int(cex["o_class"][lat["argmax"]], 2),

@@ -36,11 +36,14 @@ CONFIGS = [
     dict(compare="lut", stage_levels=2),
     dict(select_stage=True),
     dict(select_stage=True, invert_stage=False),
+    dict(invert_stage=False, inverted_in=True),
 ]
 
 
-def pack(rows, width):
-    return [sum(int(s) << (k * width) for k, s in enumerate(row)) for row in rows]
+def pack(rows, width, inverted=frozenset()):
+    """Scores packed as the argmax takes them: those in ``inverted`` inverted."""
+    top = (1 << width) - 1
+    return [sum((int(s) ^ (top if k in inverted else 0)) << (k * width) for k, s in enumerate(row)) for row in rows]
 
 
 def stream(duts):
@@ -69,7 +72,7 @@ def vectors(rng, n, width, count=40):
 
 def check(duts_rows):
     """``duts_rows``: list of (dut, rows [N, n]). Returns the number of checked samples."""
-    duts = [(dut, pack(rows, dut.width)) for dut, rows in duts_rows]
+    duts = [(dut, pack(rows, dut.width, getattr(dut, "inverted", ()))) for dut, rows in duts_rows]
     checked = 0
     for (dut, packed), (_, rows), got in zip(duts, duts_rows, stream(duts)):
         expected = [int(np.argmax(row)) for row in rows]
@@ -175,14 +178,37 @@ def test_ice40_cells_compare_like_carry_chains(tmp_path):
     yowasp.use_for_amaranth()
     rng = np.random.default_rng(11)
     duts = []
-    for n, width, kw in [(10, 6, {}), (5, 3, dict(invert_stage=False)), (7, 4, dict(stage_levels=2)), (2, 1, {})]:
+    for n, width, kw in [(10, 6, {}), (5, 3, dict(invert_stage=False)), (7, 4, dict(stage_levels=2)), (2, 1, {}),
+                         (11, 6, dict(invert_stage=False, inverted_in=True))]:
         dut = Argmax(n, width, compare="ice40", **kw)
         text = verilog.convert(dut, name=f"am{n}", ports=[dut.i, dut.index], emit_src=False)
         rows = vectors(rng, n, width, count=40)
         wrapper = (f"module w{n} (input wire clk, input wire [{n * width - 1}:0] i, output wire [{len(dut.index) - 1}:0] o);\n"
                    f"    am{n} u (.clk(clk), .rst(1'b0), .i(i), .index(o));\nendmodule\n")
-        duts.append((text + wrapper, f"w{n}", n * width, len(dut.index), dut.latency, pack(rows, width), rows))
+        duts.append((text + wrapper, f"w{n}", n * width, len(dut.index), dut.latency,
+                     pack(rows, width, dut.inverted), rows))
     duts[0] = (duts[0][0] + ICE40_CELL_MODELS, *duts[0][1:])
     got = streaming.stream_verilog([d[:6] for d in duts], tmp_path)
     for (*_, rows), out in zip(duts, got):
         assert out == [int(np.argmax(row)) for row in rows]
+
+
+def test_inverted_inputs_take_the_cherries_inverters_away():
+    # the cherries' left scores come inverted: no inverter LUTs, one fewer LUT level; the
+    # checks above pass only if the argmax reads them as inverted (fed plain, it fails)
+    for compare in ("carry", "ice40"):
+        plain = Argmax(10, 6, compare=compare, invert_stage=False)
+        dut = Argmax(10, 6, compare=compare, invert_stage=False, inverted_in=True)
+        assert dut.inverted and plain.cherries and not dut.cherries
+        assert dut.latency == plain.latency
+        # the shape takes more cherries where they are free: 57 LUTs and 17 delay flip-flops
+        # instead of 81 and 25 for 10 scores
+        assert dut.resources()["luts"] < plain.resources()["luts"] - plain.cherries * 6 + 6
+        assert dut.resources()["lone_ffs"] < plain.resources()["lone_ffs"]
+    # with an invert stage or LUT compares nothing arrives inverted
+    assert not Argmax(10, 6, inverted_in=True).inverted
+    assert not Argmax(10, 6, compare="lut", invert_stage=False, inverted_in=True).inverted
+    dut = Argmax(10, 6, invert_stage=False, inverted_in=True)
+    rows = vectors(np.random.default_rng(3), 10, 6)
+    got = stream([(dut, pack(rows, 6))])[0]
+    assert got != [int(np.argmax(row)) for row in rows]

@@ -46,7 +46,8 @@ def check_popcounts(configs, rng, tmp_path, samples=40):
         bits[2] = rng.random(width) < 0.1
         bits[3] = rng.random(width) < 0.9
         duts.append((PopCount(width, **kwargs), pack(bits)))
-        expected.append(bits.sum(axis=1).tolist())
+        ones = (1 << duts[-1][0].bits) - 1 if kwargs.get("invert") else 0
+        expected.append((bits.sum(axis=1) ^ ones).tolist())
     outputs = stream(duts, tmp_path)
     checked = 0
     for (dut, _), got, exp, (width, kwargs) in zip(duts, outputs, expected, configs):
@@ -77,6 +78,15 @@ def test_widths_options(kwargs, tmp_path):
     rng = np.random.default_rng(2)
     configs = [(w, kwargs) for w in (1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 50, 63, 64, 65, 100, 130)]
     assert check_popcounts(configs, rng, tmp_path) == len(configs) * 40
+
+
+@pytest.mark.parametrize("adders", ADDERS)
+def test_inverted_counts(adders, tmp_path):
+    # ~count, from the chain's own LUTs on iCE40, else through an inverter
+    rng = np.random.default_rng(17)
+    configs = [(w, dict(invert=True, **adders)) for w in (1, 2, 3, 4, 7, 10, 33, 50)]
+    configs.append((30, dict(invert=True, roms=3, **adders)))
+    assert check_popcounts(configs, rng, tmp_path) == 40 * len(configs)
 
 
 def test_rom_leaves(tmp_path):
@@ -211,7 +221,8 @@ def test_ecp5_model_behaves_like_yosys_own(tmp_path):
 def test_group_sum(tmp_path):
     rng = np.random.default_rng(5)
     cases = [(10, 50, dict(roms=3)), (3, 7, {}), (1, 1, {}), (4, 16, dict(stage_levels=2, adders="ice40")),
-             (3, 30, dict(roms=[0, 3, 1], rom_stages=1, adders="ice40"))]
+             (3, 30, dict(roms=[0, 3, 1], rom_stages=1, adders="ice40")),
+             (4, 20, dict(adders="ice40", inverted={0, 3}))]
     for n, (classes, group, kwargs) in enumerate(cases):
         dut = GroupSum(classes, group, **kwargs)
         text = io.StringIO()
@@ -229,10 +240,13 @@ def test_group_sum(tmp_path):
             [(text.getvalue() + wrapper + models, "gs", classes * group, classes * b, dut.latency, pack(bits))], work)
         assert len(got) == 30
         scores = [[(v >> (c * b)) & ((1 << b) - 1) for c in range(classes)] for v in got]
-        assert scores == bits.reshape(30, classes, group).sum(axis=2).tolist()
+        flip = [(1 << b) - 1 if c in kwargs.get("inverted", ()) else 0 for c in range(classes)]
+        assert scores == (bits.reshape(30, classes, group).sum(axis=2, dtype=np.int64) ^ np.array(flip)).tolist()
         assert b == group.bit_length()
     with pytest.raises(ValueError):
         GroupSum(3, 30, roms=[1, 2])
+    with pytest.raises(ValueError, match=r"inverted must hold class indices below 3, not \[3\]"):
+        GroupSum(3, 30, inverted={3})
 
 
 def random_cones(rng, width, signals=40):

