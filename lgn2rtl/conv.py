@@ -19,7 +19,7 @@ bits): the OR of each window, padding counting as 0. Pooling must tile its input
 exactly (no rows dropped), and torch's own rule ``padding <= size / 2`` holds.
 
 ``lower`` unrolls the whole model into a flat ``Network``: one copy of each
-channel's nodes per output position. Nodes whose leaves fall in the zero padding
+channel's nodes per output position, each pooling window a chain of 2-input ORs. Nodes whose leaves fall in the zero padding
 get that input fixed to 0 in their truth table, so the flat network needs no
 constant signals.
 """
@@ -274,20 +274,23 @@ class _FlatLayers:
         return prev[..., 0]
 
     def pool(self, pool: OrPool, fmap: np.ndarray) -> np.ndarray:
-        """Signal ids [C, oh, ow] of the OR of each window; reduced MAX_K inputs per layer."""
+        """Signal ids [C, oh, ow] of the OR of each window, as a chain of 2-input ORs.
+
+        A chain, as torchlogix's JSON export flattens OrPooling2d, not wider OR nodes: a 4-input OR
+        is a full LUT4, so pack_luts can merge nothing into it, and on parts whose plan registers
+        every layer (ECP5) Yosys puts a registered 2-input OR into the flip-flop's set/reset at no
+        LUT cost (docs/conv.md, the measurements)."""
         win = windows(fmap, pool.size, pool.stride, pool.padding, -1)
         cells = win.reshape(*win.shape[:3], -1)
-        # padding ORs in a 0: leave it out, reading the window's first real signal again instead
-        first = np.take_along_axis(cells, np.argmax(cells >= 0, axis=-1)[..., None], axis=-1)
-        cells = np.where(cells >= 0, cells, first)
-        while cells.shape[-1] > 1:
-            k = min(cells.shape[-1], MAX_K)
-            groups = -(-cells.shape[-1] // k)
-            cells = np.concatenate([cells, np.repeat(cells[..., :1], groups * k - cells.shape[-1], axis=-1)], axis=-1)
-            ins = cells.reshape(*cells.shape[:3], groups, k)
-            or_table = np.uint64(((1 << (1 << k)) - 1) & ~1)
-            cells = self.add(ins, np.full(ins.shape[:-1], or_table, dtype=np.uint64))
-        return cells[..., 0]
+        # real cells first (a window is never all padding); a padding cell ORs in a 0, so its
+        # link passes the chain through (T = in0) and the fold pass turns it into a wire
+        cells = np.take_along_axis(cells, np.argsort(cells < 0, axis=-1, kind="stable"), axis=-1)
+        chain = cells[..., 0]
+        for i in range(1, cells.shape[-1]):
+            pad = cells[..., i] < 0
+            ins = np.stack([chain, np.where(pad, chain, cells[..., i])], axis=-1)
+            chain = self.add(ins, np.where(pad, np.uint64(0b1010), np.uint64(0b1110)))
+        return chain
 
 
 def _zero_padded_inputs(ins: np.ndarray, tables: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

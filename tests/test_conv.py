@@ -32,7 +32,7 @@ def random_model(seed, in_shape=(2, 10, 10), stages=4, wires=False):
     conv1 = random_conv(rng, in_shape[0], 4, (3, 3), (1, 1), (1, 1), 2, 3)
     pool = OrPool((2, 2), (2, 2), (1, 1))  # 10x10 padded to 12x12 -> 6x6
     conv2 = random_conv(rng, 4, 3, (3, 2), (2, 1), (0, 1), 4, 1)  # -> 2x7 (a row left over, as torch does)
-    pool3 = OrPool((2, 4), (1, 3), (1, 0))  # -> 3x2: 8-input ORs, two layers of at most 6
+    pool3 = OrPool((2, 4), (1, 3), (1, 0))  # -> 3x2: ORs of 8 cells, some of them padding
     model = ConvNetwork(in_shape, [conv1, pool, conv2, pool3][:stages], None)
     flat = int(np.prod(model.shapes()[-1]))
     if wires:
@@ -109,7 +109,9 @@ def test_lowering_shares_nothing_and_counts_every_position():
     positions = shapes[1][1] * shapes[1][2]
     assert per_position == [conv1.out_channels * positions * n for n in (4, 2, 1)]
     assert flat.meta["lowered_from"] == "conv" and flat.n_inputs == model.n_inputs
-    assert len(flat.layers) == 3 + 1 + 1 + 2 + 2  # conv1, pool, conv2, pool3, dense
+    # conv1, pool (a chain of 2-input ORs: 3 links for 4 cells), conv2, pool3 (7 links for 8), dense
+    assert len(flat.layers) == 3 + 3 + 1 + 7 + 2
+    assert all(flat.layers[i].k == 2 for i in (3, 4, 5, 7))
     assert conv2.levels[0].k == 4
 
 
