@@ -242,3 +242,28 @@ def test_real_random_conv_models(maker, parametrization, rank, seed):
     a = {"x": x, "out": maker.eval_out(model, x, IMAGE), **maker.arrays(model)}
     assert len(np.unique(a["out"], axis=0)) > 20
     assert_reproduces(from_module(model), a)
+
+
+# The shipped example
+
+EXAMPLE = DATA.parents[2] / "examples" / "conv_digits.lgn"
+
+
+def lgn2rtl(*args):
+    r = subprocess.run([sys.executable, "-m", "lgn2rtl", *map(str, args)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_shipped_conv_example_is_the_fixture_model_and_simulates_bit_exact():
+    a = case("digits16")
+    shipped = native.read(EXAMPLE)
+    assert isinstance(shipped, ConvNetwork)
+    assert shipped.lower().digest() == from_module(duck_model(a)).lower().digest()
+    with np.load(EXAMPLE.with_name("conv_digits_vectors.npz")) as v:
+        assert np.array_equal(v["x"], a["x"]) and np.array_equal(v["y"], a["y"])
+        assert np.array_equal(v["scores"], expected(a)[0])  # torchlogix's eval output, as counts
+    vectors = EXAMPLE.with_name("conv_digits_vectors.npz")
+    assert "0 rows differ from the file's scores" in lgn2rtl("predict", EXAMPLE, "--vectors", vectors)
+    sim = lgn2rtl("simulate", EXAMPLE, "--vectors", vectors)
+    assert re.search(rf"samples {len(a['x'])}/{len(a['x'])}\s+mismatches 0", sim) and sim.rstrip().endswith("PASS")
