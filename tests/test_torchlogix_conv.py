@@ -244,7 +244,7 @@ def test_real_random_conv_models(maker, parametrization, rank, seed):
     assert_reproduces(from_module(model), a)
 
 
-# The shipped example
+# The shipped example and the CLI's view of a conv model
 
 EXAMPLE = DATA.parents[2] / "examples" / "conv_digits.lgn"
 
@@ -267,3 +267,42 @@ def test_shipped_conv_example_is_the_fixture_model_and_simulates_bit_exact():
     assert "0 rows differ from the file's scores" in lgn2rtl("predict", EXAMPLE, "--vectors", vectors)
     sim = lgn2rtl("simulate", EXAMPLE, "--vectors", vectors)
     assert re.search(rf"samples {len(a['x'])}/{len(a['x'])}\s+mismatches 0", sim) and sim.rstrip().endswith("PASS")
+
+
+def test_info_shows_the_conv_stages_and_the_dense_head():
+    model = native.read(EXAMPLE)
+    text = lgn2rtl("info", EXAMPLE)
+    shapes = ["x".join(map(str, s)) for s in model.shapes()]
+    conv_table = text.split("dense head:")[0]  # the dense head's table follows, with rows of its own
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in conv_table.splitlines()
+            if line.count("│") == 5]
+    # a row's cells may wrap onto the next line; join each stage's lines
+    stages = {}
+    for row in rows:
+        key = row[0] or max(stages)
+        stages[key] = [f"{old} {new}".strip() for old, new in zip(stages.get(key, [""] * 4), row)]
+    assert sorted(stages) == [str(i) for i in range(len(model.stages))]
+    for i, stage in enumerate(model.stages):
+        _, window, inout, what = stages[str(i)]
+        assert inout == f"{shapes[i]} -> {shapes[i + 1]}"
+        if hasattr(stage, "levels"):
+            nodes = "+".join(str(level.inputs.shape[1]) for level in stage.levels)
+            assert window.startswith(f"conv {stage.kernel[0]}x{stage.kernel[1]}, stride {stage.stride[0]}x")
+            assert f"padding {stage.padding[0]}x{stage.padding[1]}" in window
+            assert what.startswith(f"{stage.field.shape[1]} leaves, {nodes} nodes")
+        else:
+            assert window.startswith(f"or-pool {stage.size[0]}x{stage.size[1]}, stride {stage.stride[0]}x")
+    assert f"dense head: {model.dense.n_inputs} inputs" in text
+    assert f"{model.dense.n_nodes} nodes, {len(model.dense.layers)} layers" in text
+    # the passes still report the unrolled network that compile reads
+    assert f"the network unrolled: {model.lower().n_nodes} nodes" in text
+
+
+def test_import_of_a_conv_model_keeps_its_stages(tmp_path):
+    said = lgn2rtl("import", EXAMPLE, "-o", tmp_path / "m.lgn")
+    model, back = native.read(EXAMPLE), native.read(tmp_path / "m.lgn")
+    assert f"a convolutional network of {len(model.stages)} stages" in said
+    with np.load(tmp_path / "m.lgn") as z:
+        assert str(z["format"]) == "lgn2rtl-model/4"
+    assert isinstance(back, ConvNetwork) and back.shapes() == model.shapes()
+    assert back.lower().digest() == model.lower().digest()
