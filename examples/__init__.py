@@ -16,6 +16,8 @@ EXAMPLES = {
                   "360 test digits",
     "rdlgn_digits": "recurrent logic-gate network (digits fed row by row: 8 tokens of 32 bits, a 128-bit state, "
                     "1,452 gates, 10 classes read after the last row); 360 test sequences",
+    "conv_digits": "convolutional torchlogix network (two 3x3 LogicConv2d + OR-pooling over 2x16x16 input bits, "
+                   "then 2 x 640 gates + GroupSum, 10 classes) on scikit-learn's digits; 360 test digits",
 }
 
 

@@ -1,6 +1,7 @@
 """Train a small convolutional torchlogix model on digits placed on a 16x16 canvas, and store it as a test fixture.
 
-    /path/to/py312/bin/python examples/train_conv_digits.py      # writes tests/data/torchlogix_conv/
+    /path/to/py312/bin/python examples/train_conv_digits.py           # writes tests/data/torchlogix_conv/
+    /path/to/py312/bin/python examples/train_conv_digits.py example   # writes examples/conv_digits*.
 
 Needs Python >= 3.12, torchlogix 0.2.2 and scikit-learn (no lgn2rtl): the fixture lets the
 Python 3.11 tests check lgn2rtl against torchlogix without importing it.
@@ -17,6 +18,11 @@ Writes ``digits16.npz``: every module's parameters as a duck-typed reader sees t
 labels ``y`` and torchlogix's eval-mode output ``out``; and ``circuit.json``, torchlogix's own
 export of the model (``Circuit.from_model``), when it can export it. ``random_case`` makes the
 small random conv cases (other lut_ranks and parametrizations) the same way.
+
+``example`` trains nothing: it loads the stored ``digits16.npz`` into a real torchlogix model, imports
+it with lgn2rtl (which must be importable) and writes the shipped example ``examples/conv_digits.lgn``
+(the conv stages, native format /4) and ``conv_digits_vectors.npz`` (``x``, ``y`` and torchlogix's
+eval output as integer ``scores``), after checking lgn2rtl's golden model against that output.
 """
 from __future__ import annotations
 
@@ -173,5 +179,30 @@ def main(epochs: int = 10, seed: int = 0) -> None:
           f"{', and its export circuit.json' if circuit else ''}")
 
 
+def write_example() -> None:
+    """The shipped example from the stored fixture, checked against torchlogix's own output."""
+    from lgn2rtl import golden, native, vectors
+    from lgn2rtl.importers.torchlogix import from_module
+    with np.load(OUT / "digits16.npz", allow_pickle=False) as z:
+        a = {k: z[k] for k in z.files}
+    model = build()
+    load_arrays(model, a)
+    out = eval_out(model, a["x"], (len(LEVELS), CANVAS, CANVAS))
+    assert np.array_equal(out, a["out"]), "torchlogix no longer gives the stored outputs"
+    group_sum = model[-1]
+    counts = np.round((out.astype(np.float64) - group_sum.beta) * group_sum.tau).astype(np.int64)
+    net = from_module(model)
+    scores, _ = golden.predict(net, a["x"])
+    assert np.array_equal(scores, counts), "lgn2rtl's golden model differs from torchlogix"
+    here = Path(__file__).resolve().parent
+    native.save(net, here / "conv_digits.lgn")
+    vectors.save(here / "conv_digits_vectors.npz", x=a["x"], y=a["y"], scores=counts)
+    print(f"wrote {here / 'conv_digits.lgn'} and its vectors: {len(counts)} test canvases, "
+          f"accuracy {np.mean(counts.argmax(-1) == a['y']):.2%}")
+
+
 if __name__ == "__main__":
-    main(*map(int, sys.argv[1:]))
+    if sys.argv[1:] == ["example"]:
+        write_example()
+    else:
+        main(*map(int, sys.argv[1:]))

@@ -17,8 +17,9 @@ from rich.table import Table
 
 from . import golden, manifest as manifest_file, native, outdir, vectors
 from .features import MAX_BITS, FeatureError, FeatureFormat
-from .importers import FORMATS, load_model
+from .importers import FORMATS, load_model, read_model
 from .manifest import INTERFACES
+from .conv import Conv, ConvNetwork
 from .ir import OP_NAMES, Binarized, ModelError, Network, Recurrent, op_table
 from .passes import PIPELINE, live_signals, lut4_estimate
 from .boards.netlist import synthesize_netlist
@@ -291,28 +292,28 @@ def main(ctx: click.Context) -> None:
 @format_opt
 @_user_errors
 def info(model: Path, fmt: str | None) -> None:
-    """Show the layers, node kinds and head of MODEL."""
-    net = load_model(model, fmt)
+    """Show the layers, node kinds and head of MODEL (a convolutional model: its stages too)."""
+    stored = read_model(model, fmt)
+    conv = stored if isinstance(stored, ConvNetwork) else None
+    net = conv.lower() if conv is not None else stored
     rec = net if isinstance(net, Recurrent) else None
     if rec is not None:
         out.print(f"{model.name}: recurrent cell over {rec.n_x} token bits and a {rec.n_state}-bit state "
                   f"(h_0 has {int(rec.init.sum())} ones), head read {'every step' if rec.readout == 'every' else 'at the end'}")
         net = rec.cell_with_state()  # the passes keep the next state, which the head alone would not
-    t = Table(title=f"{model.name}: {net.n_inputs} inputs, {net.n_nodes} nodes, {len(net.layers)} layers")
-    for col in ("layer", "nodes", "k", "most common functions"):
-        t.add_column(col, justify="right" if col != "most common functions" else "left")
-    for i, layer in enumerate(net.layers):
-        if isinstance(layer, Binarized):
-            t.add_row(str(i), str(len(layer)), f"F={layer.fan_in}", _neurons(layer))
-            continue
-        common = Counter(layer.tables.tolist()).most_common(4)
-        t.add_row(str(i), str(len(layer)), str(layer.k),
-                  ", ".join(f"{_function_name(table, layer.k)} x{count}" for table, count in common))
-    out.print(t)
+    if conv is not None:
+        out.print(_conv_table(model.name, conv))
+        out.print(_layer_table(f"dense head: {conv.dense.n_inputs} inputs (the last feature map, flattened), "
+                               f"{conv.dense.n_nodes} nodes, {len(conv.dense.layers)} layers", conv.dense))
+    else:
+        out.print(_layer_table(f"{model.name}: {net.n_inputs} inputs, {net.n_nodes} nodes, {len(net.layers)} layers",
+                               net))
     head = rec.cell if rec is not None else net
     h = head.head
     out.print(f"GroupSum: {h.classes} classes x {head.group_size} outputs, tau={h.tau:g}, beta={h.beta:g}")
-    passes = Table(title="-O1 (compile's default), pass by pass")
+    passes = Table(title="-O1 (compile's default), pass by pass"
+                         + (f" (the network unrolled: {net.n_nodes} nodes, {len(net.layers)} layers at import)"
+                            if conv is not None else ""))
     for col in ("after", "live nodes", "layers", "LUT4 estimate", "inputs read"):
         passes.add_column(col, justify="right" if col != "after" else "left")
     steps = [("import", net)]
@@ -328,6 +329,43 @@ def info(model: Path, fmt: str | None) -> None:
         out.print(f"Thermometer encoder: {th.shape[0]} features x {th.shape[1]} thresholds "
                   f"(feature 0: {th[0].tolist()})")
     out.print(_fit_table(rec.with_cell(steps[-1][1]).cell if rec is not None else steps[-1][1]))
+
+
+def _layer_table(title: str, net: Network) -> Table:
+    """One row per layer of ``net``: its nodes, their inputs and most common functions."""
+    t = Table(title=title)
+    for col in ("layer", "nodes", "k", "most common functions"):
+        t.add_column(col, justify="right" if col != "most common functions" else "left")
+    for i, layer in enumerate(net.layers):
+        if isinstance(layer, Binarized):
+            t.add_row(str(i), str(len(layer)), f"F={layer.fan_in}", _neurons(layer))
+            continue
+        common = Counter(layer.tables.tolist()).most_common(4)
+        t.add_row(str(i), str(len(layer)), str(layer.k),
+                  ", ".join(f"{_function_name(table, layer.k)} x{count}" for table, count in common))
+    return t
+
+
+def _conv_table(name: str, conv: ConvNetwork) -> Table:
+    """One row per conv or OR-pool stage: its window, stride and padding, the channels and map sizes
+    it takes and makes, and each output channel's nodes."""
+    shapes = [f"{c}x{h}x{w}" for c, h, w in conv.shapes()]
+    t = Table(title=f"{name}: convolutional, {shapes[0]} input bits (channels x height x width), "
+                    f"{len(conv.stages)} stages, then a dense head")
+    for col in ("stage", "window", "in -> out", "per output channel"):
+        t.add_column(col, justify="right" if col == "stage" else "left")
+    for i, stage in enumerate(conv.stages):
+        is_conv = isinstance(stage, Conv)
+        window = (f"{'conv' if is_conv else 'or-pool'} {'x'.join(map(str, stage.kernel if is_conv else stage.size))}"
+                  f", stride {'x'.join(map(str, stage.stride))}, padding {'x'.join(map(str, stage.padding))}")
+        if is_conv:
+            nodes = [level.inputs.shape[1] for level in stage.levels]
+            what = (f"{stage.field.shape[1]} leaves, {'+'.join(map(str, nodes))} nodes of "
+                    f"k={'/'.join(str(k) for k in sorted({level.k for level in stage.levels}))}")
+        else:
+            what = "the OR of its window"
+        t.add_row(str(i), window, f"{shapes[i]} -> {shapes[i + 1]}", what)
+    return t
 
 
 def _fit_table(net: Network) -> Table:
@@ -418,8 +456,12 @@ def example(name: str | None, output: Path) -> None:
 def import_(model: Path, fmt: str | None, output: Path) -> None:
     """Convert MODEL to the native .lgn format (fast to load, lossless)."""
     check_outputs([model], files=[output])
-    net = load_model(model, fmt)
+    net = read_model(model, fmt)  # a convolutional model keeps its stages (format /4), not the unrolled network
     native.save(net, output)
+    if isinstance(net, ConvNetwork):
+        out.print(f"wrote {output}: a convolutional network of {len(net.stages)} stages and a dense head of "
+                  f"{net.dense.n_nodes} nodes in {len(net.dense.layers)} layers")
+        return
     cell = net.cell if isinstance(net, Recurrent) else net
     out.print(f"wrote {output}: {'a recurrent cell of ' if cell is not net else ''}{cell.n_nodes} nodes "
               f"in {len(cell.layers)} layers")

@@ -19,7 +19,7 @@ bits): the OR of each window, padding counting as 0. Pooling must tile its input
 exactly (no rows dropped), and torch's own rule ``padding <= size / 2`` holds.
 
 ``lower`` unrolls the whole model into a flat ``Network``: one copy of each
-channel's nodes per output position. Nodes whose leaves fall in the zero padding
+channel's nodes per output position, each pooling window a chain of 2-input ORs. Nodes whose leaves fall in the zero padding
 get that input fixed to 0 in their truth table, so the flat network needs no
 constant signals.
 """
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ir import MAX_K, Binarized, Layer, ModelError, Network
+from .ir import MAX_K, Binarized, Layer, ModelError, Network, Thermometer
 
 Pair = tuple[int, int]
 
@@ -71,15 +71,32 @@ class OrPool:
 
 @dataclass
 class ConvNetwork:
-    """Conv and OrPool ``stages`` over an ``in_shape`` image, then the ``dense`` Network on the flattened map."""
+    """Conv and OrPool ``stages`` over an ``in_shape`` image, then the ``dense`` Network on the flattened map.
+
+    With an ``encoder`` (torchlogix's thermometer with ``feature_dim=1``) the model input is raw
+    pixels, ``in_shape[0] / levels`` channels of them, and image channel ``c*levels + j`` is level
+    ``j`` of raw channel ``c``; see ``input_ids`` for where those bits sit in the input bus."""
     in_shape: tuple[int, int, int]
     stages: list[Conv | OrPool]
     dense: Network
     meta: dict = dataclasses.field(default_factory=dict)
+    encoder: Thermometer | None = None
 
     @property
     def n_inputs(self) -> int:
         return int(np.prod(self.in_shape))
+
+    def input_ids(self) -> np.ndarray:
+        """[C, H, W]: which model input bit each image bit is. Without an encoder, bit
+        ``c*H*W + y*W + x``. With one of L levels the encoder orders its bits feature by feature
+        (``Thermometer``: bit ``f*L + j``), the features being the raw pixels ``c*H*W + y*W + x``,
+        so image channel ``c*L + j`` at (y, x) is bit ``(c*H*W + y*W + x)*L + j``."""
+        c, h, w = self.in_shape
+        if self.encoder is None:
+            return np.arange(c * h * w, dtype=np.int64).reshape(self.in_shape)
+        levels = self.encoder.thresholds.shape[1]
+        pixels = np.arange(c // levels * h * w, dtype=np.int64).reshape(c // levels, 1, h, w)
+        return (pixels * levels + np.arange(levels)[:, None, None]).reshape(self.in_shape)
 
     def shapes(self) -> list[tuple[int, int, int]]:
         """(channels, height, width) of the input and after each stage; the stages must be valid."""
@@ -94,6 +111,8 @@ class ConvNetwork:
             raise ModelError(f"input shape must be 3 positive integers (channels, height, width), got {self.in_shape!r}")
         if not self.stages:
             raise ModelError("a convolutional network needs at least one Conv or OrPool stage")
+        if self.encoder is not None:
+            self._check_encoder()
         shape = tuple(int(n) for n in self.in_shape)
         for i, stage in enumerate(self.stages):
             shape = check_stage(stage, shape, f"stage {i} ({'conv' if isinstance(stage, Conv) else 'or-pool'})")
@@ -106,11 +125,20 @@ class ConvNetwork:
                              f"{shape[0]}x{shape[1]}x{shape[2]} = {flat} bits")
         return self
 
+    def _check_encoder(self) -> None:
+        t = self.encoder.thresholds
+        c, h, w = (int(n) for n in self.in_shape)
+        levels = t.shape[1] if isinstance(t, np.ndarray) and t.ndim == 2 else 0
+        if levels < 1 or c % levels or t.shape[0] != c // levels * h * w:
+            raise ModelError(f"encoder thresholds {list(getattr(t, 'shape', []))} do not fit the {c}x{h}x{w} image: "
+                             f"they must be [raw channels x {h} x {w} pixels, levels], levels dividing {c}")
+        self.encoder.validate(self.n_inputs)
+
     def lower(self) -> Network:
         """The flat Network this model computes: every channel's nodes copied to every position."""
         self.validate()
         flat = _FlatLayers(self.n_inputs)
-        fmap = np.arange(self.n_inputs, dtype=np.int64).reshape(self.in_shape)
+        fmap = self.input_ids()
         for stage in self.stages:
             fmap = flat.conv(stage, fmap) if isinstance(stage, Conv) else flat.pool(stage, fmap)
         feat, base = fmap.reshape(-1), flat.next
@@ -121,7 +149,8 @@ class ConvNetwork:
 
         layers = flat.layers + [dataclasses.replace(layer, inputs=renumber(layer.inputs)) for layer in self.dense.layers]
         meta = {**self.dense.meta, **self.meta, "lowered_from": "conv"}
-        return Network(self.n_inputs, layers, renumber(self.dense.outputs), self.dense.head, None, meta).validate()
+        return Network(self.n_inputs, layers, renumber(self.dense.outputs), self.dense.head, self.encoder,
+                       meta).validate()
 
 
 def check_stage(stage: Conv | OrPool, shape: tuple[int, int, int], where: str) -> tuple[int, int, int]:
@@ -274,20 +303,23 @@ class _FlatLayers:
         return prev[..., 0]
 
     def pool(self, pool: OrPool, fmap: np.ndarray) -> np.ndarray:
-        """Signal ids [C, oh, ow] of the OR of each window; reduced MAX_K inputs per layer."""
+        """Signal ids [C, oh, ow] of the OR of each window, as a chain of 2-input ORs.
+
+        A chain, as torchlogix's JSON export flattens OrPooling2d, not wider OR nodes: a 4-input OR
+        is a full LUT4, so pack_luts can merge nothing into it, and on parts whose plan registers
+        every layer (ECP5) Yosys puts a registered 2-input OR into the flip-flop's set/reset at no
+        LUT cost (docs/conv.md, the measurements)."""
         win = windows(fmap, pool.size, pool.stride, pool.padding, -1)
         cells = win.reshape(*win.shape[:3], -1)
-        # padding ORs in a 0: leave it out, reading the window's first real signal again instead
-        first = np.take_along_axis(cells, np.argmax(cells >= 0, axis=-1)[..., None], axis=-1)
-        cells = np.where(cells >= 0, cells, first)
-        while cells.shape[-1] > 1:
-            k = min(cells.shape[-1], MAX_K)
-            groups = -(-cells.shape[-1] // k)
-            cells = np.concatenate([cells, np.repeat(cells[..., :1], groups * k - cells.shape[-1], axis=-1)], axis=-1)
-            ins = cells.reshape(*cells.shape[:3], groups, k)
-            or_table = np.uint64(((1 << (1 << k)) - 1) & ~1)
-            cells = self.add(ins, np.full(ins.shape[:-1], or_table, dtype=np.uint64))
-        return cells[..., 0]
+        # real cells first (a window is never all padding); a padding cell ORs in a 0, so its
+        # link passes the chain through (T = in0) and the fold pass turns it into a wire
+        cells = np.take_along_axis(cells, np.argsort(cells < 0, axis=-1, kind="stable"), axis=-1)
+        chain = cells[..., 0]
+        for i in range(1, cells.shape[-1]):
+            pad = cells[..., i] < 0
+            ins = np.stack([chain, np.where(pad, chain, cells[..., i])], axis=-1)
+            chain = self.add(ins, np.where(pad, np.uint64(0b1010), np.uint64(0b1110)))
+        return chain
 
 
 def _zero_padded_inputs(ins: np.ndarray, tables: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

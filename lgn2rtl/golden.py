@@ -310,7 +310,7 @@ def feature_map(model: ConvNetwork, x: np.ndarray) -> np.ndarray:
     model.validate()
     out = []
     for lo in range(0, len(x), PACK_SAMPLES):
-        fmap = x[lo:lo + PACK_SAMPLES].astype(np.uint8).reshape(-1, *model.in_shape)
+        fmap = x[lo:lo + PACK_SAMPLES, model.input_ids()].astype(np.uint8)  # [N, C, H, W]
         for stage in model.stages:
             if isinstance(stage, Conv):
                 fmap = _conv(stage, fmap)
@@ -345,7 +345,7 @@ def predict(net: Network | ConvNetwork, x: np.ndarray, chunk: int | None = None,
     return s, np.argmax(s, axis=1)
 
 
-def predict_features(net: Network, features: np.ndarray, chunk: int | None = None,
+def predict_features(net: Network | ConvNetwork, features: np.ndarray, chunk: int | None = None,
                      skip_dead: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """``predict`` on raw features [N, n_features]: the model's thermometer encoder, then the network."""
     if net.encoder is None:

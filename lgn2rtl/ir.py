@@ -110,6 +110,18 @@ class Thermometer:
             raise ModelError(f"encoder expects features of shape [N, {self.thresholds.shape[0]}], got {list(x.shape)}")
         return (x[:, :, None] > self.thresholds[None]).reshape(len(x), -1).astype(np.uint8)
 
+    def validate(self, n_inputs: int) -> None:
+        """Raise ModelError unless the thresholds are finite, ascending and make ``n_inputs`` bits."""
+        t = self.thresholds
+        if not isinstance(t, np.ndarray) or t.ndim != 2 or not np.issubdtype(t.dtype, np.number):
+            raise ModelError("encoder thresholds must be a numeric [features, levels] array")
+        if t.size != n_inputs:
+            raise ModelError(f"encoder makes {t.size} bits ({t.shape[0]} features x {t.shape[1]} levels) "
+                             f"but the network has {n_inputs} inputs")
+        # equal thresholds are allowed: quantile thermometers repeat them on skewed features
+        if not np.all(np.isfinite(t)) or np.any(np.diff(t, axis=1) < 0):
+            raise ModelError("encoder thresholds must be finite and ascending per feature")
+
 
 @dataclass
 class Network:
@@ -207,15 +219,7 @@ class Network:
             raise ModelError(f"output {j}: signal {int(self.outputs[j])} is out of range "
                              f"(the network has signals 0..{total - 1})")
         if self.encoder is not None:
-            t = self.encoder.thresholds
-            if not isinstance(t, np.ndarray) or t.ndim != 2 or not np.issubdtype(t.dtype, np.number):
-                raise ModelError("encoder thresholds must be a numeric [features, levels] array")
-            if t.size != self.n_inputs:
-                raise ModelError(f"encoder makes {t.size} bits ({t.shape[0]} features x {t.shape[1]} levels) "
-                                 f"but the network has {self.n_inputs} inputs")
-            # equal thresholds are allowed: quantile thermometers repeat them on skewed features
-            if not np.all(np.isfinite(t)) or np.any(np.diff(t, axis=1) < 0):
-                raise ModelError("encoder thresholds must be finite and ascending per feature")
+            self.encoder.validate(self.n_inputs)
         return self
 
 

@@ -69,6 +69,8 @@ def _conv_arrays(model: ConvNetwork) -> dict[str, np.ndarray]:
     arrays = {"conv_in_shape": np.array(model.in_shape, dtype=np.int64),
               "n_stages": np.array(len(model.stages), dtype=np.int64),
               "conv_meta": np.array(json.dumps(model.meta, sort_keys=True))}
+    if model.encoder is not None:  # not 'thresholds', which is the dense head's own (it has none)
+        arrays["conv_thresholds"] = model.encoder.thresholds.astype(np.float64)
     for s, stage in enumerate(model.stages):
         window = stage.kernel if isinstance(stage, Conv) else stage.size
         arrays[f"stage{s}_geometry"] = np.array([window, stage.stride, stage.padding], dtype=np.int64)
@@ -89,7 +91,7 @@ def is_native(path: str | Path) -> bool:
 NUMBER = r"(0|[1-9][0-9]*)"
 KNOWN = re.compile(rf"format|n_inputs|n_layers|outputs|classes|tau|beta|meta|thresholds|{'|'.join(RECURRENT)}"
                    rf"|layer{NUMBER}_(inputs|tables|signs|thresholds)"
-                   rf"|conv_in_shape|n_stages|conv_meta|stage{NUMBER}_(geometry|field|level{NUMBER}_(inputs|tables))")
+                   rf"|conv_in_shape|n_stages|conv_meta|conv_thresholds|stage{NUMBER}_(geometry|field|level{NUMBER}_(inputs|tables))")
 
 
 def load(path: str | Path) -> Network | Recurrent:
@@ -155,7 +157,8 @@ def _conv(f: Fields, dense: Network) -> ConvNetwork:
     meta = jsontext.parse(f.text("conv_meta"), ModelError, "array 'conv_meta'")
     if not isinstance(meta, dict):
         raise ModelError(f"array 'conv_meta' must hold a JSON object, got {type(meta).__name__}")
-    return ConvNetwork(in_shape, stages, dense, meta).validate()
+    encoder = Thermometer(f.array("conv_thresholds", REAL, 2).astype(np.float64)) if "conv_thresholds" in f else None
+    return ConvNetwork(in_shape, stages, dense, meta, encoder).validate()
 
 
 def _network(f: Fields) -> Network:

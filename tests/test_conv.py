@@ -6,7 +6,7 @@ import pytest
 
 from lgn2rtl import golden
 from lgn2rtl.conv import Conv, ConvNetwork, OrPool, TreeLevel
-from lgn2rtl.ir import GroupSum, Layer, ModelError, Network
+from lgn2rtl.ir import GroupSum, Layer, ModelError, Network, Thermometer
 
 
 def random_conv(rng, channels, out_channels, kernel, stride, padding, k, depth):
@@ -32,7 +32,7 @@ def random_model(seed, in_shape=(2, 10, 10), stages=4, wires=False):
     conv1 = random_conv(rng, in_shape[0], 4, (3, 3), (1, 1), (1, 1), 2, 3)
     pool = OrPool((2, 2), (2, 2), (1, 1))  # 10x10 padded to 12x12 -> 6x6
     conv2 = random_conv(rng, 4, 3, (3, 2), (2, 1), (0, 1), 4, 1)  # -> 2x7 (a row left over, as torch does)
-    pool3 = OrPool((2, 4), (1, 3), (1, 0))  # -> 3x2: 8-input ORs, two layers of at most 6
+    pool3 = OrPool((2, 4), (1, 3), (1, 0))  # -> 3x2: ORs of 8 cells, some of them padding
     model = ConvNetwork(in_shape, [conv1, pool, conv2, pool3][:stages], None)
     flat = int(np.prod(model.shapes()[-1]))
     if wires:
@@ -100,6 +100,35 @@ def test_lowering_equals_the_conv_model(seed, stages, wires):
     assert np.array_equal(golden.scores(flat, x, skip_dead=False), want)
 
 
+@pytest.mark.parametrize("raw, levels", [(1, 2), (2, 3)])
+def test_a_thermometer_makes_channel_c_times_levels_plus_j(raw, levels):
+    rng = np.random.default_rng(raw + levels)
+    thresholds = np.sort(rng.normal(size=(raw, levels)), axis=1)
+    model = dataclasses.replace(random_model(levels, in_shape=(raw * levels, 10, 10), stages=2, wires=True),
+                                encoder=Thermometer(np.repeat(thresholds, 100, axis=0))).validate()
+    features = rng.normal(size=(2000, raw * 100))
+    # the image made by hand: channel c*levels + j at (y, x) is pixel (c, y, x) > thresholds[c, j]
+    pixels = features.reshape(-1, raw, 1, 10, 10)
+    image = (pixels > thresholds[None, :, :, None, None]).reshape(len(features), -1).astype(np.uint8)
+    want = golden.scores(dataclasses.replace(model, encoder=None), image)
+    assert np.mean(want.std(axis=0) > 0) > 0.5
+    assert np.array_equal(golden.predict_features(model, features)[0], want)
+    flat = model.lower()
+    assert flat.encoder is model.encoder and np.array_equal(golden.predict_features(flat, features)[0], want)
+
+
+def test_an_encoder_that_does_not_fit_the_image_is_refused():
+    model = random_model(0, in_shape=(6, 10, 10))
+    for thresholds, message in [
+        (np.zeros((300, 4)), r"encoder thresholds \[300, 4\] do not fit the 6x10x10 image: they must be "
+                              r"\[raw channels x 10 x 10 pixels, levels\], levels dividing 6$"),
+        (np.zeros((100, 3)), r"encoder thresholds \[100, 3\] do not fit"),
+        (np.tile([[1.0, 0.0]], (300, 1)), r"^encoder thresholds must be finite and ascending per feature$"),
+    ]:
+        with pytest.raises(ModelError, match=message):
+            dataclasses.replace(model, encoder=Thermometer(thresholds)).validate()
+
+
 def test_lowering_shares_nothing_and_counts_every_position():
     model = random_model(0)
     flat = model.lower()
@@ -109,7 +138,9 @@ def test_lowering_shares_nothing_and_counts_every_position():
     positions = shapes[1][1] * shapes[1][2]
     assert per_position == [conv1.out_channels * positions * n for n in (4, 2, 1)]
     assert flat.meta["lowered_from"] == "conv" and flat.n_inputs == model.n_inputs
-    assert len(flat.layers) == 3 + 1 + 1 + 2 + 2  # conv1, pool, conv2, pool3, dense
+    # conv1, pool (a chain of 2-input ORs: 3 links for 4 cells), conv2, pool3 (7 links for 8), dense
+    assert len(flat.layers) == 3 + 3 + 1 + 7 + 2
+    assert all(flat.layers[i].k == 2 for i in (3, 4, 5, 7))
     assert conv2.levels[0].k == 4
 
 

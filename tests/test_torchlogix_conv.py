@@ -18,9 +18,9 @@ import pytest
 import torch
 
 from lgn2rtl import golden, native
-from lgn2rtl.conv import ConvNetwork
+from lgn2rtl.conv import ConvNetwork, OrPool
 from lgn2rtl.importers.torchlogix import from_dict, from_module
-from lgn2rtl.ir import ModelError, Network
+from lgn2rtl.ir import GroupSum as Head, Layer, ModelError, Network, Thermometer
 from test_rtl import assert_passes, run
 from test_torchlogix_live import PARAMETRIZATIONS, Flatten, GroupSum, peer_script, real
 
@@ -185,6 +185,54 @@ def test_conv_models_do_not_go_through_the_flat_export():
         from_module(duck_model(case("random_warp2")), export=True)
 
 
+class FixedBinarization:
+    def __init__(self, thresholds, feature_dim=1):
+        self.thresholds, self.feature_dim = torch.tensor(thresholds), feature_dim
+
+
+def raw_pixels(x):
+    """Pixel values [N, 256] whose thermometer at the fixture's levels (pixel > 4, pixel > 10) gives
+    the stored canvases x (channel 0 the lower level, channel 1 the upper)."""
+    low, high = x.reshape(len(x), 2, -1).transpose(1, 0, 2)
+    return np.where(high == 1, 12.0, np.where(low == 1, 7.0, 0.0))
+
+
+def test_thermometer_in_front_of_the_trained_conv_model(tmp_path):
+    # raw pixels through a thermometer of levels (4, 10), feature_dim=1, make the image torchlogix saw
+    a = case("digits16")
+    model = from_module([FixedBinarization([[4.0, 10.0]])] + duck_model(a))
+    assert model.in_shape == IMAGE and model.encoder.thresholds.shape == (256, 2)
+    features = raw_pixels(a["x"])
+    want_scores, want_classes = expected(a)
+    for net in (model, model.lower()):
+        scores, classes = golden.predict_features(net, features)
+        assert np.array_equal(scores, want_scores) and np.array_equal(classes, want_classes)
+    native.save(model, tmp_path / "m.lgn")
+    back = native.read(tmp_path / "m.lgn")
+    assert np.array_equal(back.encoder.thresholds, model.encoder.thresholds)
+    assert back.lower().digest() == model.lower().digest()
+    # the hardware encodes the raw pixels on chip (--encoder) and still equals torchlogix
+    np.savez(tmp_path / "v.npz", features=features, y=a["y"], scores=want_scores)
+    r = subprocess.run([sys.executable, "-m", "lgn2rtl", "simulate", tmp_path / "m.lgn", "--encoder",
+                        "--vectors", tmp_path / "v.npz"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert re.search(rf"samples {len(features)}/{len(features)}\s+mismatches 0", r.stdout)
+
+
+@pytest.mark.parametrize("binarization, message", [
+    (FixedBinarization([[4.0, 10.0]], feature_dim=-2),
+     r"^model\[0\] \(FixedBinarization\): feature_dim=-2; in front of a LogicConv2d lgn2rtl reads feature_dim=1"),
+    (FixedBinarization([[1.0, 2.0], [3.0, 4.0]]),
+     r"^model\[0\] \(FixedBinarization\): thresholds \[2, 2\] make 4 channels, but the LogicConv2d after it reads 2$"),
+    (FixedBinarization([1.0, 2.0, 3.0]),
+     r"^model\[0\] \(FixedBinarization\): 3 levels per pixel do not divide the 2 channels"),
+    (FixedBinarization([[10.0, 4.0]]), r"encoder thresholds must be finite and ascending per feature$"),
+])
+def test_a_thermometer_that_does_not_fit_is_refused(binarization, message):
+    with pytest.raises(ModelError, match=message):
+        from_module([binarization] + duck_model(case("random_warp2")))
+
+
 def test_predict_on_the_native_file_equals_torchlogix(tmp_path):
     a = case("digits16")
     native.save(from_module(duck_model(a)), tmp_path / "m.lgn")
@@ -213,9 +261,19 @@ def test_torchlogix_json_export_of_the_trained_model_is_the_same_function():
 
 # The real torchlogix (Python >= 3.12)
 
+def _peer():
+    return peer_script(DATA.parents[2] / "examples" / "train_conv_digits.py", "tests/data/torchlogix_conv")
+
+
 @pytest.fixture(scope="module")
 def maker():
-    return peer_script(DATA.parents[2] / "examples" / "train_conv_digits.py", "tests/data/torchlogix_conv")[1]
+    return _peer()[1]
+
+
+@pytest.fixture(scope="module")
+def layers():
+    """torchlogix.layers, or a skip where torchlogix does not import."""
+    return _peer()[0].layers
 
 
 @real
@@ -242,3 +300,95 @@ def test_real_random_conv_models(maker, parametrization, rank, seed):
     a = {"x": x, "out": maker.eval_out(model, x, IMAGE), **maker.arrays(model)}
     assert len(np.unique(a["out"], axis=0)) > 20
     assert_reproduces(from_module(model), a)
+
+
+@real
+def test_real_thermometer_in_front_of_a_conv_model(maker, layers):
+    # torchlogix's own binarization (feature_dim=1) on raw pixels, then the trained model
+    a = case("digits16")
+    trained = maker.build()
+    maker.load_arrays(trained, a)
+    model = torch.nn.Sequential(layers.FixedBinarization(torch.tensor([[4.0, 10.0]]), feature_dim=1), *trained)
+    features = raw_pixels(a["x"])
+    assert np.array_equal(maker.eval_out(model, features.astype(np.float32), (1, 16, 16)), a["out"])
+    scores, classes = golden.predict_features(from_module(model), features)
+    assert np.array_equal(scores, expected(a)[0]) and np.array_equal(classes, expected(a)[1])
+
+
+@real
+def test_real_thermometer_orders_channels_c_times_levels_plus_j(layers):
+    # two raw channels of three levels each: the layout that input_ids assumes, from torchlogix itself
+    rng = np.random.default_rng(0)
+    thresholds = np.sort(rng.normal(size=(2, 3)), axis=1).astype(np.float32)
+    x = rng.normal(size=(50, 2, 4, 5)).astype(np.float32)
+    theirs = layers.FixedBinarization(torch.from_numpy(thresholds), feature_dim=1)(torch.from_numpy(x)).numpy()
+    dense = Network(120, [Layer(np.arange(120)[:, None], np.full(120, 2, dtype=np.uint64))],
+                    np.arange(120, 240), Head(120))
+    model = ConvNetwork((6, 4, 5), [OrPool((1, 1), (1, 1), (0, 0))], dense,
+                        encoder=Thermometer(np.repeat(thresholds.astype(np.float64), 20, axis=0))).validate()
+    ours = golden.feature_map(model, model.encoder.encode(x.reshape(50, -1).astype(np.float64)))
+    assert np.array_equal(ours, theirs.reshape(50, -1))
+
+
+# The shipped example and the CLI's view of a conv model
+
+EXAMPLE = DATA.parents[2] / "examples" / "conv_digits.lgn"
+
+
+def lgn2rtl(*args):
+    r = subprocess.run([sys.executable, "-m", "lgn2rtl", *map(str, args)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_shipped_conv_example_is_the_fixture_model_and_simulates_bit_exact():
+    a = case("digits16")
+    shipped = native.read(EXAMPLE)
+    assert isinstance(shipped, ConvNetwork)
+    assert shipped.lower().digest() == from_module(duck_model(a)).lower().digest()
+    with np.load(EXAMPLE.with_name("conv_digits_vectors.npz")) as v:
+        assert np.array_equal(v["x"], a["x"]) and np.array_equal(v["y"], a["y"])
+        assert np.array_equal(v["scores"], expected(a)[0])  # torchlogix's eval output, as counts
+    vectors = EXAMPLE.with_name("conv_digits_vectors.npz")
+    assert "0 rows differ from the file's scores" in lgn2rtl("predict", EXAMPLE, "--vectors", vectors)
+    sim = lgn2rtl("simulate", EXAMPLE, "--vectors", vectors)
+    assert re.search(rf"samples {len(a['x'])}/{len(a['x'])}\s+mismatches 0", sim) and sim.rstrip().endswith("PASS")
+
+
+def test_info_shows_the_conv_stages_and_the_dense_head():
+    model = native.read(EXAMPLE)
+    text = lgn2rtl("info", EXAMPLE)
+    shapes = ["x".join(map(str, s)) for s in model.shapes()]
+    conv_table = text.split("dense head:")[0]  # the dense head's table follows, with rows of its own
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in conv_table.splitlines()
+            if line.count("│") == 5]
+    # a row's cells may wrap onto the next line; join each stage's lines
+    stages = {}
+    for row in rows:
+        key = row[0] or max(stages)
+        stages[key] = [f"{old} {new}".strip() for old, new in zip(stages.get(key, [""] * 4), row)]
+    assert sorted(stages) == [str(i) for i in range(len(model.stages))]
+    for i, stage in enumerate(model.stages):
+        _, window, inout, what = stages[str(i)]
+        assert inout == f"{shapes[i]} -> {shapes[i + 1]}"
+        if hasattr(stage, "levels"):
+            nodes = "+".join(str(level.inputs.shape[1]) for level in stage.levels)
+            assert window.startswith(f"conv {stage.kernel[0]}x{stage.kernel[1]}, stride {stage.stride[0]}x")
+            assert f"padding {stage.padding[0]}x{stage.padding[1]}" in window
+            assert what.startswith(f"{stage.field.shape[1]} leaves, {nodes} nodes")
+        else:
+            assert window.startswith(f"or-pool {stage.size[0]}x{stage.size[1]}, stride {stage.stride[0]}x")
+    assert f"dense head: {model.dense.n_inputs} inputs" in text
+    assert f"{model.dense.n_nodes} nodes, {len(model.dense.layers)} layers" in text
+    # the passes still report the unrolled network that compile reads
+    assert f"the network unrolled: {model.lower().n_nodes} nodes" in text
+
+
+def test_import_of_a_conv_model_keeps_its_stages(tmp_path):
+    said = lgn2rtl("import", EXAMPLE, "-o", tmp_path / "m.lgn")
+    model, back = native.read(EXAMPLE), native.read(tmp_path / "m.lgn")
+    assert f"a convolutional network of {len(model.stages)} stages" in said
+    with np.load(tmp_path / "m.lgn") as z:
+        assert str(z["format"]) == "lgn2rtl-model/4"
+    assert isinstance(back, ConvNetwork) and back.shapes() == model.shapes()
+    assert back.lower().digest() == model.lower().digest()

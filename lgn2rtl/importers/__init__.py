@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import native
+from ..conv import ConvNetwork
 from ..ir import ModelError, Network, Recurrent
 from . import bnn, difflogic, dwn, qonnx, recurrent, torchlogix
 
@@ -26,7 +27,14 @@ def detect(path: Path) -> str:
 
 
 def load_model(path: str | Path, fmt: str | None = None) -> Network | Recurrent:
-    """Load any supported model file; every defect becomes a ModelError naming the file."""
+    """Load any supported model file; every defect becomes a ModelError naming the file.
+    A convolutional model comes unrolled (``ConvNetwork.lower``), as every design reads it."""
+    model = read_model(path, fmt)
+    return model.lower() if isinstance(model, ConvNetwork) else model
+
+
+def read_model(path: str | Path, fmt: str | None = None) -> Network | Recurrent | ConvNetwork:
+    """Like ``load_model``, but a convolutional model stays a ConvNetwork (for info and import)."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such file")
@@ -34,7 +42,8 @@ def load_model(path: str | Path, fmt: str | None = None) -> Network | Recurrent:
         fmt = fmt or detect(path)
         if fmt not in FORMATS:
             raise ModelError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-        return FORMATS[fmt](path)
+        # only native files store conv stages; every other format is read as it always was
+        return native.read(path) if fmt == "lgn" else FORMATS[fmt](path)
     except ModelError as e:
         msg = str(e)
         raise ModelError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None

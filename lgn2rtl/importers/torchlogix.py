@@ -176,17 +176,15 @@ def _dense(m: Any, where: str, hint: str) -> None:
 def conv_from_module(model: Any) -> ConvNetwork:
     """The ConvNetwork a live torchlogix conv model computes in eval mode, from its parameters.
 
-    ``model``: an optional ``DummyBinarization`` (the inputs are bits already), then
-    ``LogicConv2d`` and ``OrPooling2d`` stages, ``Flatten``, ``LogicDense`` layers and a ``GroupSum``.
-    The input is torchlogix's [batch, channels, height, width] flattened channel-major.
+    ``model``: an optional binarization (``DummyBinarization``: the inputs are bits already; a
+    thermometer with ``feature_dim=1``: they are raw pixels), then ``LogicConv2d`` and
+    ``OrPooling2d`` stages, ``Flatten``, ``LogicDense`` layers and a ``GroupSum``. The input is
+    torchlogix's [batch, channels, height, width] flattened channel-major.
     """
     mods = live.modules(model)
     where = [f"model[{j}] ({type(m).__name__})" for j, m in enumerate(mods)]
     j = 0
     if mods and hasattr(mods[0], "thresholds") and not hasattr(mods[0], "parametrization"):
-        if getattr(mods[0], "thresholds", None) is not None:
-            raise ModelError(f"{where[0]}: a thermometer in front of a convolutional model is not supported yet; "
-                             "feed it bits (DummyBinarization)")
         j = 1
     if j == len(mods) or not hasattr(mods[j], "receptive_field_size"):
         conv = next(where[i] for i, m in enumerate(mods) if hasattr(m, "receptive_field_size"))
@@ -194,6 +192,7 @@ def conv_from_module(model: Any) -> ConvNetwork:
                          "starts with a LogicConv2d")
     shape = (_count(mods[j], "channels", where[j]), *_pair(mods[j].in_dim, where[j], "in_dim", 1))
     in_shape, stages = shape, []
+    encoder = _conv_encoder(mods[0], where[0], shape) if j == 1 else None
     while j < len(mods) and type(mods[j]).__name__ != "Flatten":
         m = mods[j]
         if hasattr(m, "receptive_field_size"):
@@ -216,7 +215,7 @@ def conv_from_module(model: Any) -> ConvNetwork:
     if not (hasattr(mods[head], "k") and hasattr(mods[head], "tau")):
         raise ModelError(f"{where[head]} should be the GroupSum head, with .k and .tau")
     dense = _from_parameters(mods, where, body, head, int(np.prod(shape)))
-    return ConvNetwork(in_shape, stages, dense, {"source": "torchlogix-module"}).validate()
+    return ConvNetwork(in_shape, stages, dense, {"source": "torchlogix-module"}, encoder).validate()
 
 
 def _conv_stage(m: Any, where: str, shape: tuple[int, int, int]) -> Conv:
@@ -416,10 +415,41 @@ def _exported(modules: list, where: list[str], layers: list[int], n_inputs: int)
         raise ModelError(f"torchlogix's export of the model: {e}; export=False reads it from the parameters") from None
 
 
+def _thresholds(binarization: Any) -> Any:
+    """A torchlogix binarization layer's thresholds as its eval mode uses them (None: DummyBinarization)."""
+    # LearnableBinarization's thresholds are get_thresholds() (a cumsum of its diffs), not its buffer
+    return binarization.get_thresholds() if hasattr(binarization, "get_thresholds") else binarization.thresholds
+
+
+def _conv_encoder(binarization: Any, where: str, shape: tuple[int, int, int]) -> Thermometer | None:
+    """The thermometer in front of a LogicConv2d reading ``shape``: torchlogix compares [N, C, H, W]
+    pixels with thresholds [C, levels] (or [levels] for every channel) and, with feature_dim=1, makes
+    level j of channel c the image channel c*levels + j; so feature c*H*W + y*W + x, every pixel of
+    channel c with channel c's thresholds."""
+    t = _thresholds(binarization)
+    if t is None:
+        return None
+    if getattr(binarization, "feature_dim", -2) not in (1, -4):
+        raise ModelError(f"{where}: feature_dim={binarization.feature_dim}; in front of a LogicConv2d lgn2rtl "
+                         "reads feature_dim=1, which makes the levels of each pixel channels of the image")
+    t = live.array(t)
+    if t.ndim not in (1, 2) or t.size == 0 or not np.issubdtype(t.dtype, np.number):
+        raise ModelError(f"{where}: thresholds must be numbers [channels, levels] or [levels], "
+                         f"got {t.dtype} {list(t.shape)}")
+    (c, h, w), levels = shape, t.shape[-1]
+    if t.ndim == 2 and t.shape[0] * levels != c:
+        raise ModelError(f"{where}: thresholds {list(t.shape)} make {t.shape[0] * levels} channels, "
+                         f"but the LogicConv2d after it reads {c}")
+    if c % levels:
+        raise ModelError(f"{where}: {levels} levels per pixel do not divide the {c} channels "
+                         "the LogicConv2d after it reads")
+    per_channel = np.broadcast_to(t.reshape(-1, levels), (c // levels, levels))
+    return live.thermometer(np.repeat(per_channel, h * w, axis=0), c * h * w, f"{where}: thresholds")
+
+
 def _encoder(binarization: Any, where: str, n_inputs: int) -> Thermometer | None:
     """The thermometer of a torchlogix binarization layer: bit f*levels + j is x[f] > thresholds[f, j]."""
-    # LearnableBinarization's thresholds are get_thresholds() (a cumsum of its diffs), not its buffer
-    t = binarization.get_thresholds() if hasattr(binarization, "get_thresholds") else binarization.thresholds
+    t = _thresholds(binarization)
     if t is None:  # DummyBinarization: the inputs are bits already
         return None
     if getattr(binarization, "feature_dim", -2) != -2:
