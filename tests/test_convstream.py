@@ -1,0 +1,143 @@
+"""The streaming lowering's pixel pipeline (hdl/convstream.py) in Amaranth's simulator, against the golden model."""
+import dataclasses
+import random
+
+import numpy as np
+import pytest
+from amaranth.hdl import EnableInserter, Module, Signal
+from amaranth.sim import Simulator
+
+from lgn2rtl import golden
+from lgn2rtl.conv import ConvNetwork, OrPool
+from lgn2rtl.hdl.convstream import FeaturePipeline, stream_timing
+from lgn2rtl.ir import ModelError
+from test_conv import random_conv, wire_head
+
+
+def image_pixels(model, image):
+    """An image [n_inputs] as its pixels in raster order, channel c at bit c."""
+    c, h, w = model.in_shape
+    planes = image.reshape(c, h * w)
+    return [sum(int(planes[ch, p]) << ch for ch in range(c)) for p in range(h * w)]
+
+
+def stream_features(model, images, pause=0.0, seed=0, ram_bits=None):
+    """Run ``images`` through the pipeline, the tick driven as StreamTop drives it: a pixel
+    taken (with probability 1 - ``pause`` per clock), or between images a drain slot while the
+    last image is unfinished. Return the feature maps the collector held after each ``done``
+    and the clocks of the images' first pixels."""
+    rng = random.Random(seed)
+    pipe = FeaturePipeline(model, **({} if ram_bits is None else {"ram_bits": ram_bits}))
+    tick = Signal()
+    top = Module()
+    top.submodules.pipe = EnableInserter(tick)(pipe)
+    flush = max(0, pipe.last_tick - model.in_shape[1] * model.in_shape[2] + 1)
+    stream = [p for image in images for p in image_pixels(model, image)]
+    per_image = model.in_shape[1] * model.in_shape[2]
+    got, starts = [], []
+
+    async def bench(ctx):
+        sent, drain, cycle, collect = 0, 0, 0, False
+        while len(got) < len(images):
+            if collect:  # the clock after done: the features are there
+                got.append(ctx.get(pipe.features))
+            take = sent < len(stream) and rng.random() >= pause
+            between = sent % per_image == 0
+            ticking = take or (drain > 0 and between)
+            ctx.set(tick, ticking)
+            ctx.set(pipe.i.valid, take)
+            if take:
+                ctx.set(pipe.i.payload.first, between)
+                ctx.set(pipe.i.payload.bits, stream[sent])
+                if between:
+                    starts.append(cycle)
+            done = ctx.get(pipe.done)
+            collect = ticking and done
+            if take and sent % per_image == per_image - 1:
+                drain = flush
+            elif ticking and drain:
+                drain -= 1
+            if take:
+                sent += 1
+            await ctx.tick()
+            cycle += 1
+            assert cycle < 20 * len(stream) + 1000
+
+    sim = Simulator(top)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    n = len(pipe.features)
+    return np.array([[(f >> j) & 1 for j in range(n)] for f in got], dtype=np.uint8), starts
+
+
+def stream_model(seed, stages=4):
+    """Padding, a stride of 2, pools without and with padding (ORs of 6 cells); a head of wires.
+    Every stage here streams (test_conv's models pool with padding past the image's last row)."""
+    rng = np.random.default_rng(seed)
+    conv1 = random_conv(rng, 2, 4, (3, 3), (1, 1), (1, 1), 2, 3)  # 10x10
+    pool = OrPool((2, 2), (2, 2), (0, 0))  # 5x5
+    conv2 = random_conv(rng, 4, 3, (3, 2), (2, 1), (0, 1), 4, 1)  # 2x6
+    pool3 = OrPool((2, 3), (1, 3), (1, 0))  # 3x2
+    return with_stages([conv1, pool, conv2, pool3][:stages])
+
+
+def with_stages(stages, in_shape=(2, 10, 10)):
+    model = ConvNetwork(in_shape, stages, None)
+    return dataclasses.replace(model, dense=wire_head(int(np.prod(model.shapes()[-1])))).validate()
+
+
+def images(model, n, seed):
+    return np.random.default_rng(seed).integers(0, 2, (n, model.n_inputs), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("stages", [1, 2, 3, 4])
+@pytest.mark.parametrize("pause", [0.0, 0.3])
+def test_feature_stream_equals_the_golden_model(stages, pause):
+    # padding, stride 2 (conv2), pools with padding and a 2x4 window every (1, 3)
+    model = stream_model(stages, stages)
+    x = images(model, 4, stages)
+    got, _ = stream_features(model, x, pause, seed=stages)
+    assert np.array_equal(got, golden.feature_map(model, x))
+
+
+def test_line_buffer_in_block_ram_equals_the_golden_model():
+    model = stream_model(5, 3)
+    x = images(model, 3, 5)
+    got, _ = stream_features(model, x, 0.2, seed=5, ram_bits=1)
+    assert np.array_equal(got, golden.feature_map(model, x))
+
+
+def test_images_back_to_back():
+    model = stream_model(6)
+    x = images(model, 5, 6)
+    got, starts = stream_features(model, x)
+    assert np.array_equal(got, golden.feature_map(model, x))
+    assert np.diff(starts).tolist() == [100] * 4  # 10x10 pixels, no gap between images
+
+
+def test_a_mutated_tree_gate_is_seen():
+    model = stream_model(7, 2)
+    x = images(model, 4, 7)
+    conv = model.stages[0]
+    tables = conv.levels[-1].tables.copy()
+    tables[1, 0] ^= 0b0110  # output channel 1's root, on two of its four addresses
+    levels = (*conv.levels[:-1], dataclasses.replace(conv.levels[-1], tables=tables))
+    mutated = dataclasses.replace(model, stages=[dataclasses.replace(conv, levels=levels), *model.stages[1:]])
+    got, _ = stream_features(mutated, x)
+    assert not np.array_equal(got, golden.feature_map(model, x))
+    assert np.array_equal(got, golden.feature_map(mutated, x))
+
+
+@pytest.mark.parametrize("stage, message", [
+    (random_conv(np.random.default_rng(0), 2, 2, (3, 3), (1, 1), (3, 3), 2, 2),
+     r"^stage 0 \(conv\): padding 3x3 is not smaller than the 3x3 window; .*wholly in the padding$"),
+    (random_conv(np.random.default_rng(0), 2, 2, (2, 2), (1, 1), (1, 1), 2, 2),
+     r"^stage 0 \(conv\): a row of 11 outputs every 1 ticks overruns the 10 ticks between rows; "),
+    (OrPool((2, 2), (2, 2), (1, 1)), r"^stage 0 \(or-pool\): its 6x6 outputs need 111 ticks, more than the image's 100 "
+                                     r"pixels; .*one output per pixel at most$"),
+])
+def test_what_the_stream_cannot_compute_is_refused_in_one_line(stage, message):
+    model = with_stages([stage])
+    with pytest.raises(ModelError, match=message):
+        stream_timing(model)
