@@ -48,7 +48,7 @@ from .delay import Delay
 from .top import Top
 
 __all__ = ["PORTS", "StageTiming", "Window", "ChannelTrees", "OrPoolLogic", "Collector", "FeaturePipeline", "StreamTop",
-           "stream_timing", "pixels"]
+           "stream_cost", "stream_timing", "pixels"]
 
 # the manifest's names for StreamTop's ports
 PORTS = {"inputs": {"valid": "i_valid", "ready": "i_ready", "data": "i_data"},
@@ -123,6 +123,32 @@ def stream_timing(model: ConvNetwork) -> tuple[list[StageTiming], int]:
         arrive += lead + latency
         pitch = out_pitch
     return timings, arrive + timings[-1].span
+
+
+def stream_cost(model: ConvNetwork, ram_bits: int = RAM_BITS) -> dict:
+    """``luts`` and ``ffs`` of the pixel pipeline before synthesis, a rough count: a LUT4 per
+    tree node of up to 4 inputs (more for wider ones), an OR4 per three more pooled cells, two
+    LUTs per counter bit; a flip-flop per line-buffer bit outside block RAM, per tree node and
+    per collected feature bit."""
+    luts = ffs = 0
+    for t in stream_timing(model)[0]:
+        channels = t.in_shape[0]
+        counters = sum(max(1, ceil_log2(n + 1)) for n in (t.lead, *t.out_pitch, *t.out_shape[1:]))
+        luts += 2 * counters
+        ffs += counters
+        offsets = sorted({t.offset(dy, dx) for _, dy, dx in stage_cells(t.stage, channels)})
+        ffs += channels * sum(b - a for a, b in zip(offsets, offsets[1:]) if (b - a) * channels < ram_bits)
+        if isinstance(t.stage, Conv):
+            for level in t.stage.levels:
+                nodes = int(np.prod(level.tables.shape))
+                luts += nodes * (1 if level.k <= 4 else 1 << (level.k - 4))
+                ffs += nodes
+        else:
+            cells = t.stage.size[0] * t.stage.size[1]
+            luts += channels * -(-(cells - 1) // 3)
+            ffs += channels
+    out = model.shapes()[-1]
+    return {"luts": luts, "ffs": ffs + int(np.prod(out))}
 
 
 class Window(wiring.Component):
