@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from amaranth.hdl import Cat, Const, EnableInserter, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, EnableInserter, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -151,6 +151,13 @@ def stream_cost(model: ConvNetwork, ram_bits: int = RAM_BITS) -> dict:
     return {"luts": luts, "ffs": ffs + int(np.prod(out))}
 
 
+def table(bits: Sequence[bool], index: Signal) -> Value:
+    """``bits[index]`` as a constant looked up by ``index``: a LUT, and a constant 1 or 0 when all agree."""
+    if all(bits) or not any(bits):
+        return Const(int(all(bits)))
+    return Const(sum(int(b) << i for i, b in enumerate(bits)), len(bits)).bit_select(index, 1)
+
+
 class Window(wiring.Component):
     """The line buffer and output counters of a stage: for every input slot on ``i`` (one per
     tick), ``o`` is valid when the newest pixel completes an output's window, with the
@@ -200,30 +207,24 @@ class Window(wiring.Component):
                     m.d.sync += leading.eq(0)
                 with m.Else():
                     m.d.sync += lead.eq(lead - 1)
-        run_r, rt_r, ct_r = Signal(), Signal(range(row_ticks)), Signal(range(col_ticks))
-        ox_r, oy_r = Signal(range(ow + 1)), Signal(range(oh))
-        run, rt, ct, ox, oy = (Signal.like(s, name=s.name.removesuffix("_r")) for s in (run_r, rt_r, ct_r, ox_r, oy_r))
-        m.d.comb += [run.eq(begin | run_r), rt.eq(Mux(begin, 0, rt_r)), ct.eq(Mux(begin, 0, ct_r)),
-                     ox.eq(Mux(begin, 0, ox_r)), oy.eq(Mux(begin, 0, oy_r))]
-        emit = Signal()
-        m.d.comb += emit.eq(run & (ct == 0) & (ox < ow))
-        with m.If(run):
-            with m.If(emit & (oy == oh - 1) & (ox == ow - 1)):
-                m.d.sync += run_r.eq(0)
-            with m.Elif(rt == row_ticks - 1):
-                m.d.sync += [run_r.eq(1), rt_r.eq(0), ct_r.eq(0), ox_r.eq(0), oy_r.eq(oy + 1)]
-            with m.Else():
-                m.d.sync += [run_r.eq(1), rt_r.eq(rt + 1), ct_r.eq(Mux(ct == col_ticks - 1, 0, ct + 1)),
-                             oy_r.eq(oy), ox_r.eq(Mux((ct == col_ticks - 1) & (ox < ow), ox + 1, ox))]
+        # the counters rest at output (0, 0) between images, so that begin needs no mux in front of them
+        run_r, rt, ct = Signal(), Signal(range(row_ticks)), Signal(range(col_ticks))
+        ox, oy = Signal(range(ow + 1)), Signal(range(oh))
+        run, emit, in_row = Signal(), Signal(), table([x < ow for x in range(ow + 1)], ox)
+        m.d.comb += [run.eq(begin | run_r), emit.eq(run & (ct == 0) & in_row)]
+        with m.If(emit & (oy == oh - 1) & (ox == ow - 1)):
+            m.d.sync += [run_r.eq(0), rt.eq(0), ct.eq(0), ox.eq(0), oy.eq(0)]
+        with m.Elif(run & (rt == row_ticks - 1)):
+            m.d.sync += [run_r.eq(1), rt.eq(0), ct.eq(0), ox.eq(0), oy.eq(oy + 1)]
+        with m.Elif(run):
+            m.d.sync += [run_r.eq(1), rt.eq(rt + 1), ct.eq(Mux(ct == col_ticks - 1, 0, ct + 1)),
+                         ox.eq(Mux((ct == col_ticks - 1) & in_row, ox + 1, ox))]
 
-        # zero padding: cell (dy, dx) of output (oy, ox) is input (oy*sh - ph + dy, ox*sw - pw + dx)
-        def inside(pos, step: int, pad: int, d: int, size: int, count: int):
-            rows = [o * step - pad + d for o in range(count)]
-            if all(0 <= r < size for r in rows):
-                return Const(1)
-            return (pos * step + d >= pad) & (pos * step + d < pad + size)
-        row_ok = {dy: inside(oy, sh, ph, dy, height, oh) for dy in {c[1] for c in self.cells}}
-        col_ok = {dx: inside(ox, sw, pw, dx, width, ow) for dx in {c[2] for c in self.cells}}
+        # zero padding: cell (dy, dx) of output (oy, ox) is input (oy*sh - ph + dy, ox*sw - pw + dx);
+        # whether it lies in the image is a table of the counter, a LUT rather than a comparator
+        row_ok = {dy: table([0 <= o * sh - ph + dy < height for o in range(oh)], oy) for dy in {c[1] for c in self.cells}}
+        col_ok = {dx: table([0 <= o * sw - pw + dx < width for o in range(ow)] + [False], ox)
+                  for dx in {c[2] for c in self.cells}}
         m.d.comb += [
             self.o.valid.eq(emit),
             self.o.payload.first.eq(emit & (oy == 0) & (ox == 0)),
@@ -365,7 +366,8 @@ class StreamTop(wiring.Component):
         self.initiation_interval = model.in_shape[1] * model.in_shape[2]
         # ticks after the last pixel's until the collector has the last feature bit
         self.flush = max(0, self.features.last_tick - self.initiation_interval + 1)
-        self.stream_latency = self.flush + 1  # and the clock in which the head reads the features
+        # and the clock in which the tick is registered, and the one in which the head reads the features
+        self.stream_latency = self.flush + 2
         self.latency = self.stream_latency + head.latency + FIFO_LATENCY
         # images hold a place in the answer FIFO from their first pixel to their answer taken
         self.depth = -(-(self.initiation_interval + self.latency) // self.initiation_interval) + 1
@@ -404,12 +406,16 @@ class StreamTop(wiring.Component):
             m.d.sync += drain.eq(drain - 1)
         m.d.sync += reserved.eq(reserved + (take & (index == 0)) - given)
 
-        m.submodules.features = EnableInserter(tick)(features := self.features)
-        m.d.comb += [features.i.valid.eq(take), features.i.payload.first.eq(index == 0),
+        # the tick enables every register of the pipeline: it comes from a register of its own,
+        # a clock after the slot it marks, so that its fan-out is not behind i_valid's logic
+        ticked = Signal()
+        m.d.sync += ticked.eq(tick)
+        m.submodules.features = EnableInserter(ticked)(features := self.features)
+        m.d.sync += [features.i.valid.eq(take), features.i.payload.first.eq(index == 0),
                      features.i.payload.bits.eq(self.i_data)]
         # the head reads the features for one clock; its answer waits in the FIFO for o_ready
         full = Signal()
-        m.d.sync += full.eq(tick & features.done)
+        m.d.sync += full.eq(ticked & features.done)
         m.submodules.head = head = self.head
         m.submodules.answers = answers = self.answers
         m.d.comb += [

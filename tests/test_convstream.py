@@ -1,5 +1,6 @@
 """The streaming lowering's pixel pipeline (hdl/convstream.py) in Amaranth's simulator, against the golden model."""
 import dataclasses
+import json
 import random
 
 import numpy as np
@@ -7,11 +8,15 @@ import pytest
 from amaranth.hdl import EnableInserter, Module, Signal
 from amaranth.sim import Simulator
 
-from lgn2rtl import golden
+from inprocess import lgn2rtl
+from lgn2rtl import golden, native
 from lgn2rtl.conv import ConvNetwork, OrPool
 from lgn2rtl.hdl.convstream import FeaturePipeline, stream_timing
-from lgn2rtl.ir import ModelError
+from lgn2rtl.hdl.emit import compile_design
+from lgn2rtl.ir import GroupSum, Layer, ModelError, Network
+from lgn2rtl.sim.runner import simulate
 from test_conv import random_conv, wire_head
+from test_torchlogix_conv import case, duck_model, from_module
 
 
 def image_pixels(model, image):
@@ -141,3 +146,110 @@ def test_what_the_stream_cannot_compute_is_refused_in_one_line(stage, message):
     model = with_stages([stage])
     with pytest.raises(ModelError, match=message):
         stream_timing(model)
+
+
+# The compiled design in cocotb (Icarus): pixels in, answers out, against the golden model
+
+def fixture():
+    """The trained torchlogix conv model (16x16x2, conv-pool-conv-pool, dense 144-640-640, 10 classes)."""
+    a = case("digits16")
+    return from_module(duck_model(a)), a["x"]
+
+
+def classified(seed, stages=4):
+    """``stream_model`` with a random two-layer dense head and 4 classes."""
+    model = stream_model(seed, stages)
+    rng = np.random.default_rng(seed + 100)
+    flat = model.dense.n_inputs
+    gates = np.array([1, 2, 4, 6, 7, 8, 9, 11, 13, 14], dtype=np.uint64)  # 2-input gates that read both inputs
+    dense = Network(flat, [Layer(rng.integers(0, flat, (40, 2)), rng.choice(gates, 40)),
+                           Layer(flat + rng.integers(0, 40, (24, 3)), rng.integers(0, 256, 24, dtype=np.uint64))],
+                    flat + 40 + np.arange(24), GroupSum(4, 2.0))
+    return dataclasses.replace(model, dense=dense).validate()
+
+
+def cocotb_stream(model, x, tmp_path, gaps, expect=None, part="ice40-up5k"):
+    """Compile ``model`` streaming and check it in cocotb against ``expect`` (default: its golden model)."""
+    m = compile_design(model, tmp_path / "design", part=part, lowering="streaming")
+    scores, classes = golden.predict(expect or model, x)
+    return m, simulate(tmp_path / "design", x, scores, classes, gaps=gaps, seed=2, build_dir=tmp_path / "sim")
+
+
+@pytest.mark.parametrize("gaps", [False, True])
+def test_fixture_streams_every_answer_right(tmp_path, gaps):
+    model, x = fixture()
+    m, r = cocotb_stream(model, x[:16], tmp_path, gaps)
+    assert r.ok and (r.checked, r.mismatches) == (16, 0), r.errors
+    assert m["lowering"] == "streaming" and m["initiation_interval"] == 256 == m["stream"]["pixels_per_image"]
+    if not gaps:  # valid always high: images back to back, the stated latency exactly
+        assert r.interval_measured == 256 and r.latency_measured == m["latency"]
+    else:
+        assert r.interval_measured >= 256 and r.latency_measured >= m["latency"]
+
+
+@pytest.mark.parametrize("seed, stages", [(1, 4), (2, 3), (3, 1)])
+def test_random_conv_models_stream_every_answer_right(tmp_path, seed, stages):
+    model = classified(seed, stages)
+    x = images(model, 12, seed)
+    for gaps in (False, True):
+        m, r = cocotb_stream(model, x, tmp_path / str(gaps), gaps, part="ecp5-85k")
+        assert r.ok and (r.checked, r.mismatches) == (12, 0), r.errors
+        assert r.interval_measured == 100 if not gaps else r.interval_measured >= 100
+
+
+def test_a_mutated_shared_gate_fails_cocotb(tmp_path):
+    model, x = fixture()
+    x = x[:12]
+    conv = model.stages[2]
+    # the first gate of the second conv's last level whose flip changes some answer on these images
+    for o, j in np.ndindex(conv.levels[-1].tables.shape):
+        tables = conv.levels[-1].tables.copy()
+        tables[o, j] ^= 0b0110
+        levels = (*conv.levels[:-1], dataclasses.replace(conv.levels[-1], tables=tables))
+        stages = [*model.stages[:2], dataclasses.replace(conv, levels=levels), *model.stages[3:]]
+        bad = dataclasses.replace(model, stages=stages)
+        if (golden.predict(bad, x)[0] != golden.predict(model, x)[0]).any():
+            break
+    m, r = cocotb_stream(bad, x, tmp_path, False, expect=model)
+    assert not r.ok and r.mismatches > 0
+
+
+# The command line
+
+@pytest.fixture
+def lgn(tmp_path):
+    native.save(fixture()[0], tmp_path / "conv.lgn")
+    return tmp_path / "conv.lgn"
+
+
+def test_compile_and_simulate_streaming(tmp_path, lgn):
+    r = lgn2rtl("compile", lgn, "--lowering", "streaming", "-o", tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert m["lowering"] == "streaming" and m["options"]["lowering"] == "streaming"
+    assert m["inputs"]["data"]["width"] == 2 and m["stream"]["image"] == [2, 16, 16]
+    assert "as 256 pixels of 2 bits in raster order" in r.stdout and f"{m['latency']} cycles after" in r.stdout
+    r = lgn2rtl("simulate", lgn, "--random", "6", "--design", tmp_path / "out", "-o", tmp_path / "s.json")
+    assert r.returncode == 0 and "PASS" in r.stdout, r.stdout + r.stderr
+    record = json.loads((tmp_path / "s.json").read_text())
+    assert record["result"] == "pass" and record["checked"] == 6 and record["interval_measured"] == 256
+
+
+@pytest.mark.parametrize("args, message", [
+    (["compile", "--interface", "axis"], "--lowering streaming has its own pixel stream ports (valid/ready in and "
+                                         "out); --interface axis does not apply to it"),
+    (["prove"], "prove takes the unrolled lowering; --lowering streaming is for compile, simulate and synth"),
+    (["build", "--board", "icebreaker"], "build takes the unrolled lowering; --lowering streaming is for compile"),
+])
+def test_what_streaming_does_not_take_is_refused_in_one_line(tmp_path, lgn, args, message):
+    r = lgn2rtl(args[0], lgn, "--lowering", "streaming", *args[1:], "-o", tmp_path / "o")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert message in r.stderr
+
+
+def test_a_dense_model_is_refused_for_streaming(tmp_path):
+    native.save(classified(1).dense, tmp_path / "dense.lgn")
+    r = lgn2rtl("compile", tmp_path / "dense.lgn", "--lowering", "streaming", "-o", tmp_path / "o")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "--lowering streaming takes a convolutional model" in r.stderr
+
