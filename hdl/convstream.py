@@ -223,7 +223,8 @@ class Window(wiring.Component):
         # zero padding: cell (dy, dx) of output (oy, ox) is input (oy*sh - ph + dy, ox*sw - pw + dx);
         # whether it lies in the image is a table of the counter, a LUT rather than a comparator
         row_ok = {dy: table([0 <= o * sh - ph + dy < height for o in range(oh)], oy) for dy in {c[1] for c in self.cells}}
-        col_ok = {dx: table([0 <= o * sw - pw + dx < width for o in range(ow)] + [False], ox)
+        # (ox == ow, after a row's outputs, emits nothing: its entry repeats the last one's)
+        col_ok = {dx: table([0 <= min(o, ow - 1) * sw - pw + dx < width for o in range(ow + 1)], ox)
                   for dx in {c[2] for c in self.cells}}
         m.d.comb += [
             self.o.valid.eq(emit),
