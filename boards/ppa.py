@@ -221,6 +221,7 @@ def _report(manifest: dict, target: str, seed: int, stat: dict, pnr: dict | None
         "recurrent": manifest.get("recurrent"),
         # a streaming design's samples are images, each initiation_interval pixels
         "stream": manifest.get("stream"),
+        "images_per_s": round(fmax * 1e6 / ii) if fmax and manifest.get("stream") else None,
         "cell_counts": cells,
         "utilisation": utilisation,
         "seed": seed,
@@ -242,7 +243,7 @@ def _throughput(report: dict) -> str:
     rate, rec = report["throughput_msps"], report.get("recurrent")
     if report.get("stream"):
         pixels = report["stream"]["pixels_per_image"]
-        return (f"{rate * 1e6:,.0f} images/s ({pixels} pixels each, one pixel per clock)" if rate else
+        return (f"{report['images_per_s']:,} images/s ({pixels} pixels each, one pixel per clock)" if rate else
                 f"one image per {pixels} clocks")
     if rec is None:
         return f"{rate:.2f} Msample/s" if rate else "one sample per clock"

@@ -100,8 +100,8 @@ def stream_timing(model: ConvNetwork) -> tuple[list[StageTiming], int]:
     shapes = model.shapes()
     pitch, arrive, timings = (model.in_shape[2], 1), 1, []  # the input register: first pixel one tick later
     for i, stage in enumerate(model.stages):
-        where = f"stage {i} ({'conv' if isinstance(stage, Conv) else 'or-pool'})"
         conv = isinstance(stage, Conv)
+        where = f"stage {i} ({'conv' if conv else 'or-pool'})"
         (kh, kw), (sh, sw), (ph, pw) = (stage.kernel if conv else stage.size), stage.stride, stage.padding
         if ph > kh - 1 or pw > kw - 1:
             raise ModelError(f"{where}: padding {ph}x{pw} is not smaller than the {kh}x{kw} window; the streaming "
@@ -115,7 +115,10 @@ def stream_timing(model: ConvNetwork) -> tuple[list[StageTiming], int]:
             raise ModelError(f"{where}: a row of {ow} outputs every {out_pitch[1]} ticks overruns the "
                              f"{out_pitch[0]} ticks between rows; the streaming lowering needs stride or "
                              f"padding that keep the outputs of a row within it")
-        if span >= period or lead >= period:
+        if lead >= period:
+            raise ModelError(f"{where}: its first output's window ends {lead} ticks after its first input, "
+                             f"past the image's {period} pixels; the streaming lowering cannot wait that long")
+        if span >= period:
             raise ModelError(f"{where}: its {oh}x{ow} outputs need {span + 1} ticks, more than the image's "
                              f"{period} pixels; the streaming lowering computes one output per pixel at most")
         latency = len(stage.levels) if conv else 1

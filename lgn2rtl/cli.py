@@ -592,6 +592,10 @@ def simulate(model: Path, fmt: str | None, shape: dict, encoder: dict | None, ta
     encodes the features itself. --design DIR simulates the design compile wrote
     to DIR from MODEL as it is, shaped as its manifest records.
 
+    With --lowering streaming (a convolutional model) each sample is an image, driven as
+    its pixels one per clock, images back to back; the answers, the latency and the
+    interval between images (the pixels per image) are checked.
+
     A recurrent model's design takes sequences (--vectors with x [N, T, n_x] and
     optional lengths, or --random N sequences of 1..--steps tokens), interleaved
     one token per clock over its slots with bubbles and resets; every answer is
@@ -822,6 +826,7 @@ def synth(model: Path, fmt: str | None, shape: dict, encoder: dict | None, targe
     The design sits in a pin-saving harness (serial-in shift register in,
     pipelined XOR-reduce of every output bit out), so nothing is optimized away.
     resources.png shows where the logic goes: logic layers, popcounts, argmax, harness.
+    With --lowering streaming the throughput is in images per second (Fmax / pixels per image).
     """
     from .hdl.emit import compile_design
     check_outputs([model], dirs=[output])

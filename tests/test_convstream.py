@@ -235,6 +235,16 @@ def test_compile_and_simulate_streaming(tmp_path, lgn):
     assert record["result"] == "pass" and record["checked"] == 6 and record["interval_measured"] == 256
 
 
+def test_the_synthesized_netlist_streams_every_answer_right(tmp_path, lgn):
+    # the gate-level netlist Yosys makes for the ECP5 (its cells' own models): the tick's clock
+    # enables and the line buffers survive synthesis
+    r = lgn2rtl("simulate", lgn, "--lowering", "streaming", "--random", "3", "--netlist", "ecp5-85k",
+                "-o", tmp_path / "s.json")
+    assert r.returncode == 0 and "PASS" in r.stdout, r.stdout + r.stderr
+    record = json.loads((tmp_path / "s.json").read_text())
+    assert record["simulated"]["target"] == "ecp5-85k" and record["checked"] == 3
+
+
 @pytest.mark.parametrize("args, message", [
     (["compile", "--interface", "axis"], "--lowering streaming has its own pixel stream ports (valid/ready in and "
                                          "out); --interface axis does not apply to it"),
@@ -253,3 +263,17 @@ def test_a_dense_model_is_refused_for_streaming(tmp_path):
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     assert "--lowering streaming takes a convolutional model" in r.stderr
 
+
+
+@pytest.mark.slow
+def test_synth_reports_images_per_second(tmp_path):
+    native.save(classified(3, 2), tmp_path / "conv.lgn")
+    r = lgn2rtl("synth", tmp_path / "conv.lgn", "--lowering", "streaming", "--target", "ice40-up5k",
+                "-o", tmp_path / "syn")
+    assert r.returncode == 0, r.stderr
+    report = json.loads((tmp_path / "syn" / "report.json").read_text())
+    assert report["stream"]["pixels_per_image"] == 100 and report["fmax_mhz"] > 20
+    assert report["images_per_s"] == pytest.approx(report["fmax_mhz"] * 1e6 / 100, rel=1e-4)  # Fmax rounded to 10 kHz
+    assert f"{report['images_per_s']:,} images/s (100 pixels each, one pixel per clock)" in r.stdout
+    # the harness drives the pixel, its valid and the output's ready
+    assert report["harness"]["shift_ffs"] == 2 + 2
