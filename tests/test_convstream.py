@@ -106,6 +106,18 @@ def test_feature_stream_equals_the_golden_model(stages, pause):
     assert np.array_equal(got, golden.feature_map(model, x))
 
 
+def test_other_shapes_stream_right():
+    # a non-square image, a 1x1 conv, a 3x3 conv with stride 2 both ways and padding, 6-input LUTs
+    rng = np.random.default_rng(9)
+    model = with_stages([random_conv(rng, 3, 4, (1, 1), (1, 1), (0, 0), 2, 1),
+                         random_conv(rng, 4, 5, (3, 3), (2, 2), (1, 1), 6, 1),
+                         OrPool((2, 3), (2, 3), (0, 0))], in_shape=(3, 8, 12))
+    assert model.shapes()[1:] == [(4, 8, 12), (5, 4, 6), (5, 2, 2)]
+    x = images(model, 4, 9)
+    got, _ = stream_features(model, x, 0.25, seed=9)
+    assert np.array_equal(got, golden.feature_map(model, x))
+
+
 def test_line_buffer_in_block_ram_equals_the_golden_model():
     model = stream_model(5, 3)
     x = images(model, 3, 5)
@@ -233,6 +245,9 @@ def test_compile_and_simulate_streaming(tmp_path, lgn):
     assert r.returncode == 0 and "PASS" in r.stdout, r.stdout + r.stderr
     record = json.loads((tmp_path / "s.json").read_text())
     assert record["result"] == "pass" and record["checked"] == 6 and record["interval_measured"] == 256
+    r = lgn2rtl("prove", lgn, "--design", tmp_path / "out")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "is a streaming design (--lowering streaming); prove takes the unrolled lowering" in r.stderr
 
 
 def test_the_synthesized_netlist_streams_every_answer_right(tmp_path, lgn):
