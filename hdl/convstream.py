@@ -191,25 +191,16 @@ class Window(wiring.Component):
             m.d.comb += delay.i.eq(taps[last])
             taps[offset], last = delay.o, offset
 
-        # output counters. lead counts the ticks from the first input to output (0, 0); then
-        # rt runs over a row's out_pitch[0] ticks, ct over a column's out_pitch[1], ox and oy
-        # over the outputs. A new image may start its lead while the last one's outputs run.
+        # output (0, 0) comes `lead` ticks after the first input: its flag waits in a chain of
+        # flip-flops (reset, unlike the line buffer's, so no stale flag outlives a reset), which
+        # costs no LUTs where a counter would. Then rt runs over a row's out_pitch[0] ticks, ct
+        # over a column's out_pitch[1], ox and oy over the outputs.
         (row_ticks, col_ticks) = t.out_pitch
-        start = self.i.valid & self.i.payload.first
-        lead = Signal(range(max(t.lead, 1)))
-        leading = Signal()
-        begin = Signal()
-        if t.lead == 0:
-            m.d.comb += begin.eq(start)
-        else:
-            m.d.comb += begin.eq(leading & (lead == 0))
-            with m.If(start):
-                m.d.sync += [leading.eq(1), lead.eq(t.lead - 1)]
-            with m.Elif(leading):
-                with m.If(lead == 0):
-                    m.d.sync += leading.eq(0)
-                with m.Else():
-                    m.d.sync += lead.eq(lead - 1)
+        begin = self.i.valid & self.i.payload.first
+        for k in range(t.lead):
+            flag = Signal(name=f"lead{k}")
+            m.d.sync += flag.eq(begin)
+            begin = flag
         # the counters rest at output (0, 0) between images, so that begin needs no mux in front of them
         run_r, rt, ct = Signal(), Signal(range(row_ticks)), Signal(range(col_ticks))
         ox, oy = Signal(range(ow + 1)), Signal(range(oh))
