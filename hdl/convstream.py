@@ -131,14 +131,14 @@ def stream_timing(model: ConvNetwork) -> tuple[list[StageTiming], int]:
 def stream_cost(model: ConvNetwork, ram_bits: int = RAM_BITS) -> dict:
     """``luts`` and ``ffs`` of the pixel pipeline before synthesis, a rough count: a LUT4 per
     tree node of up to 4 inputs (more for wider ones), an OR4 per three more pooled cells, two
-    LUTs per counter bit; a flip-flop per line-buffer bit outside block RAM, per tree node and
-    per collected feature bit."""
+    LUTs per counter bit; a flip-flop per line-buffer bit outside block RAM, per tick of a
+    stage's lead, per tree node and per collected feature bit."""
     luts = ffs = 0
     for t in stream_timing(model)[0]:
         channels = t.in_shape[0]
-        counters = sum(max(1, ceil_log2(n + 1)) for n in (t.lead, *t.out_pitch, *t.out_shape[1:]))
+        counters = sum(max(1, ceil_log2(n + 1)) for n in (*t.out_pitch, *t.out_shape[1:]))
         luts += 2 * counters
-        ffs += counters
+        ffs += counters + t.lead  # and the first-pixel flag's wait
         offsets = sorted({t.offset(dy, dx) for _, dy, dx in stage_cells(t.stage, channels)})
         ffs += channels * sum(b - a for a, b in zip(offsets, offsets[1:]) if (b - a) * channels < ram_bits)
         if isinstance(t.stage, Conv):
