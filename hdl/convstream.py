@@ -4,7 +4,7 @@ The image enters as a stream of pixels (all ``C`` channel bits of one position) 
 order. Every stage (``Conv`` or ``OrPool``) is one :class:`Window` (a line buffer and the
 counters that say which output position, if any, the newest pixel completes) followed by the
 stage's logic: :class:`ChannelTrees`, one instance of each output channel's LUT levels, or
-:class:`OrPool`. The last feature map is gathered by :class:`Collector` and the dense head
+:class:`OrPoolLogic`. The last feature map is gathered by :class:`Collector` and the dense head
 (today's :class:`~lgn2rtl.hdl.top.Top`: dense core, GroupSum, argmax) runs on it once per image.
 
 **The tick.** Everything in front of the head runs on one clock enable, the *tick*
@@ -48,7 +48,7 @@ from .delay import Delay
 from .top import Top
 
 __all__ = ["PORTS", "StageTiming", "Window", "ChannelTrees", "OrPoolLogic", "Collector", "FeaturePipeline", "StreamTop",
-           "stream_cost", "stream_timing", "pixels"]
+           "pixels", "stage_cells", "stream_cost", "stream_timing", "table"]
 
 # the manifest's names for StreamTop's ports
 PORTS = {"inputs": {"valid": "i_valid", "ready": "i_ready", "data": "i_data"},
