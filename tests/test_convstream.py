@@ -209,6 +209,22 @@ def test_random_conv_models_stream_every_answer_right(tmp_path, seed, stages):
         assert r.interval_measured == 100 if not gaps else r.interval_measured >= 100
 
 
+def test_line_buffers_in_block_ram_stream_right(tmp_path):
+    # 32 channels 40 wide: the 3x3 conv's rows are 38 x 32 = 1,216 bits apart, over RAM_BITS
+    rng = np.random.default_rng(11)
+    model = with_stages([random_conv(rng, 2, 32, (1, 1), (1, 1), (0, 0), 2, 1),
+                         random_conv(rng, 32, 4, (3, 3), (1, 1), (1, 1), 2, 3),
+                         OrPool((4, 4), (4, 4), (0, 0))], in_shape=(2, 40, 40))
+    flat = model.dense.n_inputs
+    gates = np.array([6, 7, 8, 9, 14], dtype=np.uint64)
+    model = dataclasses.replace(model, dense=Network(flat, [Layer(rng.integers(0, flat, (24, 2)), rng.choice(gates, 24))],
+                                                     flat + np.arange(24), GroupSum(3))).validate()
+    x = images(model, 3, 11)
+    m, r = cocotb_stream(model, x, tmp_path, True, part="ecp5-85k")
+    assert r.ok and (r.checked, r.mismatches) == (3, 0), r.errors
+    assert "ring" in (tmp_path / "design" / "lgn_top.v").read_text()  # the line buffer's block RAM
+
+
 def test_a_mutated_shared_gate_fails_cocotb(tmp_path):
     model, x = fixture()
     x = x[:12]
