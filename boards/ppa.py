@@ -219,6 +219,9 @@ def _report(manifest: dict, target: str, seed: int, stat: dict, pnr: dict | None
         "throughput_msps": round(fmax / ii, 2) if fmax else None,
         # a recurrent design's samples are tokens, shared by its interleaved sequences
         "recurrent": manifest.get("recurrent"),
+        # a streaming design's samples are images, each initiation_interval pixels
+        "stream": manifest.get("stream"),
+        "images_per_s": round(fmax * 1e6 / ii) if fmax and manifest.get("stream") else None,
         "cell_counts": cells,
         "utilisation": utilisation,
         "seed": seed,
@@ -236,8 +239,12 @@ def _report(manifest: dict, target: str, seed: int, stat: dict, pnr: dict | None
 
 
 def _throughput(report: dict) -> str:
-    """Samples, or a recurrent design's tokens, per second."""
+    """Samples, a recurrent design's tokens or a streaming design's images, per second."""
     rate, rec = report["throughput_msps"], report.get("recurrent")
+    if report.get("stream"):
+        pixels = report["stream"]["pixels_per_image"]
+        return (f"{report['images_per_s']:,} images/s ({pixels} pixels each, one pixel per clock)" if rate else
+                f"one image per {pixels} clocks")
     if rec is None:
         return f"{rate:.2f} Msample/s" if rate else "one sample per clock"
     turns = f"{rec['interleave']} interleaved sequence{'s' * (rec['interleave'] > 1)}"

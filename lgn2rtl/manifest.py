@@ -14,12 +14,15 @@ import jsonschema
 
 from .errors import UserError
 
-__all__ = ["FORMAT", "INTERFACES", "SCHEMA", "ManifestError", "load", "load_compiled", "validate"]
+__all__ = ["FORMAT", "INTERFACES", "LOWERINGS", "SCHEMA", "ManifestError", "load", "load_compiled", "validate"]
 
 FORMAT = "lgn2rtl-manifest/1"
 # how a design meets the world: its own ports (one sample per clock, never stalls), or
 # AXI4-Stream with backpressure (hdl/axis.py)
 INTERFACES = ("native", "axis")
+# how a convolutional model becomes hardware: flat, one image per clock, or streamed, one pixel
+# per clock through shared trees (hdl/convstream.py, docs/conv.md)
+LOWERINGS = ("unrolled", "streaming")
 
 _NAME = {"type": "string", "minLength": 1}
 _OPTIONAL_NAME = {"type": ["string", "null"], "minLength": 1}  # a port a design may lack
@@ -43,6 +46,7 @@ SCHEMA = {
         "clock": _NAME,
         "reset": _NAME,
         "interface": {"enum": list(INTERFACES)},
+        "lowering": {"enum": list(LOWERINGS)},
         "inputs": {"type": "object", "required": ["valid", "data"],
                    "properties": {"valid": _NAME, "ready": _OPTIONAL_NAME, "last": _OPTIONAL_NAME, "data": _PORT}},
         "outputs": {"type": "object", "required": ["valid", "class", "scores"],
@@ -67,7 +71,7 @@ SCHEMA = {
         "inverted_scores": {"type": "array", "items": _COUNT, "uniqueItems": True},
         "pipeline": {"type": "object", "required": ["core", "groupsum", "argmax"],
                      "properties": {"core": _COUNT, "groupsum": _COUNT, "argmax": _COUNT,
-                                    "answer_fifo": _COUNT, "folded": _COUNT}},
+                                    "answer_fifo": _COUNT, "folded": _COUNT, "stream": _COUNT}},
         # folded binarized layers in front of the rest (hdl/folded.py): clocks per sample each
         "folding": {"type": "array", "items": {"type": "object", "required": ["layer", "pe", "simd", "cycles"]}},
         # a recurrent design: sequences take turns, one slot a clock (docs/recurrent.md)
@@ -79,6 +83,13 @@ SCHEMA = {
                                      "readout": {"enum": ["every", "end"]},
                                      "init": {"type": "string", "pattern": "^[01]+$"},
                                      "state_registers": _COUNT}},
+        # a streaming design takes images as pixels (docs/conv.md)
+        "stream": {"type": "object", "required": ["image", "pixels_per_image", "image_bits", "order"],
+                   "properties": {"image": {"type": "array", "items": {"type": "integer", "minimum": 1},
+                                            "minItems": 3, "maxItems": 3},
+                                  "pixels_per_image": {"type": "integer", "minimum": 1},
+                                  "image_bits": {"type": "integer", "minimum": 1},
+                                  "order": {"const": "raster"}}},
         "nodes": {"type": "object", "required": ["before_opt", "after_opt"],
                   "properties": {"before_opt": _COUNT, "after_opt": _COUNT}},
     },
@@ -100,8 +111,8 @@ def validate(manifest: object, source: str) -> dict:
     if scores["width"] != manifest["classes"] * scores["bits_per_class"]:
         raise ManifestError(f"{source}: outputs.scores.width {scores['width']} is not classes "
                             f"({manifest['classes']}) x bits_per_class ({scores['bits_per_class']})")
-    if lat is not None and (lat["core"] + lat["groupsum"] + lat["argmax"] + lat.get("answer_fifo", 0) + lat.get("folded", 0)
-                            != manifest["latency"]):
+    parts = ("core", "groupsum", "argmax", "answer_fifo", "folded", "stream")
+    if lat is not None and sum(lat.get(part, 0) for part in parts) != manifest["latency"]:
         raise ManifestError(f"{source}: pipeline latencies {lat} do not add up to latency {manifest['latency']}")
     return manifest
 

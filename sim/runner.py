@@ -28,7 +28,7 @@ from ..errors import UserError
 from ..features import FeatureFormat
 
 from .interleave import Program
-from .tb import RECURRENT_TEST, RESULTS_ENV, TESTS, VECTORS_ENV
+from .tb import RECURRENT_TEST, RESULTS_ENV, STREAM_TEST, TESTS, VECTORS_ENV
 
 __all__ = ["SimError", "SimResult", "simulate", "simulate_program", "choose_simulator", "design_size"]
 
@@ -156,7 +156,8 @@ def _pack_job(manifest: dict, x: np.ndarray, scores: np.ndarray, classes: np.nda
               gaps: bool, seed: int) -> dict[str, np.ndarray]:
     """The testbench's ``.npz`` contents, after checking the vectors fit the design."""
     x, scores, classes = np.asarray(x), np.asarray(scores), np.asarray(classes)
-    width = manifest["inputs"]["data"]["width"]
+    # a streaming design takes each sample (an image) as pixels, which the testbench cuts
+    width = manifest["stream"]["image_bits"] if "stream" in manifest else manifest["inputs"]["data"]["width"]
     k = manifest["classes"]
     bpc = manifest["outputs"]["scores"]["bits_per_class"]
     n = len(x)
@@ -378,7 +379,8 @@ def _test(runner, manifest: dict, build_dir: Path, seed: int, verbose: bool) -> 
     try:
         runner.test(
             test_module=TESTBENCH,
-            testcase=RECURRENT_TEST if "recurrent" in manifest else TESTS[manifest.get("interface", "native")],
+            testcase=RECURRENT_TEST if "recurrent" in manifest else STREAM_TEST if "stream" in manifest
+            else TESTS[manifest.get("interface", "native")],
             hdl_toplevel=manifest["top"],
             build_dir=build_dir,
             test_dir=build_dir,

@@ -39,7 +39,8 @@ def test_simulate_takes_the_design_as_compiled(compiled, tmp_path):
     record = json.loads((tmp_path / "s.json").read_text())
     # the options it ran with are those compile was given, not simulate's defaults
     assert record["options"] == {"part": "generic", "goal": "balanced", "target_mhz": None, "pipeline": 1,
-                                 "roms": None, "opt_level": 0, "interface": "native", "fold": None}
+                                 "roms": None, "opt_level": 0, "interface": "native", "fold": None,
+                                 "lowering": "unrolled"}
     assert files(compiled / "design") == before  # read, not rewritten
 
 

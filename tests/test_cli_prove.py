@@ -36,7 +36,8 @@ def test_prove_succeeds_and_writes_its_result(tmp_path, model):
     assert [s["name"] for s in result["stages"]] == ["valid", "argmax", "popcount", "logic"]
     assert all(s["result"] == "proven" for s in result["stages"])
     assert result["options"] == {"part": "auto", "goal": "balanced", "target_mhz": None, "pipeline": 1,
-                                 "roms": None, "opt_level": 1, "interface": "native", "fold": None}
+                                 "roms": None, "opt_level": 1, "interface": "native", "fold": None,
+                                 "lowering": "unrolled"}
     assert result["design"]["schedule"]["core_cuts"] == [0, 1]
     assert result["design"]["latency"] > 1 and result["simulation"] is None
 

@@ -25,6 +25,12 @@ def random_conv(rng, channels, out_channels, kernel, stride, padding, k, depth):
     return Conv(kernel, stride, padding, field, tuple(levels))
 
 
+def wire_head(flat):
+    """A dense head of one wire per feature bit and a class each: the scores are the feature map."""
+    return Network(flat, [Layer(np.arange(flat)[:, None], np.full(flat, 2, dtype=np.uint64))],
+                   flat + np.arange(flat), GroupSum(flat))
+
+
 def random_model(seed, in_shape=(2, 10, 10), stages=4, wires=False):
     """The first ``stages`` stages; with ``wires`` the head is one wire per feature bit and a class
     each, so the scores are the feature map."""
@@ -36,8 +42,7 @@ def random_model(seed, in_shape=(2, 10, 10), stages=4, wires=False):
     model = ConvNetwork(in_shape, [conv1, pool, conv2, pool3][:stages], None)
     flat = int(np.prod(model.shapes()[-1]))
     if wires:
-        dense = Network(flat, [Layer(np.arange(flat)[:, None], np.full(flat, 2, dtype=np.uint64))],
-                        flat + np.arange(flat), GroupSum(flat))
+        dense = wire_head(flat)
     else:
         dense = Network(flat, [Layer(rng.integers(0, flat, (30, 2)), rng.integers(0, 16, 30, dtype=np.uint64)),
                                Layer(flat + rng.integers(0, 30, (20, 3)), rng.integers(0, 256, 20, dtype=np.uint64))],

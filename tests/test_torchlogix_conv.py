@@ -330,6 +330,23 @@ def test_real_thermometer_orders_channels_c_times_levels_plus_j(layers):
     assert np.array_equal(ours, theirs.reshape(50, -1))
 
 
+
+@real
+def test_real_trained_model_streams_as_torchlogix_computes(maker, tmp_path):
+    # the live torchlogix module, not the duck-typed one: imported, compiled with the streaming
+    # lowering and run in cocotb with gaps, every answer torchlogix's own eval output
+    from lgn2rtl.hdl.emit import compile_design
+    from lgn2rtl.sim.runner import simulate
+    a = case("digits16")
+    model = maker.build(2, "raw", 640, (8, 16))  # as the script built it
+    maker.load_arrays(model, a)
+    x = a["x"][:12]
+    assert np.array_equal(maker.eval_out(model, x, IMAGE), a["out"][:12])
+    scores, classes = (v[:12] for v in expected(a))
+    compile_design(from_module(model), tmp_path / "design", lowering="streaming")
+    r = simulate(tmp_path / "design", x, scores, classes, gaps=True, build_dir=tmp_path / "sim")
+    assert r.ok and (r.checked, r.mismatches) == (12, 0), r.errors
+
 # The shipped example and the CLI's view of a conv model
 
 EXAMPLE = DATA.parents[2] / "examples" / "conv_digits.lgn"
