@@ -18,6 +18,9 @@ EXAMPLES = {
                     "1,452 gates, 10 classes read after the last row); 360 test sequences",
     "conv_digits": "convolutional torchlogix network (two 3x3 LogicConv2d + OR-pooling over 2x16x16 input bits, "
                    "then 2 x 640 gates + GroupSum, 10 classes) on scikit-learn's digits; 360 test digits",
+    "conv32_digits": "convolutional torchlogix network on a 32x32 canvas (three 3x3 LogicConv2d + OR-pooling over "
+                     "2x32x32 input bits, then 320 gates + GroupSum, 10 classes), where streaming "
+                     "(--lowering streaming) pays; 360 test digits",
 }
 
 

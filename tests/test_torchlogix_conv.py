@@ -409,3 +409,38 @@ def test_import_of_a_conv_model_keeps_its_stages(tmp_path):
         assert str(z["format"]) == "lgn2rtl-model/4"
     assert isinstance(back, ConvNetwork) and back.shapes() == model.shapes()
     assert back.lower().digest() == model.lower().digest()
+
+
+# The 32x32 example (examples/train_conv_digits.py digits32): no fixture of its own; its vectors
+# hold torchlogix's eval output as scores, written when it was trained
+
+EXAMPLE32 = EXAMPLE.with_name("conv32_digits.lgn")
+VECTORS32 = EXAMPLE.with_name("conv32_digits_vectors.npz")
+
+
+def rows32(tmp_path, rows):
+    """The example's vectors cut to ``rows`` (a slice), as a file ``simulate --vectors`` reads."""
+    with np.load(VECTORS32) as v:
+        part = {k: v[k][rows] for k in v.files}
+    np.savez(tmp_path / "rows.npz", **part)
+    return tmp_path / "rows.npz", len(part["x"])
+
+
+def test_shipped_conv32_example_predicts_torchlogix_scores():
+    model = native.read(EXAMPLE32)
+    assert isinstance(model, ConvNetwork) and model.in_shape == (2, 32, 32)
+    with np.load(VECTORS32) as v:
+        x, y, stored = v["x"], v["y"], v["scores"]
+    assert len(np.unique(stored, axis=0)) == len(x) == 360  # every row its own scores: a wrong gate shows
+    scores, classes = golden.predict(model, x)
+    assert np.array_equal(scores, stored) and np.mean(classes == y) == pytest.approx(0.8944, abs=1e-4)
+    said = lgn2rtl("predict", EXAMPLE32, "--vectors", VECTORS32)
+    assert "360 samples, accuracy 89.44% against y, 0 rows differ from the file's scores" in said
+
+
+@pytest.mark.parametrize("lowering, rows", [("streaming", slice(0, 360, 60)),  # 6 images of 1,024 pixels: 8 s
+                                             ("unrolled", slice(0, 16))])  # 12,637 nodes after -O1: 25 s
+def test_shipped_conv32_example_simulates_bit_exact(tmp_path, lowering, rows):
+    rows, n = rows32(tmp_path, rows)
+    sim = lgn2rtl("simulate", EXAMPLE32, "--lowering", lowering, "--vectors", rows)
+    assert re.search(rf"samples {n}/{n}\s+mismatches 0", sim) and sim.rstrip().endswith("PASS")
