@@ -129,18 +129,21 @@ def stream_timing(model: ConvNetwork) -> tuple[list[StageTiming], int]:
 
 
 def stream_cost(model: ConvNetwork, ram_bits: int = RAM_BITS) -> dict:
-    """``luts`` and ``ffs`` of the pixel pipeline before synthesis, a rough count: a LUT4 per
-    tree node of up to 4 inputs (more for wider ones), an OR4 per three more pooled cells, two
-    LUTs per counter bit; a flip-flop per line-buffer bit outside block RAM, per tick of a
-    stage's lead, per tree node and per collected feature bit."""
-    luts = ffs = 0
+    """``luts``, ``ffs`` and ``brams`` of the pixel pipeline before synthesis, a rough count: a
+    LUT4 per tree node of up to 4 inputs (more for wider ones), an OR4 per three more pooled
+    cells, two LUTs per counter bit; a flip-flop per line-buffer bit outside block RAM, per tick
+    of a stage's lead, per tree node and per collected feature bit; the block RAMs of the
+    line-buffer segments that ``Window`` puts in block RAM."""
+    luts = ffs = brams = 0
     for t in stream_timing(model)[0]:
         channels = t.in_shape[0]
         counters = sum(max(1, ceil_log2(n + 1)) for n in (*t.out_pitch, *t.out_shape[1:]))
         luts += 2 * counters
         ffs += counters + t.lead  # and the first-pixel flag's wait
-        offsets = sorted({t.offset(dy, dx) for _, dy, dx in stage_cells(t.stage, channels)})
-        ffs += channels * sum(b - a for a, b in zip(offsets, offsets[1:]) if (b - a) * channels < ram_bits)
+        offsets = sorted({t.offset(dy, dx) for _, dy, dx in stage_cells(t.stage, channels)} | {0})
+        for a, b in zip(offsets, offsets[1:]):
+            segment = Delay.cost(channels, b - a, ram=(b - a) * channels >= ram_bits)
+            ffs, luts, brams = ffs + segment["ffs"], luts + segment["luts"], brams + segment["brams"]
         if isinstance(t.stage, Conv):
             for level in t.stage.levels:
                 nodes = int(np.prod(level.tables.shape))
@@ -151,7 +154,7 @@ def stream_cost(model: ConvNetwork, ram_bits: int = RAM_BITS) -> dict:
             luts += channels * -(-(cells - 1) // 3)
             ffs += channels
     out = model.shapes()[-1]
-    return {"luts": luts, "ffs": ffs + int(np.prod(out))}
+    return {"luts": luts, "ffs": ffs + int(np.prod(out)), "brams": brams}
 
 
 def table(bits: Sequence[bool], index: Signal) -> Value:

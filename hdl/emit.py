@@ -242,8 +242,10 @@ def compile_design(net: Network | Recurrent | ConvNetwork, out_dir: str | Path, 
         reserve, reserve_brams = reserve + logic, reserve_brams + brams
     if recurrent:  # room for the state register and its hold mux, which any interleave has (a LUT each)
         reserve += net.n_state
-    if conv is not None:  # room for the trees, counters and answer FIFO in front of the head
-        reserve += stream_cost(conv)["luts"] + AxisTop.room(net)[0]
+    if conv is not None:  # room for the trees, line buffers and answer FIFO around the head
+        logic, brams = AxisTop.room(net)
+        pixels = stream_cost(conv)
+        reserve, reserve_brams = reserve + pixels["luts"] + logic, reserve_brams + pixels["brams"] + brams
     if schedule is None:
         progress(f"choosing a design for {part} ({goal if target_mhz is None else f'{target_mhz:g} MHz'})")
         # a recurrent design is planned as its cell's feed-forward datapath; the state comes on top
@@ -270,7 +272,7 @@ def compile_design(net: Network | Recurrent | ConvNetwork, out_dir: str | Path, 
         stream = StreamTop(conv, top) if conv is not None else None
         if stream is not None:
             cost = stream_cost(conv)
-            est = with_part(est, schedule.part, "stream", cost["luts"], cost["ffs"], cost["ffs"])
+            est = with_part(est, schedule.part, "stream", cost["luts"], cost["ffs"], cost["ffs"], cost["brams"])
         folded = FoldedTop(FoldedChain(split(full)[0], foldings, full.n_inputs), axis) if foldings else None
         try:
             text = verilog.convert(folded or axis or stream or top, name=TOP, emit_src=False,

@@ -134,12 +134,13 @@ def estimate(net: Network, schedule: Schedule, gs: GroupSum, features: FeatureFo
                     fmax_mhz=_fmax(net, s, gs, part, features), latency=latency, by_part=by_part)
 
 
-def with_part(est: Estimate, part: str, name: str, luts: int, ffs: int, lone_ffs: int) -> Estimate:
+def with_part(est: Estimate, part: str, name: str, luts: int, ffs: int, lone_ffs: int, brams: int = 0) -> Estimate:
     """``est`` with a part of the design it did not plan added, as ``name`` in ``by_part``
-    (a recurrent cell's state registers: they surround the planned datapath)."""
+    (a recurrent cell's state registers, a streaming design's pixel pipeline: they surround the
+    planned datapath)."""
     logic = _logic(PARTS[part], luts, 0, lone_ffs, 0)
     return replace(est, luts=est.luts + luts, ffs=est.ffs + ffs, lone_ffs=est.lone_ffs + lone_ffs,
-                   logic=est.logic + logic, by_part={**est.by_part, name: logic})
+                   brams=est.brams + brams, logic=est.logic + logic, by_part={**est.by_part, name: logic})
 
 
 def _levels(layer) -> int:
