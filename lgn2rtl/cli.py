@@ -21,7 +21,7 @@ from .conv import Conv, ConvNetwork
 from .importers import FORMATS, detect, load_model, read_model
 from .manifest import INTERFACES, LOWERINGS
 from .ir import OP_NAMES, Binarized, ModelError, Network, Recurrent, op_table
-from .passes import PIPELINE, live_signals, lut4_estimate
+from .passes import live_signals, lut4_estimate, optimize_steps
 from .boards.netlist import synthesize_netlist
 from .boards.ppa import synthesize
 from .boards.targets import TARGETS
@@ -342,9 +342,7 @@ def info(model: Path, fmt: str | None) -> None:
                             if conv is not None else ""))
     for col in ("after", "live nodes", "layers", "LUT4 estimate", "inputs read"):
         passes.add_column(col, justify="right" if col != "after" else "left")
-    steps = [("import", net)]
-    for p in PIPELINE:
-        steps.append((p.__name__, p(steps[-1][1])))
+    steps = [("import", net), *optimize_steps(net)]
     for name, step in steps:
         live = live_signals(step)  # model inputs no live node reads are left unconnected in hardware
         passes.add_row(name, str(int(live[step.n_inputs:].sum())), str(len(step.layers)),

@@ -184,3 +184,32 @@ def test_inputs_no_live_node_reads_never_matter(fixture_dir):
     assert 0 < (~read).sum() < net.n_inputs
     assert not any(matters(i) for i in np.flatnonzero(~read))
     assert all(read[i] for i in range(net.n_inputs) if matters(i))
+
+
+def _one_round(net):
+    for step in passes.PIPELINE:
+        net = step(net)
+    return net
+
+
+def test_optimize_repeats_while_a_round_removes_nodes():
+    # packing the conv example's pooling chains leaves gates fold turns into wires, which free
+    # more merges: a second round removes nodes, a third would not, and the function is unchanged
+    from pathlib import Path
+    from lgn2rtl import native, vectors
+    net = native.load(Path(__file__).parents[1] / "examples" / "conv_digits.lgn")
+    once, full = _one_round(net), passes.optimize(net)
+    assert full.n_nodes < once.n_nodes
+    assert _one_round(full).n_nodes >= full.n_nodes
+    x = vectors.random(200, net.n_inputs, seed=1)
+    assert np.array_equal(golden.scores(full, x), golden.scores(net, x))
+
+
+def test_a_network_one_round_leaves_at_its_fixed_point_is_that_round_s_output():
+    # the shipped fixture: a second round removes nothing, so the design stays as it was
+    from pathlib import Path
+    from lgn2rtl.importers import load_model
+    net = load_model(Path(__file__).parent / "data" / "torchlogix_digits_s1" / "circuit.json")
+    once = _one_round(net)
+    assert _one_round(once).n_nodes == once.n_nodes
+    assert passes.optimize(net).digest() == once.digest()
