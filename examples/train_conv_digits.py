@@ -238,10 +238,17 @@ def write_example() -> None:
 
 
 def write_example32(epochs: int = DIGITS32_RUN["epochs"], seed: int = DIGITS32_RUN["seed"]) -> None:
-    """Train the 32x32 model and ship it as ``conv32_digits``."""
+    """Train the 32x32 model and ship it as ``conv32_digits``; torchlogix's own flattening of it
+    goes to ``conv32_digits_circuit.json`` in the working directory (3.4 MB, not shipped), the
+    JSON path docs/conv.md compares the unrolled design with."""
     model = seeded(seed, DIGITS32_RUN["threads"], **DIGITS32)
     x, y = train(model, DIGITS32["canvas"], epochs, seed)
-    ship(model, x, y, eval_out(model, x, (len(LEVELS), DIGITS32["canvas"], DIGITS32["canvas"])), "conv32_digits")
+    shape = (len(LEVELS), DIGITS32["canvas"], DIGITS32["canvas"])
+    ship(model, x, y, eval_out(model, x, shape), "conv32_digits")
+    circuit = export_json(model, shape)
+    if circuit is not None:
+        Path("conv32_digits_circuit.json").write_text(circuit)
+        print("wrote conv32_digits_circuit.json, torchlogix's export of it")
 
 
 if __name__ == "__main__":
