@@ -250,5 +250,8 @@ def test_a_worker_killed_mid_sweep(tmp_path, tiny, allowed_failures):
         # scheduling, 2 or 3 seen): they are lost too, each a failed row that says why
         lost = [r for r in rows if r["status"] == "failed"]
         assert lost and statuses.count("ok") == 4 - len(lost)
-        assert all("workers running it died" in r["reason"] and Cache(tmp_path / "c").get(r["key"]) is None
-                   for r in lost)
+        # a task lost in place and route caches nothing under its key; a compile queued behind it
+        # is lost before its design has a key at all (seen once in CI), and says so
+        assert all("workers running it died" in r["reason"] for r in lost)
+        assert all(Cache(tmp_path / "c").get(r["key"]) is None if r["key"] is not None
+                   else r["reason"].startswith("compile: ") for r in lost)
